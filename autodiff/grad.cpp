@@ -1,0 +1,71 @@
+#include "autodiff/grad.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "autodiff/error.hpp"
+#include "autodiff/ops.hpp"
+
+namespace pk::ad {
+
+namespace {
+void copy_into(const Node& from, const Node& to) {
+  std::copy_n(from.value, from.shape.size(), to.value);
+  if (to.tangent && from.tangent) std::copy_n(from.tangent, from.shape.size(), to.tangent);
+}
+}  // namespace
+
+void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions& options) {
+  if (!y.defined()) throw GradError("grad: output is an undefined value");
+  Tape& t = y.tape();
+  t.check(y, "grad (output)");
+  for (const Var& w : wrt) t.check(w, "grad (with respect to)");
+  if (out.size() != wrt.size())
+    throw GradError("grad: " + std::to_string(out.size()) + " result slots for " +
+                    std::to_string(wrt.size()) + " values");
+  const Shape& ys = y.shape();
+  if (options.seed.defined()) {
+    t.check(options.seed, "grad (seed)");
+    if (options.seed.shape() != ys)
+      throw GradError("grad: seed of shape " + options.seed.shape().str() +
+                      " for an output of shape " + ys.str());
+  } else if (ys.size() != 1) {
+    throw GradError("grad: output has shape " + ys.str() +
+                    "; a backward from a non-scalar needs a seed of that shape (GradOptions::seed)");
+  }
+
+  if (options.create_graph) {
+    const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
+    t.sweep(y.index(), seed);
+    for (std::size_t k = 0; k < wrt.size(); ++k) {
+      const Var a = t.adjoint(wrt[k].index());
+      out[k] = a.defined() ? a : t.fill(wrt[k].shape(), 0.0);
+    }
+    return;
+  }
+
+  // The results are made before the mark, so rewinding the backward pass keeps them.
+  for (std::size_t k = 0; k < wrt.size(); ++k) out[k] = t.fill(wrt[k].shape(), 0.0, t.tangents_seen());
+  const Tape::Mark before_backward = t.mark();
+  const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
+  t.sweep(y.index(), seed);
+  for (std::size_t k = 0; k < wrt.size(); ++k) {
+    const Var a = t.adjoint(wrt[k].index());
+    if (a.defined()) copy_into(t.node(a), t.node(out[k]));
+  }
+  t.rewind(before_backward);
+}
+
+std::vector<Var> grad(Var y, std::span<const Var> wrt, const GradOptions& options) {
+  std::vector<Var> out(wrt.size());
+  grad(y, wrt, out, options);
+  return out;
+}
+
+Var grad(Var y, Var wrt, const GradOptions& options) {
+  Var out;
+  grad(y, std::span<const Var>(&wrt, 1), std::span<Var>(&out, 1), options);
+  return out;
+}
+
+}  // namespace pk::ad

@@ -1,0 +1,26 @@
+// log: y = ln x. dy/dx = 1/x (infinite at 0; ln of a negative number is NaN).
+#include <cmath>
+
+#include "autodiff/ops.hpp"
+#include "autodiff/ops/elementwise.hpp"
+
+namespace pk::ad {
+namespace {
+void forward(Tape& t, Node& out) {
+  detail::unary_forward(t, out, [](double x) { return std::log(x); });
+}
+void tangent(Tape& t, Node& out) {
+  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return 1.0 / x; });
+}
+void backward(BackwardContext& c) {
+  const Var g = c.grad_output();
+  c.accumulate(0, div(g, c.input(0)));
+}
+const OpRule rule{"log", forward, tangent, backward};
+}  // namespace
+
+Var log(Var x) {
+  Tape& t = detail::tape_of("log", {x});
+  return t.record(rule, {x}, x.shape());
+}
+}  // namespace pk::ad

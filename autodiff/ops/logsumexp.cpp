@@ -1,0 +1,49 @@
+// logsumexp: y = log sum_j exp(x_j) along an axis, computed as m + log sum exp(x_j - m) with m the
+// maximum so that large x cannot overflow (an axis whose maximum is -inf gives -inf; +inf gives
+// +inf). dy/dx_j = softmax(x)_j, so the adjoint is the output adjoint broadcast along the axis
+// times softmax(x), and softmax is itself differentiable.
+#include <cmath>
+
+#include "autodiff/ops.hpp"
+#include "autodiff/ops/elementwise.hpp"
+#include "autodiff/ops/lines.hpp"
+
+namespace pk::ad {
+namespace {
+void forward(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.value = t.allocate(out.shape.size());
+  detail::for_each_line(x.shape, static_cast<int>(out.params.ints[0]),
+                [&](std::int64_t first, std::int64_t stride, std::int64_t n, std::int64_t line) {
+                  out.value[line] = detail::line_logsumexp(x.value, first, stride, n);
+                });
+}
+void tangent(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.tangent = t.allocate(out.shape.size());
+  detail::for_each_line(x.shape, static_cast<int>(out.params.ints[0]),
+                [&](std::int64_t first, std::int64_t stride, std::int64_t n, std::int64_t line) {
+                  double s = 0.0;
+                  for (std::int64_t j = 0; j < n; ++j) {
+                    const std::int64_t i = first + j * stride;
+                    s += std::exp(x.value[i] - out.value[line]) * x.tangent[i];
+                  }
+                  out.tangent[line] = s;
+                });
+}
+void backward(BackwardContext& c) {
+  const int axis = static_cast<int>(c.params().ints[0]);
+  const Shape& xs = c.input_shape(0);
+  const Var g = reshape(c.grad_output(), detail::keep_axis_shape(xs, axis));
+  c.accumulate(0, mul(broadcast_to(g, xs), softmax(c.input(0), axis)));
+}
+const OpRule rule{"logsumexp", forward, tangent, backward};
+}  // namespace
+
+Var logsumexp(Var x, int axis) {
+  Tape& t = detail::tape_of("logsumexp", {x});
+  const Shape s = detail::reduced_shape(x.shape(), axis, "logsumexp");
+  return t.record(rule, {x}, s, {0.0, {axis, 0, 0, 0}});
+}
+
+}  // namespace pk::ad

@@ -1,0 +1,128 @@
+// slice: elements [begin, end) along an axis, and pad, its adjoint: zeros around a value along an
+// axis. The adjoint of a slice is the adjoint padded back to the input's extent; the adjoint of a
+// pad is the slice of the adjoint that the input occupies. A slice of a vector, or of whole rows
+// of a matrix, is contiguous and aliases its input: that is how a model's weight matrices are
+// cut out of one flat parameter vector without copies.
+#include <algorithm>
+#include <string>
+
+#include "autodiff/ops.hpp"
+#include "autodiff/ops/elementwise.hpp"
+
+namespace pk::ad {
+namespace {
+// Whether a slice along `axis` of shape s is one contiguous run of elements.
+bool contiguous(const Shape& s, int axis) { return s.rank < 2 || axis == 0; }
+
+// Copies the [begin, end) columns of a rows x cols matrix.
+void copy_columns(const double* x, std::int64_t rows, std::int64_t cols, std::int64_t begin,
+                  std::int64_t end, double* out) {
+  const std::int64_t w = end - begin;
+  for (std::int64_t r = 0; r < rows; ++r) std::copy_n(x + r * cols + begin, w, out + r * w);
+}
+
+double* slice_of(Tape& t, const Node& x, const double* data, const Node& out) {
+  const int axis = static_cast<int>(out.params.ints[0]);
+  const std::int64_t begin = out.params.ints[1], end = out.params.ints[2];
+  if (contiguous(x.shape, axis)) {
+    const std::int64_t row = x.shape.rank < 2 ? 1 : x.shape.dim(1);
+    return const_cast<double*>(data) + begin * row;  // aliases immutable recorded storage
+  }
+  double* y = t.allocate(out.shape.size());
+  copy_columns(data, x.shape.dim(0), x.shape.dim(1), begin, end, y);
+  return y;
+}
+
+void slice_forward(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.value = slice_of(t, x, x.value, out);
+}
+void slice_tangent(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.tangent = slice_of(t, x, x.tangent, out);
+}
+void slice_backward(BackwardContext& c) {
+  const OpParams& p = c.params();
+  const int axis = static_cast<int>(p.ints[0]);
+  const std::int64_t extent = c.input_shape(0).rank < 2 ? c.input_shape(0).size()
+                                                        : c.input_shape(0).dim(axis);
+  c.accumulate(0, pad(c.grad_output(), axis, p.ints[1], extent - p.ints[2]));
+}
+const OpRule slice_rule{"slice", slice_forward, slice_tangent, slice_backward};
+
+void pad_values(const double* x, const Shape& xs, double* out, const Shape& os, int axis,
+                std::int64_t before) {
+  std::fill_n(out, os.size(), 0.0);
+  if (contiguous(xs, axis)) {
+    const std::int64_t row = xs.rank < 2 ? 1 : xs.dim(1);
+    std::copy_n(x, xs.size(), out + before * row);
+    return;
+  }
+  const std::int64_t rows = xs.dim(0), cols = xs.dim(1), ocols = os.dim(1);
+  for (std::int64_t r = 0; r < rows; ++r) std::copy_n(x + r * cols, cols, out + r * ocols + before);
+}
+void pad_forward(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.value = t.allocate(out.shape.size());
+  pad_values(x.value, x.shape, out.value, out.shape, static_cast<int>(out.params.ints[0]),
+             out.params.ints[1]);
+}
+void pad_tangent(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.tangent = t.allocate(out.shape.size());
+  pad_values(x.tangent, x.shape, out.tangent, out.shape, static_cast<int>(out.params.ints[0]),
+             out.params.ints[1]);
+}
+void pad_backward(BackwardContext& c) {
+  const OpParams& p = c.params();
+  const int axis = static_cast<int>(p.ints[0]);
+  const Shape& in = c.input_shape(0);
+  const std::int64_t extent = in.rank < 2 ? in.size() : in.dim(axis);
+  c.accumulate(0, slice(c.grad_output(), axis, p.ints[1], p.ints[1] + extent));
+}
+const OpRule pad_rule{"pad", pad_forward, pad_tangent, pad_backward};
+
+void check_axis(const Shape& s, int axis, const char* op) {
+  if (s.rank == 0 || axis < 0 || axis >= s.rank)
+    throw ShapeError(std::string(op) + ": axis " + std::to_string(axis) +
+                     " is out of range for shape " + s.str());
+}
+
+Shape with_extent(const Shape& s, int axis, std::int64_t n) {
+  if (s.rank == 1) return Shape::vector(n);
+  return axis == 0 ? Shape::matrix(n, s.dim(1)) : Shape::matrix(s.dim(0), n);
+}
+}  // namespace
+
+Var slice(Var x, int axis, std::int64_t begin, std::int64_t end) {
+  Tape& t = detail::tape_of("slice", {x});
+  const Shape& s = x.shape();
+  check_axis(s, axis, "slice");
+  const std::int64_t extent = s.dim(axis);
+  if (begin < 0 || end < begin || end > extent)
+    throw ShapeError("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     ") along axis " + std::to_string(axis) + " is outside shape " + s.str());
+  if (begin == 0 && end == extent) return x;
+  return t.record(slice_rule, {x}, with_extent(s, axis, end - begin), {0.0, {axis, begin, end, 0}});
+}
+
+Var slice(Var x, std::int64_t begin, std::int64_t end) {
+  detail::tape_of("slice", {x});
+  if (x.shape().rank != 1)
+    throw ShapeError("slice: a slice without an axis needs a vector, got shape " +
+                     x.shape().str());
+  return slice(x, 0, begin, end);
+}
+
+Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
+  Tape& t = detail::tape_of("pad", {x});
+  const Shape& s = x.shape();
+  check_axis(s, axis, "pad");
+  if (before < 0 || after < 0)
+    throw ShapeError("pad: negative padding (" + std::to_string(before) + ", " +
+                     std::to_string(after) + ") for shape " + s.str());
+  if (before == 0 && after == 0) return x;
+  return t.record(pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
+                  {0.0, {axis, before, after, 0}});
+}
+}  // namespace pk::ad
