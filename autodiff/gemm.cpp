@@ -31,7 +31,7 @@ constexpr i64 kLanes = 8;
 // that the batch-32 / width-16 MLP shapes split evenly, and smaller than kMR because those loops
 // are short (k ~ 16) and a ragged last row block costs proportionally more.
 #if defined(__AVX512F__)
-constexpr i64 kMR = 12, kNV = 2, kDirectRows = 8;
+constexpr i64 kMR = 8, kNV = 2, kDirectRows = 8;
 #elif defined(__AVX__)
 constexpr i64 kMR = 6, kNV = 1, kDirectRows = 4;
 #else
@@ -46,7 +46,7 @@ constexpr i64 kNR = kNV * kLanes;
 //    all NR columns of the packed B block over it. A multiple of kMR so only the last block has
 //    a row edge.
 //  - kNC: the packed kc x nc B block (kKC*kNC*8 = 6 MiB) lives in L3 and bounds scratch size.
-constexpr i64 kKC = 192;
+constexpr i64 kKC = 256;
 constexpr i64 kMC = 16 * kMR;
 constexpr i64 kNC = 4096;
 static_assert(kMC % kMR == 0 && kNC % kNR == 0);
@@ -77,6 +77,14 @@ thread_local Scratch tl_pack_a;
 thread_local Scratch tl_pack_b;
 
 constexpr i64 round_up(i64 x, i64 to) { return (x + to - 1) / to * to; }
+
+// Block size for splitting `total` into equal blocks of at most `limit` (rounded up to a multiple
+// of `unit`): k = 256 with a 192 limit becomes 2 x 128 rather than 192 + 64, since a thin last
+// block pays the full per-block cost (C reload and store, packing setup) for little work.
+constexpr i64 balanced_block(i64 total, i64 limit, i64 unit) {
+    const i64 blocks = (total + limit - 1) / limit;
+    return round_up((total + blocks - 1) / blocks, unit);
+}
 
 void scale_c(i64 m, i64 n, double beta, double* c, i64 ldc) {
     for (i64 i = 0; i < m; ++i) {
@@ -163,6 +171,10 @@ void pack_a(const double* a, i64 rs, i64 cs, i64 mc, i64 kc, double* dst) {
 void pack_b(const double* b, i64 rs, i64 cs, i64 kc, i64 nc, double* dst) {
     for (i64 j = 0; j < nc; j += kNR, dst += kNR * kc) {
         const i64 nr = std::min(kNR, nc - j);
+        if (cs == 1 && nr == kNR) {  // the common case is a plain row copy; keep it a memcpy
+            for (i64 p = 0; p < kc; ++p) std::memcpy(dst + p * kNR, b + p * rs + j, sizeof(double) * kNR);
+            continue;
+        }
         for (i64 p = 0; p < kc; ++p) {
             const double* src = b + p * rs + j * cs;
             for (i64 col = 0; col < kNR; ++col) dst[p * kNR + col] = col < nr ? src[col * cs] : 0.0;
@@ -184,18 +196,19 @@ void gemm_packed(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, 
                  const double* b, i64 ldb, double beta, double* c, i64 ldc) {
     const i64 a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
     const i64 b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
-    const i64 kc_max = std::min(k, kKC);
-    double* apack = tl_pack_a.get(round_up(std::min(m, kMC), kMR) * kc_max);
-    double* bpack = tl_pack_b.get(round_up(std::min(n, kNC), kNR) * kc_max);
+    const i64 mc_max = balanced_block(m, kMC, kMR), nc_max = balanced_block(n, kNC, kNR);
+    const i64 kc_max = balanced_block(k, kKC, 1);
+    double* apack = tl_pack_a.get(mc_max * kc_max);
+    double* bpack = tl_pack_b.get(nc_max * kc_max);
 
-    for (i64 jc = 0; jc < n; jc += kNC) {
-        const i64 nc = std::min(kNC, n - jc);
-        for (i64 pc = 0; pc < k; pc += kKC) {
-            const i64 kc = std::min(kKC, k - pc);
+    for (i64 jc = 0; jc < n; jc += nc_max) {
+        const i64 nc = std::min(nc_max, n - jc);
+        for (i64 pc = 0; pc < k; pc += kc_max) {
+            const i64 kc = std::min(kc_max, k - pc);
             pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, bpack);
             const double beta_k = pc == 0 ? beta : 1.0;  // later k blocks accumulate
-            for (i64 ic = 0; ic < m; ic += kMC) {
-                const i64 mc = std::min(kMC, m - ic);
+            for (i64 ic = 0; ic < m; ic += mc_max) {
+                const i64 mc = std::min(mc_max, m - ic);
                 pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, apack);
                 // jr outside ir: one B micro-panel stays in L1 while A micro-panels stream from L2.
                 for (i64 jr = 0; jr < nc; jr += kNR)
