@@ -1,0 +1,54 @@
+#pragma once
+// The terms of one training step's change of the model's predictions at a batch of query points,
+// each computed for every query point and output in batched passes.
+
+#include <vector>
+
+#include "autodiff/autodiff.hpp"
+#include "kernel/model_function.hpp"
+
+namespace pk::kernel {
+
+/// f(Q; w) and the first-order (path-kernel) term F1 = J(Q; w) dw for all query points at once:
+/// one forward pass carrying the tangent dw. Both are P x C.
+struct FirstOrder {
+  pk::ad::Tensor prediction;   // f(Q; w_k)
+  pk::ad::Tensor first_order;  // J_k(Q) dw_k
+};
+FirstOrder first_order_term(ModelFunction f, const pk::ad::Tensor& queries,
+                            const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
+                            pk::ad::Tape& tape);
+
+/// The explicit second-order term F2 = 1/2 dw^T H(x) dw for every query point and output, with
+/// H(x) the Hessian of that output in w (P x C). Computed for all points in one batched pass:
+/// with u a P x C variable, s(w, u) = (J(Q; w)^T u) . dw is recorded through a create_graph
+/// backward pass while w carries the tangent dw; then ds/du = J dw, and its tangent along dw is
+/// dw^T H dw for each point and output. The first-order term comes out of the same pass.
+struct SecondOrder {
+  pk::ad::Tensor first_order;   // J(Q; w) dw
+  pk::ad::Tensor second_order;  // 1/2 dw^T H(Q) dw
+};
+SecondOrder second_order_term(ModelFunction f, const pk::ad::Tensor& queries,
+                              const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
+                              pk::ad::Tape& tape);
+
+/// The change along the whole step, integral_0^1 J(Q; w + t dw) dw dt, by Gauss-Legendre
+/// quadrature: the prediction of the exact (integrated) path kernel. Nodes double from
+/// `min_nodes` until every entry matches `actual_change` to within `tolerance` times the largest
+/// |actual change| in the batch plus `floor` (the rounding in f_{k+1} - f_k, about 1e-16 |f|,
+/// which no quadrature can beat), or until `max_nodes` is reached.
+struct ExactChange {
+  pk::ad::Tensor change;  // the quadrature, P x C
+  int nodes = 0;          // the number of nodes used
+  double error = 0.0;     // max |quadrature - actual| over the batch
+};
+ExactChange exact_change(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
+                         const pk::ad::Tensor& dw, const pk::ad::Tensor& actual_change,
+                         pk::ad::Tape& tape, double tolerance = 1e-12, double floor = 0.0,
+                         int min_nodes = 2, int max_nodes = 64);
+
+/// f(Q; w), P x C.
+pk::ad::Tensor predict(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
+                       pk::ad::Tape& tape);
+
+}  // namespace pk::kernel
