@@ -9,45 +9,9 @@
 
 #include "autodiff/autodiff.hpp"
 #include "bench/mlp_problem.hpp"
+#include "tests/autodiff/allocation_counter.hpp"
 
 using namespace pk::ad;
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PK_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PK_SANITIZED 1
-#endif
-#endif
-#ifndef PK_SANITIZED
-#define PK_COUNT_ALLOCATIONS 1
-#endif
-
-#ifdef PK_COUNT_ALLOCATIONS
-// Counting replacements of the global allocation functions: the only way to see every heap
-// allocation the library makes. The sanitizer build keeps its own allocator instead.
-namespace {
-thread_local std::int64_t g_allocations = 0;
-// Out of line so GCC does not pair an inlined free with operator new and warn
-// (-Wmismatched-new-delete): here they are a matching malloc and free.
-[[gnu::noinline]] void release(void* p) noexcept { std::free(p); }
-}  // namespace
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  ++g_allocations;
-  const std::size_t al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { release(p); }
-void operator delete(void* p, std::size_t) noexcept { release(p); }
-void operator delete(void* p, std::align_val_t) noexcept { release(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
-#endif
 
 TEST(Tape, ReusedForAnMlpGradientKeepsItsFootprintAndStopsAllocating) {
   const pk::bench::MlpProblem problem({2, 16, 16, 1}, 32);
@@ -59,16 +23,13 @@ TEST(Tape, ReusedForAnMlpGradientKeepsItsFootprintAndStopsAllocating) {
   };
   const double g0 = iteration().value()[0];
   const std::size_t after_first = tape.reserved_bytes();
-#ifdef PK_COUNT_ALLOCATIONS
-  const std::int64_t before = g_allocations;
-#endif
+  const std::int64_t before = pk::test::allocations_on_this_thread();
   for (int i = 1; i < 10000; ++i) {
     const Var g = iteration();
     ASSERT_EQ(g.value()[0], g0);
   }
-#ifdef PK_COUNT_ALLOCATIONS
-  EXPECT_EQ(g_allocations - before, 0) << "heap allocations after the first iteration";
-#endif
+  EXPECT_EQ(pk::test::allocations_on_this_thread() - before, 0)
+      << "heap allocations after the first iteration";
   EXPECT_EQ(tape.reserved_bytes(), after_first);
 }
 
@@ -83,13 +44,9 @@ TEST(Tape, HvpLoopStopsAllocatingToo) {
   };
   iteration();
   const std::size_t after_first = tape.reserved_bytes();
-#ifdef PK_COUNT_ALLOCATIONS
-  const std::int64_t before = g_allocations;
-#endif
+  const std::int64_t before = pk::test::allocations_on_this_thread();
   for (int i = 1; i < 1000; ++i) iteration();
-#ifdef PK_COUNT_ALLOCATIONS
-  EXPECT_EQ(g_allocations - before, 0);
-#endif
+  EXPECT_EQ(pk::test::allocations_on_this_thread() - before, 0);
   EXPECT_EQ(tape.reserved_bytes(), after_first);
 }
 
