@@ -1,0 +1,454 @@
+#include "kernel/decomposition.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernel/model_tangent_kernel.hpp"
+#include "kernel/sharpness.hpp"
+#include "kernel/step_terms.hpp"
+#include "kernel/tangent_kernel.hpp"
+
+namespace pk::kernel {
+
+using pk::ad::Shape;
+using pk::ad::Tensor;
+using pk::ad::TensorView;
+using pk::ad::Var;
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class Stopwatch {
+ public:
+  explicit Stopwatch(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Stopwatch() {
+    total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double relative_gap(double got, double want, double scale) {
+  return std::abs(got - want) / std::max(scale, 1e-300);
+}
+}  // namespace
+
+SecondOrderMode parse_second_order_mode(std::string_view name) {
+  if (name == "none") return SecondOrderMode::none;
+  if (name == "complex") return SecondOrderMode::complex_steps;
+  if (name == "every") return SecondOrderMode::every_step;
+  throw std::invalid_argument("unknown second-order mode '" + std::string(name) +
+                              "' (expected none, complex or every)");
+}
+
+std::string_view second_order_mode_name(SecondOrderMode mode) {
+  switch (mode) {
+    case SecondOrderMode::none: return "none";
+    case SecondOrderMode::complex_steps: return "complex";
+    case SecondOrderMode::every_step: return "every";
+  }
+  return "?";
+}
+
+double DecompositionReport::remainder2(std::size_t i) const {
+  const double f2 = std::isnan(second_order[i]) ? 0.0 : second_order[i];
+  return df[i] - first_order[i] - f2;
+}
+
+QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const {
+  QuerySummary s;
+  s.f_initial = f_initial(q, c);
+  s.f_final = f_final(q, c);
+  double exact = 0.0;
+  bool exact_everywhere = steps > 0;
+  for (std::int64_t k = 0; k < steps; ++k) {
+    const std::size_t i = index(k, q, c);
+    s.sum_first_order += first_order[i];
+    if (!std::isnan(second_order[i])) s.sum_second_order += second_order[i];
+    s.sum_remainder2 += remainder2(i);
+    if (std::isnan(exact_change[i])) exact_everywhere = false;
+    else exact += exact_change[i];
+  }
+  if (exact_everywhere) s.sum_exact = exact;
+  s.kernel_machine = s.f_initial + s.sum_first_order;
+  if (!attribution.empty()) {
+    double a = 0.0;
+    for (std::int64_t m = 0; m < training_points; ++m)
+      a += attribution[static_cast<std::size_t>((q * outputs + c) * training_points + m)];
+    s.kernel_machine = s.f_initial + a;
+  }
+  const double learned = std::abs(s.f_final - s.f_initial);
+  s.rel_error_first = relative_gap(s.f_initial + s.sum_first_order, s.f_final, learned);
+  s.rel_error_second =
+      relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final, learned);
+  return s;
+}
+
+namespace {
+struct ComplexTotals {
+  std::int64_t complex = 0, steps = 0;
+  double df_complex = 0, df_all = 0;
+  double r1_c = 0, r2_c = 0, r1_o = 0, r2_o = 0;
+  bool f2_c = false, f2_o = false;
+
+  void add(const DecompositionReport& r, std::size_t i) {
+    ++steps;
+    const double adf = std::abs(r.df[i]);
+    df_all += adf;
+    const bool has_f2 = !std::isnan(r.second_order[i]);
+    if (r.complex[i]) {
+      ++complex;
+      df_complex += adf;
+      if (has_f2) {
+        f2_c = true;
+        r1_c += std::abs(r.remainder1(i));
+        r2_c += std::abs(r.remainder2(i));
+      }
+    } else if (has_f2) {
+      f2_o = true;
+      r1_o += std::abs(r.remainder1(i));
+      r2_o += std::abs(r.remainder2(i));
+    }
+  }
+  ComplexStepStats stats() const {
+    ComplexStepStats s;
+    s.complex_steps = complex;
+    s.fraction = steps ? static_cast<double>(complex) / static_cast<double>(steps) : 0.0;
+    s.change_share = df_all > 0 ? df_complex / df_all : 0.0;
+    if (f2_c && r1_c > 0) s.r1_removed_complex = 1.0 - r2_c / r1_c;
+    if (f2_o && r1_o > 0) s.r1_removed_elsewhere = 1.0 - r2_o / r1_o;
+    return s;
+  }
+};
+}  // namespace
+
+ComplexStepStats DecompositionReport::complex_stats(std::int64_t q, std::int64_t c) const {
+  ComplexTotals t;
+  for (std::int64_t k = 0; k < steps; ++k) t.add(*this, index(k, q, c));
+  return t.stats();
+}
+
+ComplexStepStats DecompositionReport::complex_stats() const {
+  ComplexTotals t;
+  for (std::size_t i = 0; i < df.size(); ++i) t.add(*this, i);
+  ComplexStepStats s = t.stats();
+  s.fraction = t.steps ? static_cast<double>(t.complex) / static_cast<double>(t.steps) : 0.0;
+  return s;
+}
+
+double DecompositionReport::run_identity_error() const {
+  double worst = 0.0;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t c = 0; c < outputs; ++c) {
+      const QuerySummary s = summary(q, c);
+      const double rebuilt = s.f_initial + s.sum_first_order + s.sum_second_order + s.sum_remainder2;
+      const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
+      worst = std::max(worst, std::abs(rebuilt - s.f_final) / scale);
+    }
+  return worst;
+}
+
+double DecompositionReport::exact_identity_error() const {
+  double worst = 0.0;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t c = 0; c < outputs; ++c) {
+      const QuerySummary s = summary(q, c);
+      if (std::isnan(s.sum_exact)) return kNaN;
+      const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
+      worst = std::max(worst, std::abs(s.f_initial + s.sum_exact - s.f_final) / scale);
+    }
+  return worst;
+}
+
+double DecompositionReport::attribution_identity_error() const {
+  if (attribution.empty()) return kNaN;
+  double worst = 0.0;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t c = 0; c < outputs; ++c) {
+      const QuerySummary s = summary(q, c);
+      const double attributed = s.kernel_machine - s.f_initial;
+      worst = std::max(worst, std::abs(attributed - s.sum_first_order) /
+                                  std::max(std::abs(s.sum_first_order), 1.0));
+    }
+  return worst;
+}
+
+Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
+                       Tensor training_inputs, Tensor training_targets,
+                       pk::nn::OptimizerKind optimizer, DecompositionOptions options)
+    : model_(std::move(model)),
+      loss_(loss),
+      queries_(std::move(queries)),
+      inputs_(std::move(training_inputs)),
+      targets_(std::move(training_targets)) {
+  if (queries_.shape().rank != 2 || queries_.shape().dim(1) != model_.input_dim())
+    throw pk::ad::ShapeError("decompose: query points of shape " + queries_.shape().str() +
+                             " for a model of " + std::to_string(model_.input_dim()) + " inputs");
+  if (options.tau <= 0 || !(options.eps > 0))
+    throw std::invalid_argument("decompose: tau and eps must be positive");
+  report_.queries = queries_.shape().dim(0);
+  report_.outputs = model_.output_dim();
+  report_.training_points = inputs_.shape().as_rows();
+  report_.kernel_form = pk::nn::has_kernel_form(optimizer);
+  report_.optimizer = std::string(pk::nn::optimizer_name(optimizer));
+  if (!report_.kernel_form) {
+    options.attribution = false;  // DESIGN.md: the attribution form does not apply
+    options.pair_query = -1;
+  }
+  if (options.pair_query >= report_.queries)
+    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
+                                " but only " + std::to_string(report_.queries) + " query points");
+  report_.options = options;
+  const auto pc = static_cast<std::size_t>(report_.queries * report_.outputs);
+  if (options.attribution) {
+    report_.attribution.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
+    report_.path_kernel.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
+  }
+  if (options.pair_query >= 0) {
+    const auto m = static_cast<std::size_t>(report_.training_points);
+    pair_sums_.assign(m * m * static_cast<std::size_t>(report_.outputs), 0.0);
+  }
+}
+
+Tensor Decomposer::kernel_to_training_set(TensorView w) {
+  return model_tangent_kernel(model_, queries_, inputs_, Tensor(w), tape_);
+}
+
+void Decomposer::add_step(const StepInput& step) {
+  if (step.step != next_step_)
+    throw std::invalid_argument("decompose: step " + std::to_string(step.step) +
+                                " given where step " + std::to_string(next_step_) + " was expected");
+  ++next_step_;
+  DecompositionReport& r = report_;
+  const DecompositionOptions& o = r.options;
+  auto f = [this](Var x, Var w) { return model_.forward(x, w); };
+  const Tensor w(step.weights_before), after(step.weights_after);
+  Tensor dw(w.shape());
+  for (std::int64_t i = 0; i < w.size(); ++i) dw[i] = after[i] - w[i];
+
+  Tensor before_f, after_f, first;
+  {
+    Stopwatch t(r.seconds_first_order);
+    FirstOrder fo = first_order_term(f, queries_, w, dw, tape_);
+    before_f = std::move(fo.prediction);
+    first = std::move(fo.first_order);
+    after_f = predict(f, queries_, after, tape_);
+  }
+  if (step.step == 0) r.f_initial = before_f;
+  r.f_final = after_f;
+
+  const std::int64_t pc = r.queries * r.outputs;
+  const std::size_t base = r.df.size();
+  bool any_complex = false;
+  double f_scale = 0.0;
+  for (std::int64_t i = 0; i < pc; ++i) {
+    const double df = after_f[i] - before_f[i];
+    const double r1 = df - first[i];
+    const bool complex = std::abs(r1) > o.tau * std::max(std::abs(df), o.eps);
+    any_complex = any_complex || complex;
+    f_scale = std::max({f_scale, std::abs(after_f[i]), std::abs(before_f[i])});
+    r.df.push_back(df);
+    r.first_order.push_back(first[i]);
+    r.complex.push_back(complex ? 1 : 0);
+  }
+  r.learning_rate.push_back(step.learning_rate);
+  r.loss.push_back(step.loss);
+
+  const bool want_f2 = o.second_order == SecondOrderMode::every_step ||
+                       (o.second_order == SecondOrderMode::complex_steps && any_complex);
+  r.second_order_computed.push_back(want_f2 ? 1 : 0);
+  if (want_f2) {
+    Stopwatch t(r.seconds_second_order);
+    const SecondOrder so = second_order_term(f, queries_, w, dw, tape_);
+    for (std::int64_t i = 0; i < pc; ++i) r.second_order.push_back(so.second_order[i]);
+  } else {
+    r.second_order.insert(r.second_order.end(), static_cast<std::size_t>(pc), kNaN);
+  }
+
+  if (o.exact_kernel) {
+    Stopwatch t(r.seconds_exact);
+    Tensor df(Shape::matrix(r.queries, r.outputs));
+    for (std::int64_t i = 0; i < pc; ++i) df[i] = r.df[base + static_cast<std::size_t>(i)];
+    // f_{k+1} - f_k carries rounding of about eps |f| that no quadrature can remove.
+    const double floor = 64 * std::numeric_limits<double>::epsilon() * f_scale;
+    const ExactChange ex =
+        exact_change(f, queries_, w, dw, df, tape_, o.exact_tolerance, floor, 2, o.exact_max_nodes);
+    r.exact_nodes.push_back(ex.nodes);
+    for (std::int64_t i = 0; i < pc; ++i) {
+      r.exact_change.push_back(ex.change[i]);
+      r.exact_error.push_back(std::abs(ex.change[i] - df[i]));
+    }
+  } else {
+    r.exact_nodes.push_back(0);
+    r.exact_change.insert(r.exact_change.end(), static_cast<std::size_t>(pc), kNaN);
+    r.exact_error.insert(r.exact_error.end(), static_cast<std::size_t>(pc), kNaN);
+  }
+
+  if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
+    Stopwatch t(r.seconds_sharpness);
+    auto training_loss = [this](Var wv) {
+      return loss_.value(model_.forward(wv.tape().constant(inputs_), wv), targets_);
+    };
+    r.sharpness.push_back(sharpness(training_loss, w, o.lanczos_iterations, 1e-6, 0x5eed, &tape_).lambda_max);
+  } else {
+    r.sharpness.push_back(kNaN);
+  }
+
+  if (o.attribution) {
+    Stopwatch t(r.seconds_attribution);
+    attribute(step);
+  }
+  if (o.pair_query >= 0 && want_f2) {
+    Stopwatch t(r.seconds_attribution);
+    split_f2_into_pairs(step, dw);
+  }
+  r.steps = next_step_;
+}
+
+void Decomposer::attribute(const StepInput& step) {
+  DecompositionReport& r = report_;
+  const std::int64_t c_out = r.outputs, m_all = r.training_points;
+  const Tensor k = kernel_to_training_set(step.weights_before);  // (P*C) x (M*C)
+  const std::int64_t cols = m_all * c_out;
+  const double lr = step.learning_rate;
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < c_out; ++c) {
+      const std::int64_t row = (q * c_out + c) * cols;
+      double* a = r.attribution.data() + (q * c_out + c) * m_all;
+      double* kp = r.path_kernel.data() + (q * c_out + c) * m_all;
+      for (std::int64_t m = 0; m < m_all; ++m) kp[m] += lr * k[row + m * c_out + c];
+      for (std::size_t b = 0; b < step.batch.size(); ++b) {
+        const std::int64_t m = step.batch[b];
+        double s = 0.0;
+        for (std::int64_t c2 = 0; c2 < c_out; ++c2)
+          s += k[row + m * c_out + c2] * step.output_derivatives[static_cast<std::int64_t>(b) * c_out + c2];
+        a[m] -= lr * s;
+      }
+    }
+}
+
+void Decomposer::split_f2_into_pairs(const StepInput& step, const Tensor& dw) {
+  (void)dw;
+  DecompositionReport& r = report_;
+  const std::int64_t c_out = r.outputs, nb = static_cast<std::int64_t>(step.batch.size());
+  const std::int64_t d = model_.parameter_count(), m_all = r.training_points;
+  const std::int64_t features = inputs_.shape().dim(1);
+  auto f = [this](Var x, Var w) { return model_.forward(x, w); };
+  const Tensor w(step.weights_before);
+  // v_b = J_k(x_m)^T L'_{k,m} for the batch's points: dw_k = -alpha sum_b v_b.
+  Tensor batch_inputs(Shape::matrix(nb, features));
+  for (std::int64_t b = 0; b < nb; ++b)
+    std::copy_n(inputs_.data() + step.batch[static_cast<std::size_t>(b)] * features, features,
+                batch_inputs.data() + b * features);
+  const Tensor jac = per_sample_jacobians(f, batch_inputs, w, tape_);  // (nb*C) x D
+  std::vector<Tensor> v(static_cast<std::size_t>(nb), Tensor(Shape::vector(d), 0.0));
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (std::int64_t c = 0; c < c_out; ++c) {
+      const double l = step.output_derivatives[b * c_out + c];
+      const double* row = jac.data() + (b * c_out + c) * d;
+      for (std::int64_t i = 0; i < d; ++i) v[static_cast<std::size_t>(b)][i] += l * row[i];
+    }
+  const std::int64_t q = r.options.pair_query;
+  Tensor x(Shape::matrix(1, features));
+  std::copy_n(queries_.data() + q * features, features, x.data());
+  const double half_a2 = 0.5 * step.learning_rate * step.learning_rate;
+  for (std::int64_t c = 0; c < c_out; ++c) {
+    auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, c, c + 1)); };
+    for (std::int64_t n = 0; n < nb; ++n) {
+      const Tensor hv = pk::ad::hvp(fc, w, v[static_cast<std::size_t>(n)], nullptr,
+                                    pk::ad::HvpMethod::forward_over_reverse, &tape_);
+      const std::int64_t mn = step.batch[static_cast<std::size_t>(n)];
+      for (std::int64_t b = 0; b < nb; ++b) {
+        double s = 0.0;
+        const Tensor& vb = v[static_cast<std::size_t>(b)];
+        for (std::int64_t i = 0; i < d; ++i) s += vb[i] * hv[i];
+        const std::int64_t mb = step.batch[static_cast<std::size_t>(b)];
+        pair_sums_[static_cast<std::size_t>((c * m_all + mb) * m_all + mn)] += half_a2 * s;
+      }
+    }
+  }
+}
+
+DecompositionReport Decomposer::finish(TensorView final_weights) {
+  DecompositionReport& r = report_;
+  auto f = [this](Var x, Var w) { return model_.forward(x, w); };
+  r.f_final = predict(f, queries_, Tensor(final_weights), tape_);
+  if (r.steps == 0) r.f_initial = r.f_final;
+  if (r.options.pair_query >= 0) {
+    const std::int64_t m_all = r.training_points;
+    std::vector<F2Pair> pairs;
+    r.pair_total = 0.0;
+    for (std::int64_t c = 0; c < r.outputs; ++c)
+      for (std::int64_t m = 0; m < m_all; ++m)
+        for (std::int64_t n = m; n < m_all; ++n) {
+          const double mn = pair_sums_[static_cast<std::size_t>((c * m_all + m) * m_all + n)];
+          const double nm = pair_sums_[static_cast<std::size_t>((c * m_all + n) * m_all + m)];
+          const double v = m == n ? mn : mn + nm;
+          r.pair_total += v;
+          if (v != 0.0) pairs.push_back({m, n, c, v});
+        }
+    const auto keep = std::min<std::size_t>(pairs.size(), static_cast<std::size_t>(r.options.pair_count));
+    std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(keep), pairs.end(),
+                      [](const F2Pair& a, const F2Pair& b) { return std::abs(a.value) > std::abs(b.value); });
+    pairs.resize(keep);
+    r.top_pairs = std::move(pairs);
+  }
+  return r;
+}
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
+                              TensorView queries, const DecompositionOptions& options) {
+  Decomposer d(model, pk::nn::Loss(trajectory.loss), Tensor(queries),
+               Tensor(trajectory.training_inputs()), Tensor(trajectory.training_targets()),
+               trajectory.optimizer, options);
+  for (std::int64_t k = 0; k < trajectory.steps(); ++k) {
+    StepInput s;
+    s.step = k;
+    s.weights_before = trajectory.weights(k);
+    s.weights_after = trajectory.weights(k + 1);
+    s.learning_rate = trajectory.learning_rate(k);
+    s.batch = trajectory.batch(k);
+    s.output_derivatives = trajectory.output_derivatives(k);
+    s.loss = trajectory.loss_value(k);
+    d.add_step(s);
+  }
+  return d.finish(trajectory.weights(trajectory.steps()));
+}
+
+DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
+                                             DecompositionOptions options)
+    : model_(std::move(model)), loss_(loss), queries_(std::move(queries)), options_(options) {}
+
+void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
+  report_.reset();
+  decomposer_.emplace(model_, loss_, queries_, Tensor(info.training_inputs),
+                      Tensor(info.training_targets), info.optimizer, options_);
+}
+
+void DecompositionObserver::on_step(const pk::nn::StepView& step) {
+  StepInput s;
+  s.step = step.step;
+  s.weights_before = step.weights_before;
+  s.weights_after = step.weights_after;
+  s.learning_rate = step.learning_rate;
+  s.batch = step.batch;
+  s.output_derivatives = step.output_derivatives;
+  s.loss = step.loss;
+  decomposer_->add_step(s);
+}
+
+void DecompositionObserver::on_finish(const pk::nn::TrainingResult& result) {
+  report_ = decomposer_->finish(result.final_weights);
+}
+
+const DecompositionReport& DecompositionObserver::report() const {
+  if (!report_) throw std::logic_error("DecompositionObserver: the run has not finished");
+  return *report_;
+}
+
+}  // namespace pk::kernel

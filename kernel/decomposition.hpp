@@ -1,0 +1,203 @@
+#pragma once
+// The per-step decomposition of a training run's change of the model's predictions at query
+// points (DESIGN.md, "Mathematics"): for every step k, query point x and output,
+//   df_k = f(x; w_{k+1}) - f(x; w_k),   F1_k = J_k(x) dw_k,   F2_k = 1/2 dw_k^T H_k(x) dw_k,
+//   R1_k = df_k - F1_k,   R2_k = df_k - F1_k - F2_k,
+// the complex steps T_c = { k : |R1_k| > tau max(|df_k|, eps) }, the exact (integrated) path
+// kernel's change by quadrature, attributions to training points, and sharpness. It runs online
+// as a training observer or offline over a recorded trajectory, with the same code per step.
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autodiff/autodiff.hpp"
+#include "nn/loss.hpp"
+#include "nn/model.hpp"
+#include "nn/optimizer.hpp"
+#include "nn/trainer.hpp"
+#include "nn/trajectory.hpp"
+
+namespace pk::kernel {
+
+/// When the explicit second-order term F2 is computed.
+enum class SecondOrderMode {
+  none,           // never
+  complex_steps,  // at the steps where some query point's linear approximation fails
+  every_step,     // at every step
+};
+/// "none", "complex" or "every"; throws std::invalid_argument otherwise.
+SecondOrderMode parse_second_order_mode(std::string_view name);
+std::string_view second_order_mode_name(SecondOrderMode mode);
+
+/// What to compute besides df and F1.
+struct DecompositionOptions {
+  SecondOrderMode second_order = SecondOrderMode::complex_steps;
+  /// tau of T_c: a step is complex for (x, output) when |R1| > tau * max(|df|, eps).
+  double tau = 0.1;
+  double eps = 1e-12;
+  /// The exact path kernel by adaptive Gauss-Legendre quadrature along each step.
+  bool exact_kernel = true;
+  double exact_tolerance = 1e-10;
+  int exact_max_nodes = 64;
+  /// Attribution to training points (A_m and Domingos' K^p): one tangent kernel between the
+  /// query points and the training set per step. Needs plain gradient descent.
+  bool attribution = true;
+  /// Sharpness (top Hessian eigenvalue of the training loss) every this many steps; 0: never.
+  std::int64_t sharpness_every = 0;
+  int lanczos_iterations = 40;
+  /// The query point whose F2 is split into pairs (m, n) of training points; -1: none.
+  std::int64_t pair_query = -1;
+  /// How many of the largest pairs to keep.
+  int pair_count = 10;
+};
+
+/// What one step provides: the same whether it comes from a live run or a trajectory on disk.
+struct StepInput {
+  std::int64_t step = 0;
+  pk::ad::TensorView weights_before;       // w_k
+  pk::ad::TensorView weights_after;        // w_{k+1}
+  double learning_rate = 0.0;              // alpha_k
+  std::span<const std::int64_t> batch;     // B_k
+  pk::ad::TensorView output_derivatives;   // L'_{k,m} for m in B_k, |B_k| x C
+  double loss = 0.0;                       // L_k(w_k)
+};
+
+/// One pair (m, n) of training points in the decomposition of F2 for the chosen query point:
+/// sum over the steps where F2 was computed of 1/2 alpha_k^2 v_m^T H_k(x) v_n, with
+/// v_m = J_k(x_m)^T L'_{k,m}. Symmetric pairs (m, n) and (n, m) are kept as one, doubled.
+struct F2Pair {
+  std::int64_t m = 0, n = 0, output = 0;
+  double value = 0.0;
+};
+
+/// Statistics of the complex steps of one query point and output (or all of them pooled).
+struct ComplexStepStats {
+  std::int64_t complex_steps = 0;           // |T_c|
+  double fraction = 0.0;                    // |T_c| / N
+  double change_share = 0.0;                // sum_{T_c} |df| / sum_k |df|
+  /// 1 - sum |R2| / sum |R1| over complex steps where F2 was computed (NaN when none were).
+  double r1_removed_complex = std::numeric_limits<double>::quiet_NaN();
+  /// The same over the other steps where F2 was computed (NaN when none were).
+  double r1_removed_elsewhere = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// Totals for one query point and output over the run (a row of queries.csv).
+struct QuerySummary {
+  double f_initial = 0.0, f_final = 0.0;
+  double sum_first_order = 0.0;
+  double sum_second_order = 0.0;  // over the steps where F2 was computed
+  double sum_remainder2 = 0.0;    // sum of df - F1 - F2 (F2 = 0 where not computed)
+  double sum_exact = std::numeric_limits<double>::quiet_NaN();  // sum of the exact kernel's changes
+  /// f(x; w_0) + sum_m A_m(x) when attribution ran, else f(x; w_0) + sum_k F1_k(x).
+  double kernel_machine = 0.0;
+  /// |f_final - (f_initial + sum F1)| / |f_final - f_initial|: how much of what was learned the
+  /// first-order path kernel misses.
+  double rel_error_first = 0.0;
+  /// The same after adding the second-order terms that were computed.
+  double rel_error_second = 0.0;
+};
+
+/// Everything a decomposition computed. Arrays over (step, query, output) are indexed
+/// (k * P + q) * C + c; NaN marks a value that was not computed.
+struct DecompositionReport {
+  std::int64_t steps = 0, queries = 0, outputs = 0, training_points = 0;
+  DecompositionOptions options;
+  bool kernel_form = true;  // false for momentum and Adam: no attribution
+  std::string optimizer;
+
+  std::vector<double> learning_rate, loss, sharpness;  // per step
+  std::vector<int> exact_nodes;                        // per step, 0 when not computed
+  std::vector<std::uint8_t> second_order_computed;     // per step
+
+  std::vector<double> df, first_order, second_order, exact_change, exact_error;
+  std::vector<std::uint8_t> complex;
+
+  pk::ad::Tensor f_initial, f_final;  // P x C
+
+  /// A_m(x) and K^p(x, x_m) (the same-output entry of the C x C block), indexed
+  /// (q * C + c) * M + m; empty when attribution did not run.
+  std::vector<double> attribution, path_kernel;
+  std::vector<F2Pair> top_pairs;     // largest |value| first
+  double pair_total = 0.0;           // sum over all pairs (equals the chosen query's sum of F2)
+
+  double seconds_first_order = 0.0, seconds_second_order = 0.0, seconds_exact = 0.0,
+         seconds_attribution = 0.0, seconds_sharpness = 0.0;
+
+  std::size_t index(std::int64_t k, std::int64_t q, std::int64_t c) const {
+    return static_cast<std::size_t>((k * queries + q) * outputs + c);
+  }
+  double remainder1(std::size_t i) const { return df[i] - first_order[i]; }
+  /// df - F1 - F2, with F2 taken as 0 where it was not computed.
+  double remainder2(std::size_t i) const;
+  QuerySummary summary(std::int64_t q, std::int64_t c) const;
+  ComplexStepStats complex_stats(std::int64_t q, std::int64_t c) const;
+  /// Pooled over every query point and output.
+  ComplexStepStats complex_stats() const;
+  /// max over queries and outputs of |f_final - (f_initial + sum (F1 + F2 + R2))| relative to
+  /// max(|f_final|, |f_initial|, 1): DESIGN.md's run identity, a check on every report.
+  double run_identity_error() const;
+  /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
+  /// exact kernel.
+  double exact_identity_error() const;
+  /// max over queries and outputs of |sum_m A_m - sum_k F1_k| relative to max(|sum F1|, 1);
+  /// NaN without attribution.
+  double attribution_identity_error() const;
+};
+
+/// Decomposes one run step by step. Feed it steps in order with `add_step`, then `finish`.
+class Decomposer {
+ public:
+  /// `queries` is P x F; `training_inputs` and `training_targets` the training set (needed for
+  /// attribution and sharpness).
+  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
+             pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
+             pk::nn::OptimizerKind optimizer, DecompositionOptions options);
+  void add_step(const StepInput& step);
+  /// The report, with f(x; w_N) evaluated at `final_weights` (w_N).
+  DecompositionReport finish(pk::ad::TensorView final_weights);
+
+ private:
+  void attribute(const StepInput& step);
+  void split_f2_into_pairs(const StepInput& step, const pk::ad::Tensor& dw);
+  pk::ad::Tensor kernel_to_training_set(pk::ad::TensorView w);
+
+  pk::nn::Model model_;
+  pk::nn::Loss loss_;
+  pk::ad::Tensor queries_, inputs_, targets_;
+  DecompositionReport report_;
+  pk::ad::Tape tape_;
+  std::vector<double> pair_sums_;  // M x M x C for the pair decomposition
+  std::int64_t next_step_ = 0;
+};
+
+/// Decomposes a recorded trajectory (offline). Gives exactly what the online observer gives for
+/// the same run.
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
+                              pk::ad::TensorView queries, const DecompositionOptions& options);
+
+/// Decomposes a run as it trains (online): memory O(D + steps x queries), no stored trajectory.
+class DecompositionObserver : public pk::nn::StepObserver {
+ public:
+  DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
+                        DecompositionOptions options);
+  void on_start(const pk::nn::RunInfo& info) override;
+  void on_step(const pk::nn::StepView& step) override;
+  void on_finish(const pk::nn::TrainingResult& result) override;
+  /// The report, after the run finished.
+  const DecompositionReport& report() const;
+
+ private:
+  pk::nn::Model model_;
+  pk::nn::Loss loss_;
+  pk::ad::Tensor queries_;
+  DecompositionOptions options_;
+  std::optional<Decomposer> decomposer_;
+  std::optional<DecompositionReport> report_;
+};
+
+}  // namespace pk::kernel

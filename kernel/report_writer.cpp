@@ -1,0 +1,216 @@
+#include "kernel/report_writer.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+#include "kernel/json_writer.hpp"
+
+#ifndef PATHKERNEL_VERSION
+#define PATHKERNEL_VERSION "unknown"
+#endif
+
+namespace pk::kernel {
+
+const char* version() { return PATHKERNEL_VERSION; }
+
+namespace {
+// A CSV cell: shortest exact decimal, or nothing for a value that was not computed.
+void cell(std::ostream& out, double x) {
+  if (std::isnan(x)) return;
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, x);
+  out.write(buf, res.ptr - buf);
+}
+
+template <class Writer>
+void write_file(const std::filesystem::path& path, Writer writer) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw std::runtime_error(path.string() + ": cannot open for writing");
+  writer(out);
+  out.flush();
+  if (!out) throw std::runtime_error(path.string() + ": write failed");
+}
+}  // namespace
+
+void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
+  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness\n";
+  for (std::int64_t k = 0; k < r.steps; ++k)
+    for (std::int64_t q = 0; q < r.queries; ++q)
+      for (std::int64_t c = 0; c < r.outputs; ++c) {
+        const std::size_t i = r.index(k, q, c);
+        const auto ks = static_cast<std::size_t>(k);
+        const bool has_f2 = !std::isnan(r.second_order[i]);
+        out << k << ',' << q << ',' << c << ',';
+        cell(out, r.learning_rate[ks]);
+        out << ',';
+        cell(out, r.df[i]);
+        out << ',';
+        cell(out, r.first_order[i]);
+        out << ',';
+        cell(out, r.second_order[i]);
+        out << ',';
+        cell(out, r.remainder1(i));
+        out << ',';
+        cell(out, has_f2 ? r.remainder2(i) : std::nan(""));
+        out << ',' << (r.complex[i] ? 1 : 0) << ',';
+        cell(out, r.exact_error[i]);
+        out << ',';
+        cell(out, r.sharpness[ks]);
+        out << '\n';
+      }
+}
+
+void write_queries_csv(std::ostream& out, const DecompositionReport& r) {
+  out << "query,output,f_initial,f_final,sum_first_order,sum_second_order,sum_remainder2,"
+         "kernel_machine,rel_error_first,rel_error_second\n";
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c) {
+      const QuerySummary s = r.summary(q, c);
+      out << q << ',' << c;
+      for (double v : {s.f_initial, s.f_final, s.sum_first_order, s.sum_second_order,
+                       s.sum_remainder2, s.kernel_machine, s.rel_error_first, s.rel_error_second}) {
+        out << ',';
+        cell(out, v);
+      }
+      out << '\n';
+    }
+}
+
+void write_attribution_csv(std::ostream& out, const DecompositionReport& r) {
+  out << "query,output,train_index,contribution,path_kernel\n";
+  if (r.attribution.empty()) return;
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c)
+      for (std::int64_t m = 0; m < r.training_points; ++m) {
+        const auto i = static_cast<std::size_t>((q * r.outputs + c) * r.training_points + m);
+        out << q << ',' << c << ',' << m << ',';
+        cell(out, r.attribution[i]);
+        out << ',';
+        cell(out, r.path_kernel[i]);
+        out << '\n';
+      }
+}
+
+void write_summary_json(std::ostream& out, const DecompositionReport& r, const RunDescription& run) {
+  JsonWriter j(out);
+  j.begin_object();
+  j.member("version", version());
+  j.key("configuration").begin_object();
+  j.member("data", run.data).member("architecture", run.architecture).member("loss", run.loss);
+  j.member("optimizer", run.optimizer).member("schedule", run.schedule);
+  j.member("steps", run.steps).member("seed", static_cast<std::int64_t>(run.seed));
+  j.member("second_order", second_order_mode_name(r.options.second_order));
+  j.member("tau", r.options.tau).member("eps", r.options.eps);
+  j.member("exact_kernel", r.options.exact_kernel).member("exact_tolerance", r.options.exact_tolerance);
+  j.member("attribution", r.options.attribution);
+  j.member("sharpness_every", r.options.sharpness_every);
+  for (const auto& [name, value] : run.extra) j.member(name, value);
+  j.end_object();
+  j.member("status", run.status);
+  j.member("steps", r.steps).member("queries", r.queries).member("outputs", r.outputs);
+  j.member("training_points", r.training_points);
+  j.member("kernel_form", r.kernel_form);
+  if (!r.kernel_form)
+    j.member("note", "momentum and Adam steps are not kernel sums at w_k: df, F1 = J dw, F2 and "
+                     "the remainders are reported, attribution is not");
+
+  j.key("run_identity").begin_object();
+  j.member("formula", "f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2");
+  j.member("max_relative_error", r.run_identity_error());
+  j.member("exact_kernel_max_relative_error", r.exact_identity_error());
+  j.member("attribution_max_relative_error", r.attribution_identity_error());
+  j.end_object();
+
+  const ComplexStepStats all = r.complex_stats();
+  j.key("complex_steps").begin_object();
+  j.member("tau", r.options.tau);
+  j.member("fraction", all.fraction).member("change_share", all.change_share);
+  j.member("r1_removed_by_second_order_on_complex_steps", all.r1_removed_complex);
+  j.member("r1_removed_by_second_order_elsewhere", all.r1_removed_elsewhere);
+  std::int64_t steps_with_any = 0;
+  for (std::int64_t k = 0; k < r.steps; ++k) {
+    bool any = false;
+    for (std::int64_t i = 0; i < r.queries * r.outputs; ++i)
+      any = any || r.complex[static_cast<std::size_t>(k * r.queries * r.outputs + i)];
+    steps_with_any += any ? 1 : 0;
+  }
+  j.member("steps_complex_for_some_query", steps_with_any);
+  j.end_object();
+
+  j.key("sharpness").begin_object();
+  double top = std::nan(""), top_product = std::nan("");
+  std::int64_t computed = 0, beyond_two = 0;
+  for (std::int64_t k = 0; k < r.steps; ++k) {
+    const double s = r.sharpness[static_cast<std::size_t>(k)];
+    if (std::isnan(s)) continue;
+    ++computed;
+    const double p = s * r.learning_rate[static_cast<std::size_t>(k)];
+    if (!(s <= top)) top = s;
+    if (!(p <= top_product)) top_product = p;
+    if (p > 2.0) ++beyond_two;
+  }
+  j.member("steps_computed", computed).member("max_lambda", top);
+  j.member("max_lr_times_lambda", top_product).member("steps_beyond_2", beyond_two);
+  j.end_object();
+
+  std::int64_t max_nodes = 0;
+  double max_exact_error = 0.0;
+  for (int n : r.exact_nodes) max_nodes = std::max<std::int64_t>(max_nodes, n);
+  for (double e : r.exact_error)
+    if (!std::isnan(e)) max_exact_error = std::max(max_exact_error, e);
+  j.key("exact_kernel").begin_object();
+  j.member("computed", r.options.exact_kernel).member("max_nodes", max_nodes);
+  j.member("max_step_error", r.options.exact_kernel ? max_exact_error : std::nan(""));
+  j.end_object();
+
+  j.key("queries").begin_array();
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c) {
+      const QuerySummary s = r.summary(q, c);
+      const ComplexStepStats cs = r.complex_stats(q, c);
+      j.begin_object();
+      j.member("query", q).member("output", c);
+      j.member("f_initial", s.f_initial).member("f_final", s.f_final);
+      j.member("sum_first_order", s.sum_first_order).member("sum_second_order", s.sum_second_order);
+      j.member("sum_remainder2", s.sum_remainder2).member("sum_exact", s.sum_exact);
+      j.member("kernel_machine", s.kernel_machine);
+      j.member("rel_error_first", s.rel_error_first).member("rel_error_second", s.rel_error_second);
+      j.member("complex_steps", cs.complex_steps).member("complex_change_share", cs.change_share);
+      j.end_object();
+    }
+  j.end_array();
+
+  if (!r.top_pairs.empty()) {
+    j.key("second_order_pairs").begin_object();
+    j.member("query", r.options.pair_query).member("total", r.pair_total);
+    j.key("largest").begin_array();
+    for (const F2Pair& p : r.top_pairs) {
+      j.begin_object();
+      j.member("m", p.m).member("n", p.n).member("output", p.output).member("value", p.value);
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+  }
+
+  j.key("timings_seconds").begin_object();
+  j.member("training", run.seconds_training);
+  j.member("first_order", r.seconds_first_order).member("second_order", r.seconds_second_order);
+  j.member("exact_kernel", r.seconds_exact).member("attribution", r.seconds_attribution);
+  j.member("sharpness", r.seconds_sharpness);
+  j.end_object();
+  j.end_object();
+}
+
+void write_report_files(const std::filesystem::path& directory, const DecompositionReport& report,
+                        const RunDescription& run) {
+  write_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, report, run); });
+  write_file(directory / "steps.csv", [&](std::ostream& o) { write_steps_csv(o, report); });
+  write_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, report); });
+  if (!report.attribution.empty())
+    write_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
+}
+
+}  // namespace pk::kernel

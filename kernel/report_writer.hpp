@@ -1,0 +1,45 @@
+#pragma once
+// The report files of DESIGN.md "Data formats": summary.json, steps.csv, queries.csv and
+// attribution.csv. Numbers are written with enough digits to read back exactly; an empty CSV
+// cell (a JSON null) marks a value that was not computed.
+
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernel/decomposition.hpp"
+
+namespace pk::kernel {
+
+/// The configuration of the run a report describes, as the caller knows it.
+struct RunDescription {
+  std::string data;          // where the training data came from
+  std::string architecture;  // the model, e.g. "mlp 2-16-16-1 tanh"
+  std::string loss;
+  std::string optimizer;
+  std::string schedule;
+  std::int64_t steps = 0;
+  std::uint64_t seed = 0;
+  std::string status = "completed";  // how training ended
+  double seconds_training = 0.0;
+  /// Anything else worth recording, as (name, value) strings.
+  std::vector<std::pair<std::string, std::string>> extra;
+};
+
+void write_steps_csv(std::ostream& out, const DecompositionReport& report);
+void write_queries_csv(std::ostream& out, const DecompositionReport& report);
+void write_attribution_csv(std::ostream& out, const DecompositionReport& report);
+void write_summary_json(std::ostream& out, const DecompositionReport& report, const RunDescription& run);
+
+/// Writes the four files into `directory` (which must exist). attribution.csv is written only
+/// when the report has attributions. Throws std::runtime_error naming a file that fails.
+void write_report_files(const std::filesystem::path& directory, const DecompositionReport& report,
+                        const RunDescription& run);
+
+/// The library's version, as the build set it.
+const char* version();
+
+}  // namespace pk::kernel

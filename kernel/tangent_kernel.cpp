@@ -1,0 +1,59 @@
+#include "kernel/tangent_kernel.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace pk::kernel {
+
+using pk::ad::Shape;
+using pk::ad::Tape;
+using pk::ad::Tensor;
+using pk::ad::Var;
+
+Tensor per_sample_jacobians(ModelFunction f, const Tensor& points, const Tensor& w, Tape& tape) {
+  if (points.shape().rank != 2)
+    throw pk::ad::ShapeError("per_sample_jacobians: points must be a (points, features) matrix, got " +
+                             points.shape().str());
+  const std::int64_t n = points.shape().dim(0), features = points.shape().dim(1), d = w.size();
+  Tensor jac;
+  std::int64_t outputs = -1;
+  Tensor row(Shape::matrix(1, features));
+  for (std::int64_t p = 0; p < n; ++p) {
+    tape.clear();
+    std::copy_n(points.data() + p * features, features, row.data());
+    const Var wv = tape.variable(w);
+    const Var y = f(tape.constant(row), wv);
+    if (y.shape().rank != 2 || y.shape().dim(0) != 1)
+      throw pk::ad::ShapeError("per_sample_jacobians: one point gave outputs of shape " +
+                               y.shape().str() + "; expected (1, outputs)");
+    if (outputs < 0) {
+      outputs = y.shape().dim(1);
+      jac = Tensor(Shape::matrix(n * outputs, d));
+    }
+    Tensor unit(y.shape(), 0.0);
+    for (std::int64_t c = 0; c < outputs; ++c) {
+      const Tape::Mark m = tape.mark();
+      unit[c] = 1.0;
+      const Var g = pk::ad::grad(y, wv, {.create_graph = false, .seed = tape.constant(unit)});
+      unit[c] = 0.0;
+      std::copy_n(g.value().data(), d, jac.data() + (p * outputs + c) * d);
+      tape.rewind(m);
+    }
+  }
+  if (outputs < 0) return Tensor(Shape::matrix(0, d));
+  return jac;
+}
+
+Tensor gram(const Tensor& a, const Tensor& b, Tape& tape) {
+  tape.clear();
+  return Tensor(pk::ad::matmul(tape.constant(a), tape.constant(b), false, true).value());
+}
+
+Tensor tangent_kernel(ModelFunction f, const Tensor& points_a, const Tensor& points_b,
+                      const Tensor& w, Tape& tape) {
+  const Tensor ja = per_sample_jacobians(f, points_a, w, tape);
+  const Tensor jb = per_sample_jacobians(f, points_b, w, tape);
+  return gram(ja, jb, tape);
+}
+
+}  // namespace pk::kernel

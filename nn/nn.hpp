@@ -1,0 +1,23 @@
+#pragma once
+// The whole public API of pathkernel's nn module: models as a layout plus a pure function
+// f(x; w) of one flat parameter vector, losses with their output derivatives, gradient-descent
+// training with observers and recorded trajectories, and data.
+
+#include "nn/activation.hpp"  // tanh, relu, sigmoid, softplus, gelu, identity by name
+#include "nn/batching.hpp"    // full batch or seeded mini-batches
+#include "nn/csv.hpp"         // strict CSV reader
+#include "nn/dataset.hpp"     // Dataset, standardisation, train/test split
+#include "nn/error.hpp"       // the exceptions
+#include "nn/init.hpp"        // PyTorch default, Xavier, He, or .npy
+#include "nn/layers.hpp"      // linear (nn.Linear layout)
+#include "nn/layout.hpp"      // which slice of w is which tensor
+#include "nn/loss.hpp"        // mse, binary and softmax cross-entropy, and L'
+#include "nn/mlp.hpp"         // MLPs from "2-16-16-1"
+#include "nn/model.hpp"       // Model, per-sample evaluation and Jacobians
+#include "nn/npy.hpp"         // .npy reading, writing and streaming
+#include "nn/optimizer.hpp"   // gradient descent, momentum, Adam
+#include "nn/random.hpp"      // the project's own generator and distributions
+#include "nn/schedule.hpp"    // learning-rate schedules
+#include "nn/synthetic.hpp"   // sine, two moons, spirals, XOR, double well
+#include "nn/trainer.hpp"     // Trainer, StepObserver, StepView
+#include "nn/trajectory.hpp"  // in-memory and on-disk trajectories
