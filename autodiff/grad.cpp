@@ -23,7 +23,7 @@ void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions
   if (out.size() != wrt.size())
     throw GradError("grad: " + std::to_string(out.size()) + " result slots for " +
                     std::to_string(wrt.size()) + " values");
-  const Shape& ys = y.shape();
+  const Shape ys = y.shape();
   if (options.seed.defined()) {
     t.check(options.seed, "grad (seed)");
     if (options.seed.shape() != ys)

@@ -15,7 +15,7 @@ Tape& Var::tape() const {
   return *tape_;
 }
 
-const Shape& Var::shape() const { return tape().node(*this).shape; }
+Shape Var::shape() const { return tape().node(*this).shape; }
 
 TensorView Var::value() const {
   const Node& n = tape().node(*this);

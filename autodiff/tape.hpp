@@ -26,7 +26,8 @@ class Var {
   bool defined() const { return tape_ != nullptr; }
   Tape& tape() const;
   std::uint32_t index() const { return index_; }
-  const Shape& shape() const;
+  /// The shape, by value: a reference into the tape would dangle once recording grows it.
+  Shape shape() const;
   std::int64_t size() const { return shape().size(); }
   /// The recorded value (valid while the value is on the tape).
   TensorView value() const;
@@ -171,7 +172,8 @@ class BackwardContext {
   /// The adjoint of the output (same shape as the output).
   Var grad_output() const { return grad_output_; }
   const OpParams& params() const { return tape_.nodes_[node_].params; }
-  const Shape& input_shape(int i) const {
+  /// By value, like Var::shape: the rule records ops that may move the tape's storage.
+  Shape input_shape(int i) const {
     return tape_.nodes_[tape_.nodes_[node_].inputs[static_cast<std::size_t>(i)]].shape;
   }
   /// True when input i needs an adjoint (it depends on a variable leaf).

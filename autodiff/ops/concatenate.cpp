@@ -43,7 +43,7 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const int axis = static_cast<int>(c.params().ints[0]);
-  const Shape& a = c.input_shape(0);
+  const Shape a = c.input_shape(0);
   const std::int64_t na = a.rank < 2 ? a.size() : a.dim(axis);
   const Var g = c.grad_output();
   const std::int64_t n = g.shape().rank < 2 ? g.size() : g.shape().dim(axis);
@@ -54,10 +54,13 @@ const OpRule rule{"concatenate", forward, tangent, backward};
 
 Var join_two(Var a, Var b, int axis) {
   Tape& t = detail::tape_of("concatenate", {a, b});
-  const Shape &as = a.shape(), &bs = b.shape();
+  const Shape as = a.shape(), bs = b.shape();
   const bool same_rank = as.rank == bs.rank && as.rank > 0;
-  const bool other_axis_agrees = as.rank < 2 || as.dim(1 - axis) == bs.dim(1 - axis);
-  if (!same_rank || axis < 0 || axis >= as.rank || !other_axis_agrees)
+  const bool axis_in_range = axis >= 0 && axis < as.rank;
+  // The other axis is looked at only once the axis is known to be valid.
+  const bool other_axis_agrees =
+      same_rank && axis_in_range && (as.rank < 2 || as.dim(1 - axis) == bs.dim(1 - axis));
+  if (!other_axis_agrees)
     throw ShapeError("concatenate: cannot join shapes " + as.str() + " and " + bs.str() +
                      " along axis " + std::to_string(axis));
   Shape s = as.rank == 1 ? Shape::vector(as.size() + bs.size())

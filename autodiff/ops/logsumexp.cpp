@@ -33,7 +33,7 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const int axis = static_cast<int>(c.params().ints[0]);
-  const Shape& xs = c.input_shape(0);
+  const Shape xs = c.input_shape(0);
   const Var g = reshape(c.grad_output(), detail::keep_axis_shape(xs, axis));
   c.accumulate(0, mul(broadcast_to(g, xs), softmax(c.input(0), axis)));
 }

@@ -66,7 +66,7 @@ std::string operands(const Shape& a, const Shape& b, bool ta, bool tb) {
 
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
   Tape& t = detail::tape_of("matmul", {a, b});
-  const Shape &as = a.shape(), &bs = b.shape();
+  const Shape as = a.shape(), bs = b.shape();
   if (as.rank != 2 || bs.rank != 2)
     throw ShapeError("matmul: transposed products need matrices, got " +
                      operands(as, bs, transpose_a, transpose_b));

@@ -76,7 +76,7 @@ void pad_tangent(Tape& t, Node& out) {
 void pad_backward(BackwardContext& c) {
   const OpParams& p = c.params();
   const int axis = static_cast<int>(p.ints[0]);
-  const Shape& in = c.input_shape(0);
+  const Shape in = c.input_shape(0);
   const std::int64_t extent = in.rank < 2 ? in.size() : in.dim(axis);
   c.accumulate(0, slice(c.grad_output(), axis, p.ints[1], p.ints[1] + extent));
 }
@@ -96,7 +96,7 @@ Shape with_extent(const Shape& s, int axis, std::int64_t n) {
 
 Var slice(Var x, int axis, std::int64_t begin, std::int64_t end) {
   Tape& t = detail::tape_of("slice", {x});
-  const Shape& s = x.shape();
+  const Shape s = x.shape();
   check_axis(s, axis, "slice");
   const std::int64_t extent = s.dim(axis);
   if (begin < 0 || end < begin || end > extent)
@@ -116,7 +116,7 @@ Var slice(Var x, std::int64_t begin, std::int64_t end) {
 
 Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
   Tape& t = detail::tape_of("pad", {x});
-  const Shape& s = x.shape();
+  const Shape s = x.shape();
   check_axis(s, axis, "pad");
   if (before < 0 || after < 0)
     throw ShapeError("pad: negative padding (" + std::to_string(before) + ", " +

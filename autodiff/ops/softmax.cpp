@@ -42,7 +42,7 @@ void tangent(Tape& t, Node& out) {
 void backward(BackwardContext& c) {
   const int axis = static_cast<int>(c.params().ints[0]);
   const Var y = c.output(), g = c.grad_output();
-  const Shape& s = y.shape();
+  const Shape s = y.shape();
   const Var inner = reshape(sum(mul(g, y), axis), detail::keep_axis_shape(s, axis));
   c.accumulate(0, mul(y, sub(g, inner)));
 }
