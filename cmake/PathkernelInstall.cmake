@@ -4,7 +4,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 get_property(modules GLOBAL PROPERTY PATHKERNEL_MODULES)
-install(TARGETS ${modules} pathkernel EXPORT pathkernelTargets
+install(TARGETS ${modules} pathkernel_umbrella EXPORT pathkernelTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 foreach(target IN LISTS modules)
   string(REPLACE "pathkernel_" "" dir ${target})

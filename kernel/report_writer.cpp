@@ -195,12 +195,14 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
     j.end_object();
   }
 
-  j.key("timings_seconds").begin_object();
-  j.member("training", run.seconds_training);
-  j.member("first_order", r.seconds_first_order).member("second_order", r.seconds_second_order);
-  j.member("exact_kernel", r.seconds_exact).member("attribution", r.seconds_attribution);
-  j.member("sharpness", r.seconds_sharpness);
-  j.end_object();
+  if (run.include_timings) {
+    j.key("timings_seconds").begin_object();
+    j.member("training", run.seconds_training);
+    j.member("first_order", r.seconds_first_order).member("second_order", r.seconds_second_order);
+    j.member("exact_kernel", r.seconds_exact).member("attribution", r.seconds_attribution);
+    j.member("sharpness", r.seconds_sharpness);
+    j.end_object();
+  }
   j.end_object();
 }
 

@@ -25,6 +25,9 @@ struct RunDescription {
   std::uint64_t seed = 0;
   std::string status = "completed";  // how training ended
   double seconds_training = 0.0;
+  /// Timings make two reports of the same run differ; leave them out to compare reports byte
+  /// for byte (across thread counts or machines).
+  bool include_timings = true;
   /// Anything else worth recording, as (name, value) strings.
   std::vector<std::pair<std::string, std::string>> extra;
 };

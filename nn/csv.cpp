@@ -136,8 +136,16 @@ std::string ColumnRef::str() const {
   return out;
 }
 
-Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options) {
-  if (options.targets.empty())
+namespace {
+struct CsvTable {
+  ad::Tensor inputs, targets;
+  std::vector<std::string> input_names, target_names;
+};
+
+// The whole strict parse; with `points_only` there are no targets and every column is an input.
+CsvTable parse_table(std::string_view text, const std::string& file, const CsvOptions& options,
+                     bool points_only) {
+  if (options.targets.empty() && !points_only)
     throw CsvError(file, 0, 0, "no target columns named (CsvOptions::targets)");
   if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r')
     throw CsvError(file, 0, 0, "invalid delimiter");
@@ -253,16 +261,37 @@ Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptio
   std::vector<std::string> input_names, target_names;
   for (const std::int64_t c : input_columns) input_names.push_back(names[static_cast<std::size_t>(c)]);
   for (const std::int64_t c : target_columns) target_names.push_back(names[static_cast<std::size_t>(c)]);
-  return Dataset(std::move(inputs), std::move(targets), std::move(input_names), std::move(target_names));
+  return {std::move(inputs), std::move(targets), std::move(input_names), std::move(target_names)};
 }
 
-Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
+std::string read_whole_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path.string() + ": cannot open for reading: " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) throw IoError(path.string() + ": read failed");
-  return parse_csv(buffer.view(), path.string(), options);
+  return std::move(buffer).str();
+}
+}  // namespace
+
+Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options) {
+  CsvTable t = parse_table(text, file, options, false);
+  return Dataset(std::move(t.inputs), std::move(t.targets), std::move(t.input_names),
+                 std::move(t.target_names));
+}
+
+Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
+  return parse_csv(read_whole_file(path), path.string(), options);
+}
+
+ad::Tensor parse_csv_points(std::string_view text, const std::string& file, CsvHeader header) {
+  CsvOptions options;
+  options.header = header;
+  return std::move(parse_table(text, file, options, true).inputs);
+}
+
+ad::Tensor read_csv_points(const std::filesystem::path& path, CsvHeader header) {
+  return parse_csv_points(read_whole_file(path), path.string(), header);
 }
 
 void write_csv(const std::filesystem::path& path, const Dataset& data) {

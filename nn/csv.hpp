@@ -68,6 +68,13 @@ Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options);
 /// Parses CSV text; `file` names it in error messages.
 Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options);
 
+/// Reads a CSV file of points, every column an input (query points): M x F, with the same
+/// strictness and CsvError messages as read_csv.
+ad::Tensor read_csv_points(const std::filesystem::path& path, CsvHeader header = CsvHeader::detect);
+/// Parses CSV text of points; `file` names it in error messages.
+ad::Tensor parse_csv_points(std::string_view text, const std::string& file,
+                            CsvHeader header = CsvHeader::detect);
+
 /// Writes a dataset as CSV with a header row, inputs then targets, every number in the shortest
 /// form that reads back as the same double.
 void write_csv(const std::filesystem::path& path, const Dataset& data);

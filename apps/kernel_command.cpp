@@ -1,0 +1,57 @@
+// pathkernel kernel: the tangent kernel between two point sets at one step of a recorded run.
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/commands.hpp"
+#include "apps/setup.hpp"
+#include "kernel/model_tangent_kernel.hpp"
+
+namespace pk::app {
+
+int kernel_command(const Args& args) {
+  Options o("kernel", "Writes the tangent kernel K_k(a, b) = J_k(a) J_k(b)^T between two point sets at\n"
+                      "step k of a recorded run as a .npy matrix of (|A| C) x (|B| C): entry\n"
+                      "(i C + c, j C + c') is K_{c c'}(a_i, b_j).");
+  o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
+  o.value("step", "K", "the step whose weights w_k are used (0 ... N)", "0");
+  o.value("points-a", "FILE.csv", "the first point set [default: the training inputs]");
+  o.value("points-b", "FILE.csv", "the second point set [default: the first]");
+  o.value("route", "NAME", "auto, jacobians (any model) or dense (Gram matrices of an MLP)", "auto");
+  o.value("out", "FILE.npy", "where to write the kernel", std::nullopt, true);
+  o.parse(args);
+  if (o.help_requested()) {
+    std::fputs(o.help().c_str(), stdout);
+    return 0;
+  }
+  const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
+  const pk::nn::Model model = model_of_run(run);
+  const std::int64_t k = o.integer("step", 0);
+  if (k > run.steps())
+    throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" + std::to_string(run.steps()));
+  const pk::ad::Tensor inputs(run.training_inputs());
+  const pk::ad::Tensor a = o.given("points-a") ? pk::nn::read_csv_points(o.text("points-a")) : inputs;
+  const pk::ad::Tensor b = o.given("points-b") ? pk::nn::read_csv_points(o.text("points-b")) : a;
+  for (const auto* p : {&a, &b})
+    if (p->shape().dim(1) != model.input_dim())
+      throw UsageError("points have " + std::to_string(p->shape().dim(1)) + " columns but the model takes " +
+                       std::to_string(model.input_dim()) + " inputs");
+  const std::string route_name = o.text("route");
+  pk::kernel::KernelRoute route = pk::kernel::KernelRoute::automatic;
+  if (route_name == "jacobians") route = pk::kernel::KernelRoute::jacobians;
+  else if (route_name == "dense") route = pk::kernel::KernelRoute::dense_grams;
+  else if (route_name != "auto") throw UsageError("--route: expected auto, jacobians or dense, got '" + route_name + "'");
+  pk::ad::Tape tape;
+  const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, pk::ad::Tensor(run.weights(k)), tape, route);
+  // Written beside the target and renamed, so a failure never leaves half a file.
+  const std::filesystem::path out = o.text("out");
+  std::filesystem::path partial = out;
+  partial += ".partial";
+  pk::nn::write_npy(partial, kernel);
+  std::filesystem::rename(partial, out);
+  std::printf("tangent kernel at step %lld: %lld x %lld -> %s\n", static_cast<long long>(k),
+              static_cast<long long>(kernel.shape().dim(0)), static_cast<long long>(kernel.shape().dim(1)),
+              out.string().c_str());
+  return 0;
+}
+
+}  // namespace pk::app

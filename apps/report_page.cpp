@@ -1,0 +1,216 @@
+#include "apps/report_page.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#include "apps/svg_plot.hpp"
+
+namespace pk::app {
+
+namespace fs = std::filesystem;
+using pk::kernel::DecompositionReport;
+using pk::kernel::SweepResult;
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) throw std::runtime_error(path.string() + ": cannot write");
+}
+
+namespace {
+std::string fmt(double v, const char* format = "%.3g") {
+  if (std::isnan(v)) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+}  // namespace
+
+std::string summary_table_html(const DecompositionReport& r) {
+  std::ostringstream o;
+  o << "<table><tr><th>query</th><th>output</th><th>f(x; w_0)</th><th>f(x; w_N)</th><th>sum F1</th>"
+       "<th>sum F2</th><th>sum R2</th><th>kernel machine</th><th>rel. error, first order</th>"
+       "<th>rel. error, second order</th><th>complex steps</th></tr>\n";
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c) {
+      const auto s = r.summary(q, c);
+      o << "<tr><td>" << q << "</td><td>" << c << "</td><td>" << fmt(s.f_initial, "%.6g") << "</td><td>"
+        << fmt(s.f_final, "%.6g") << "</td><td>" << fmt(s.sum_first_order, "%.6g") << "</td><td>"
+        << fmt(s.sum_second_order, "%.4g") << "</td><td>" << fmt(s.sum_remainder2, "%.4g") << "</td><td>"
+        << fmt(s.kernel_machine, "%.6g") << "</td><td>" << fmt(s.rel_error_first) << "</td><td>"
+        << fmt(s.rel_error_second) << "</td><td>" << r.complex_stats(q, c).complex_steps << "</td></tr>\n";
+    }
+  o << "</table>\n";
+  return o.str();
+}
+
+PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
+                            std::int64_t query) {
+  PageSection section;
+  std::ostringstream html;
+  html << "<p>Run identity f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2 holds to "
+       << fmt(r.run_identity_error()) << " (relative); exact path kernel: "
+       << fmt(r.exact_identity_error()) << "; attribution sum vs sum F1: "
+       << fmt(r.attribution_identity_error()) << ". Optimiser: " << r.optimizer
+       << (r.kernel_form ? "" : " (no kernel form: attribution not available)") << ".</p>\n";
+  html << summary_table_html(r);
+  section.html = html.str();
+  if (r.steps == 0 || query < 0 || query >= r.queries) return section;
+
+  Plot steps;
+  steps.title = "Change of f at query " + std::to_string(query) + " per step (output 0)";
+  steps.x_label = "step k";
+  steps.y_label = "change of the prediction";
+  Series df{"df (actual)", {}, {}, "#333333"}, f1{"F1 (path kernel)", {}, {}, "#1f77b4"},
+      f2{"F2 (second order)", {}, {}, "#2ca02c"};
+  f1.dashed = true;
+  df.markers = f1.markers = false;
+  f2.line = false;
+  for (std::int64_t k = 0; k < r.steps; ++k) {
+    const std::size_t i = r.index(k, query, 0);
+    df.x.push_back(static_cast<double>(k));
+    df.y.push_back(r.df[i]);
+    f1.x.push_back(static_cast<double>(k));
+    f1.y.push_back(r.first_order[i]);
+    f2.x.push_back(static_cast<double>(k));
+    f2.y.push_back(r.second_order[i]);
+    if (r.complex[i]) steps.marked_x.push_back(static_cast<double>(k));
+  }
+  steps.series = {df, f1, f2};
+  steps.marked_label = "complex steps (T_c)";
+  write_text(dir / (prefix + "steps.svg"), render_svg(steps));
+  section.images.push_back(prefix + "steps.svg");
+
+  if (!r.attribution.empty()) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(r.training_points));
+    std::iota(order.begin(), order.end(), 0);
+    const double* a = r.attribution.data() + query * r.outputs * r.training_points;
+    std::sort(order.begin(), order.end(), [&](auto x, auto y) { return std::abs(a[x]) > std::abs(a[y]); });
+    order.resize(std::min<std::size_t>(order.size(), 12));
+    std::vector<std::string> labels;
+    std::vector<double> values;
+    for (std::int64_t m : order) {
+      labels.push_back("train " + std::to_string(m));
+      values.push_back(a[m]);
+    }
+    write_text(dir / (prefix + "attribution.svg"),
+               render_bars("Largest attributions A_m(x) at query " + std::to_string(query), labels,
+                           values, "contribution to f(x; w_N) - f(x; w_0), output 0"));
+    section.images.push_back(prefix + "attribution.svg");
+  }
+
+  Plot sharp;
+  sharp.title = "Edge of stability: alpha_k * lambda_max(w_k)";
+  sharp.x_label = "step k";
+  sharp.y_label = "alpha * lambda_max";
+  Series s{"alpha * lambda_max", {}, {}, "#9467bd"};
+  for (std::int64_t k = 0; k < r.steps; ++k) {
+    const double l = r.sharpness[static_cast<std::size_t>(k)];
+    if (std::isnan(l)) continue;
+    s.x.push_back(static_cast<double>(k));
+    s.y.push_back(l * r.learning_rate[static_cast<std::size_t>(k)]);
+  }
+  if (!s.x.empty()) {
+    sharp.series = {s};
+    sharp.horizontal_lines = {2.0};
+    for (std::int64_t k = 0; k < r.steps; ++k)
+      if (r.complex[r.index(k, query, 0)]) sharp.marked_x.push_back(static_cast<double>(k));
+    sharp.marked_label = "complex steps at query " + std::to_string(query);
+    write_text(dir / (prefix + "sharpness.svg"), render_svg(sharp));
+    section.images.push_back(prefix + "sharpness.svg");
+  }
+  return section;
+}
+
+void write_run_report(const fs::path& dir, const DecompositionReport& report,
+                      const pk::kernel::RunDescription& run, std::int64_t plot_query) {
+  pk::kernel::write_report_files(dir, report, run);
+  PageSection s = write_run_plots(dir, "", report, plot_query);
+  s.heading = run.architecture + " on " + run.data;
+  write_index(dir / "index.html", "pathkernel report", {s});
+}
+
+std::string sweep_table(const SweepResult& sweep) {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "lambda_max(w_0) = %.4g, stability limit 2/lambda = %.4g, alpha*N = %.4g\n",
+                sweep.lambda_max, sweep.stability_limit, sweep.lr_times_steps);
+  o << line;
+  o << "      lr  steps  lr*lam  final loss  rel.err 1st  rel.err 2nd  complex  exact err   status\n";
+  for (const auto& r : sweep.runs) {
+    std::snprintf(line, sizeof line, "%8.4g %6lld %7.3f %11.4g %12.3e %12.3e %7.1f%% %10.2e   %s\n",
+                  r.learning_rate, static_cast<long long>(r.steps), r.lr_times_lambda, r.final_loss,
+                  r.rel_error_first, r.rel_error_second, 100.0 * r.complex.fraction, r.exact_error,
+                  std::string(pk::nn::status_name(r.status)).c_str());
+    o << line;
+  }
+  std::snprintf(line, sizeof line, "log-log slope of the error against lr: first order %.2f, after second order %.2f\n",
+                sweep.slope_first, sweep.slope_second);
+  o << line;
+  return o.str();
+}
+
+void write_sweep_csv(const fs::path& path, const SweepResult& sweep) {
+  std::ostringstream o;
+  o << "learning_rate,steps,lr_times_lambda,final_loss,rel_error_first,rel_error_second,"
+       "complex_fraction,complex_change_share,exact_error,run_identity_error,status\n";
+  for (const auto& r : sweep.runs) {
+    char line[400];
+    std::snprintf(line, sizeof line, "%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%s\n",
+                  r.learning_rate, static_cast<long long>(r.steps), r.lr_times_lambda, r.final_loss,
+                  r.rel_error_first, r.rel_error_second, r.complex.fraction, r.complex.change_share,
+                  r.exact_error, r.identity_error, std::string(pk::nn::status_name(r.status)).c_str());
+    o << line;
+  }
+  write_text(path, o.str());
+}
+
+std::string sweep_plot(const std::vector<std::pair<std::string, const SweepResult*>>& sweeps) {
+  Plot p;
+  p.title = "How far the path-kernel picture holds: relative error vs learning rate";
+  p.x_label = "learning rate alpha (alpha * N fixed)";
+  p.y_label = "relative error of the kernel prediction";
+  p.log_x = p.log_y = true;
+  const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"};
+  std::size_t ci = 0;
+  for (const auto& [name, sweep] : sweeps) {
+    Series first{name + ": first order (slope " + fmt(sweep->slope_first, "%.2f") + ")", {}, {}, colors[ci % 4]};
+    Series second{name + ": with F2 (slope " + fmt(sweep->slope_second, "%.2f") + ")", {}, {}, colors[ci % 4]};
+    second.dashed = true;
+    for (const auto& r : sweep->runs) {
+      first.x.push_back(r.learning_rate);
+      first.y.push_back(r.rel_error_first);
+      second.x.push_back(r.learning_rate);
+      second.y.push_back(r.rel_error_second);
+    }
+    p.series.push_back(first);
+    p.series.push_back(second);
+    ++ci;
+  }
+  return render_svg(p);
+}
+
+void write_index(const fs::path& path, const std::string& title, const std::vector<PageSection>& sections) {
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << xml_escape(title)
+    << "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+       "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
+       "text-align:right}th{background:#f4f4f4}pre{background:#f8f8f8;padding:1em;overflow-x:auto}"
+       "img{max-width:100%;margin:0.5em 0;border:1px solid #eee}</style></head><body>\n";
+  o << "<h1>" << xml_escape(title) << "</h1>\n";
+  for (const PageSection& s : sections) {
+    o << "<h2>" << xml_escape(s.heading) << "</h2>\n" << s.html << '\n';
+    for (const std::string& img : s.images)
+      o << "<img src=\"" << xml_escape(img) << "\" alt=\"" << xml_escape(img) << "\">\n";
+  }
+  o << "</body></html>\n";
+  write_text(path, o.str());
+}
+
+}  // namespace pk::app

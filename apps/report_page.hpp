@@ -1,0 +1,48 @@
+#pragma once
+// The human-readable half of a report directory: SVG plots and an index.html that shows them
+// beside the summary tables. The numbers come from the kernel module's report structures.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kernel/decomposition.hpp"
+#include "kernel/report_writer.hpp"
+#include "kernel/sweep.hpp"
+
+namespace pk::app {
+
+/// One section of an index page: a heading, preformatted or HTML text, and images.
+struct PageSection {
+  std::string heading;
+  std::string html;                 // already escaped
+  std::vector<std::string> images;  // relative paths of SVG files
+};
+
+/// Writes the plots of one decomposition into `dir` (steps.svg for `query`, attribution.svg,
+/// sharpness.svg when computed) and returns the section that shows them with the summary table.
+PageSection write_run_plots(const std::filesystem::path& dir, const std::string& prefix,
+                            const pk::kernel::DecompositionReport& report, std::int64_t query);
+
+/// The kernel's report files plus plots and an index.html, into `dir`.
+void write_run_report(const std::filesystem::path& dir, const pk::kernel::DecompositionReport& report,
+                      const pk::kernel::RunDescription& run, std::int64_t plot_query);
+
+/// A sweep's table as printed on the terminal.
+std::string sweep_table(const pk::kernel::SweepResult& sweep);
+/// sweep_<name>.csv with the table's numbers.
+void write_sweep_csv(const std::filesystem::path& path, const pk::kernel::SweepResult& sweep);
+/// The log-log plot of both relative errors against the learning rate for several sweeps.
+std::string sweep_plot(const std::vector<std::pair<std::string, const pk::kernel::SweepResult*>>& sweeps);
+
+/// index.html with the given title and sections.
+void write_index(const std::filesystem::path& path, const std::string& title,
+                 const std::vector<PageSection>& sections);
+
+/// An HTML table of a report's per-query summary.
+std::string summary_table_html(const pk::kernel::DecompositionReport& report);
+
+/// Writes text to a file, throwing std::runtime_error naming it on failure.
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace pk::app

@@ -1,0 +1,172 @@
+#include "apps/setup.hpp"
+
+#include <sstream>
+
+namespace pk::app {
+
+using pk::ad::Tensor;
+
+void declare_data_options(Options& o) {
+  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris", "sine");
+  o.value("targets", "COLS", "target columns of a CSV file, by name or 0-based index, comma-separated", "");
+  o.value("header", "auto|yes|no", "whether the CSV file's first row is a header", "auto");
+  o.value("samples", "M", "points in a built-in synthetic set", "64");
+  o.flag("standardize", "map each input column to mean 0 and standard deviation 1");
+}
+
+void declare_model_options(Options& o) {
+  o.value("arch", "WIDTHS", "MLP widths from inputs to outputs, e.g. 1-32-32-1", "1-32-32-1");
+  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity", "tanh");
+  o.value("loss", "NAME", "mse, bce (binary cross-entropy with logits) or cross_entropy", "mse");
+  o.value("init", "SCHEME", "pytorch_default, xavier_uniform, xavier_normal, he_uniform, he_normal",
+          "pytorch_default");
+  o.value("init-weights", "FILE.npy", "initial weights as a flat float64 vector (overrides --init)");
+  o.value("seed", "N", "seed of the initial weights and of mini-batch shuffling", "1");
+}
+
+void declare_training_options(Options& o) {
+  o.value("lr", "ALPHA", "learning rate", "0.05");
+  o.value("schedule", "NAME", "constant, cosine, exponential or step", "constant");
+  o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
+  o.value("steps", "N", "training steps", "200");
+  o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
+  o.value("optimizer", "NAME", "gd, momentum or adam", "gd");
+  o.value("momentum", "MU", "momentum coefficient", "0.9");
+}
+
+void declare_decomposition_options(Options& o) {
+  o.value("second-order", "MODE", "when to compute F2: none, complex or every", "complex");
+  o.value("tau", "TAU", "complex-step threshold: |R1| > tau * max(|df|, eps)", "0.01");
+  o.value("exact", "on|off", "exact path kernel by adaptive Gauss-Legendre quadrature", "on");
+  o.value("exact-tolerance", "TOL", "tolerance of the exact kernel's step identity", "1e-10");
+  o.value("attribution", "on|off", "attribution to training points and Domingos' path kernel", "on");
+  o.value("sharpness-every", "S", "top Hessian eigenvalue of the training loss every S steps (0: never)", "10");
+  o.value("pair-query", "Q", "split F2 of query Q into pairs of training points (-1: none)", "-1");
+}
+
+namespace {
+bool on_off(const Options& o, const std::string& name) {
+  const std::string v = o.text(name);
+  if (v == "on") return true;
+  if (v == "off") return false;
+  throw UsageError("--" + name + ": expected on or off, got '" + v + "'");
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(s);
+  while (std::getline(in, part, sep))
+    if (!part.empty()) parts.push_back(part);
+  return parts;
+}
+}  // namespace
+
+LoadedData load_data(const Options& o) {
+  const std::string source = o.text("data");
+  const std::int64_t n = o.integer("samples", 3);
+  LoadedData d{pk::nn::sine_regression(n, 7), ""};
+  if (source == "sine") {
+    d = {pk::nn::sine_regression(n, 7), "sine regression (" + std::to_string(n) + " points)"};
+  } else if (source == "moons") {
+    d = {pk::nn::two_moons(n, 7, 0.1), "two moons (" + std::to_string(n) + " points)"};
+  } else if (source == "spirals") {
+    d = {pk::nn::spirals(n, 7), "two spirals (" + std::to_string(n) + " points)"};
+  } else if (source == "xor") {
+    d = {pk::nn::xor_problem(n, 7), "XOR (" + std::to_string(n) + " points)"};
+  } else {
+    std::filesystem::path path = source;
+    if (source == "iris") path = std::filesystem::path(PATHKERNEL_DATA_DIR) / "iris.csv";
+    pk::nn::CsvOptions csv;
+    std::string targets = o.text("targets");
+    if (source == "iris" && targets.empty()) targets = "species";
+    if (targets.empty())
+      throw UsageError("--targets: name the target columns of " + path.string() + " (e.g. --targets y or --targets -1)");
+    for (const std::string& t : split(targets, ',')) {
+      const bool numeric = t.find_first_not_of("-0123456789") == std::string::npos;
+      if (numeric) csv.targets.emplace_back(static_cast<std::int64_t>(std::stoll(t)));
+      else csv.targets.emplace_back(t);
+    }
+    const std::string header = o.text("header");
+    if (header == "yes") csv.header = pk::nn::CsvHeader::present;
+    else if (header == "no") csv.header = pk::nn::CsvHeader::absent;
+    else if (header != "auto") throw UsageError("--header: expected auto, yes or no, got '" + header + "'");
+    d = {pk::nn::read_csv(path, csv), path.string()};
+  }
+  if (o.flag_set("standardize")) {
+    const auto s = pk::nn::Standardization::fit(d.data.inputs());
+    d.data = pk::nn::standardize_inputs(d.data, s);
+    d.description += ", standardised";
+  }
+  return d;
+}
+
+pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
+  pk::nn::Model model = pk::nn::mlp(o.text("arch"), o.text("activation"));
+  if (model.input_dim() != data.input_dim())
+    throw UsageError("--arch " + o.text("arch") + ": takes " + std::to_string(model.input_dim()) +
+                     " inputs but the data have " + std::to_string(data.input_dim()) + " input columns");
+  return model;
+}
+
+pk::nn::Loss make_loss(const Options& o) { return pk::nn::Loss(pk::nn::parse_loss(o.text("loss"))); }
+
+Tensor initial_weights(const Options& o, const pk::nn::Model& model) {
+  if (o.given("init-weights")) return pk::nn::load_parameters(o.text("init-weights"), model.layout());
+  return pk::nn::initialise(model.layout(), pk::nn::parse_init_scheme(o.text("init")),
+                            static_cast<std::uint64_t>(o.integer("seed")));
+}
+
+pk::nn::TrainingConfig make_training_config(const Options& o) {
+  pk::nn::TrainingConfig c;
+  c.steps = o.integer("steps", 1);
+  const double lr = o.positive("lr");
+  const std::string schedule = o.text("schedule");
+  if (schedule == "constant") c.schedule = pk::nn::Schedule::constant(lr);
+  else if (schedule == "cosine") c.schedule = pk::nn::Schedule::cosine(lr, c.steps);
+  else if (schedule == "exponential") c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
+  else if (schedule == "step") c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
+  else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
+  c.optimizer.kind = pk::nn::parse_optimizer(o.text("optimizer"));
+  c.optimizer.momentum = o.number("momentum");
+  c.batches.batch_size = o.integer("batch-size", 0);
+  c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
+  return c;
+}
+
+pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
+  pk::kernel::DecompositionOptions d;
+  try {
+    d.second_order = pk::kernel::parse_second_order_mode(o.text("second-order"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--second-order: ") + e.what());
+  }
+  d.tau = o.positive("tau");
+  d.exact_kernel = on_off(o, "exact");
+  d.exact_tolerance = o.positive("exact-tolerance");
+  d.attribution = on_off(o, "attribution");
+  d.sharpness_every = o.integer("sharpness-every", 0);
+  d.pair_query = o.integer("pair-query", -1);
+  return d;
+}
+
+Tensor load_queries(const Options& o, const Tensor& fallback, std::int64_t features) {
+  if (!o.given("queries")) return fallback;
+  const Tensor array = pk::nn::read_csv_points(o.text("queries"));
+  if (array.shape().dim(1) != features)
+    throw UsageError("--queries " + o.text("queries") + ": has " + std::to_string(array.shape().dim(1)) +
+                     " columns but the model takes " + std::to_string(features) + " inputs");
+  return array;
+}
+
+pk::nn::Model model_of_run(const pk::nn::Trajectory& run) {
+  // The recorded name is "mlp <widths> <activation>" for the built-in networks.
+  const std::vector<std::string> words = split(run.model, ' ');
+  if (words.size() != 3 || words[0] != "mlp")
+    throw UsageError("run: model '" + run.model + "' is not a built-in MLP, so it cannot be rebuilt from the run directory");
+  return pk::nn::mlp(words[1], words[2]);
+}
+
+int thread_count(const Options& o) { return static_cast<int>(o.integer("threads", 1)); }
+
+}  // namespace pk::app

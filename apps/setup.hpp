@@ -1,0 +1,47 @@
+#pragma once
+// Turning command-line options into the library's objects: data, model, loss, initial weights,
+// training configuration and decomposition options. Shared by the subcommands.
+
+#include <string>
+
+#include "apps/arguments.hpp"
+#include "kernel/decomposition.hpp"
+#include "kernel/report_writer.hpp"
+#include "nn/nn.hpp"
+
+namespace pk::app {
+
+/// Declares --data, --targets, --header, --standardize.
+void declare_data_options(Options& o);
+/// Declares --arch, --activation, --loss, --init, --init-weights, --seed.
+void declare_model_options(Options& o);
+/// Declares --lr, --schedule, --decay, --steps, --batch-size, --optimizer, --momentum.
+void declare_training_options(Options& o);
+/// Declares --second-order, --tau, --exact, --exact-tolerance, --attribution, --sharpness-every,
+/// --pair-query.
+void declare_decomposition_options(Options& o);
+
+/// The training data: a CSV file (with --targets) or a built-in set ("sine", "moons", "spirals",
+/// "xor", "iris").
+struct LoadedData {
+  pk::nn::Dataset data;
+  std::string description;
+};
+LoadedData load_data(const Options& o);
+
+pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data);
+pk::nn::Loss make_loss(const Options& o);
+pk::ad::Tensor initial_weights(const Options& o, const pk::nn::Model& model);
+pk::nn::TrainingConfig make_training_config(const Options& o);
+pk::kernel::DecompositionOptions make_decomposition_options(const Options& o);
+
+/// Query points from --queries FILE.csv (every column an input), or `fallback` when not given.
+pk::ad::Tensor load_queries(const Options& o, const pk::ad::Tensor& fallback, std::int64_t features);
+
+/// The model a run directory was trained with, rebuilt from its recorded name ("mlp 2-16-16-1 tanh").
+pk::nn::Model model_of_run(const pk::nn::Trajectory& run);
+
+/// --threads N (at least 1).
+int thread_count(const Options& o);
+
+}  // namespace pk::app

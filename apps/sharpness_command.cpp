@@ -1,0 +1,56 @@
+// pathkernel sharpness: the top Hessian eigenvalue of the training loss along a recorded run.
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "apps/commands.hpp"
+#include "apps/report_page.hpp"
+#include "apps/setup.hpp"
+#include "kernel/sharpness.hpp"
+
+namespace pk::app {
+
+int sharpness_command(const Args& args) {
+  Options o("sharpness", "The largest eigenvalue lambda_max of the training loss's Hessian at every S-th\n"
+                         "step of a recorded run (Lanczos on Hessian-vector products), beside\n"
+                         "alpha_k * lambda_max: the classical edge of stability is 2.");
+  o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
+  o.value("every", "S", "every S-th step", "1");
+  o.value("out", "FILE.csv", "also write step,lr,lambda_max,lr_times_lambda to this file");
+  o.parse(args);
+  if (o.help_requested()) {
+    std::fputs(o.help().c_str(), stdout);
+    return 0;
+  }
+  const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
+  const pk::nn::Model model = model_of_run(run);
+  const pk::nn::Loss loss(run.loss);
+  const std::int64_t every = o.integer("every", 1);
+  const pk::ad::Tensor inputs(run.training_inputs()), targets(run.training_targets());
+  auto training_loss = [&](pk::ad::Var w) {
+    return loss.value(model.forward(w.tape().constant(inputs), w), targets);
+  };
+  std::ostringstream csv;
+  csv << "step,lr,lambda_max,lr_times_lambda\n";
+  std::printf("  step          lr  lambda_max  lr*lambda\n");
+  pk::ad::Tape tape;
+  for (std::int64_t k = 0; k < run.steps(); k += every) {
+    const double lambda = pk::kernel::sharpness(training_loss, pk::ad::Tensor(run.weights(k)), 60, 1e-8, 0x5eed, &tape).lambda_max;
+    const double lr = run.learning_rate(k);
+    std::printf("%6lld %11.4g %11.5g %10.4f%s\n", static_cast<long long>(k), lr, lambda, lr * lambda,
+                lr * lambda > 2 ? "  beyond 2" : "");
+    char line[160];
+    std::snprintf(line, sizeof line, "%lld,%.17g,%.17g,%.17g\n", static_cast<long long>(k), lr, lambda, lr * lambda);
+    csv << line;
+  }
+  if (o.given("out")) {
+    const std::filesystem::path out = o.text("out");
+    std::filesystem::path partial = out;
+    partial += ".partial";
+    write_text(partial, csv.str());
+    std::filesystem::rename(partial, out);
+  }
+  return 0;
+}
+
+}  // namespace pk::app

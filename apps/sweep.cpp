@@ -1,0 +1,55 @@
+// pathkernel sweep: the learning-rate study of the default job on the user's data and network.
+#include <cstdio>
+#include <sstream>
+
+#include "apps/commands.hpp"
+#include "apps/progress.hpp"
+#include "apps/report_page.hpp"
+#include "apps/setup.hpp"
+#include "apps/sweep_study.hpp"
+#include "kernel/staged_directory.hpp"
+
+namespace pk::app {
+
+int sweep_command(const Args& args) {
+  Options o("sweep", "Trains the same network from the same weights at learning rates from small to\n"
+                     "near the stability limit 2/lambda_max (alpha * N fixed), decomposes every run and\n"
+                     "reports how the kernel prediction's error grows with the learning rate.");
+  declare_data_options(o);
+  declare_model_options(o);
+  o.value("fractions", "LIST", "learning rates as fractions of 2/lambda_max, comma-separated",
+          "0.015625,0.03125,0.0625,0.125,0.25,0.5,0.9");
+  o.value("min-steps", "N", "steps of the run at the largest learning rate (fixes alpha * N)", "40");
+  o.value("queries", "FILE.csv", "query points [default: the training inputs]");
+  declare_decomposition_options(o);
+  o.value("out", "DIR", "the report directory to create", "pathkernel-sweep");
+  o.value("threads", "N", "runs trained and decomposed at once (results do not depend on it)", "1");
+  o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
+  o.flag("quiet", "no progress bar");
+  o.parse(args);
+  if (o.help_requested()) {
+    std::fputs(o.help().c_str(), stdout);
+    return 0;
+  }
+  const LoadedData data = load_data(o);
+  const pk::nn::Model model = make_model(o, data.data);
+  StudyInputs in{model, make_loss(o), data.data, load_queries(o, data.data.inputs(), model.input_dim()),
+                 initial_weights(o, model), data.description};
+  pk::kernel::SweepOptions sweep;
+  sweep.lr_fractions.clear();
+  std::istringstream list(o.text("fractions"));
+  for (std::string item; std::getline(list, item, ',');) sweep.lr_fractions.push_back(parse_number(item, "--fractions"));
+  sweep.min_steps = o.integer("min-steps", 1);
+  sweep.decomposition = make_decomposition_options(o);
+  sweep.threads = thread_count(o);
+  pk::kernel::StagedDirectory dir(o.text("out"));
+  const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
+  const StudyResult result = run_sweep_study(dir.path(), "sweep", in, sweep, progress, !o.flag_set("no-timings"));
+  write_index(dir.path() / "index.html", "pathkernel sweep", {result.section});
+  dir.commit();
+  std::fputs(result.table.c_str(), stdout);
+  std::printf("report: %s\n", dir.target().string().c_str());
+  return 0;
+}
+
+}  // namespace pk::app

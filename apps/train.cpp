@@ -1,0 +1,67 @@
+// pathkernel train: trains a network and records its trajectory in a run directory.
+#include <chrono>
+#include <cstdio>
+
+#include "apps/commands.hpp"
+#include "apps/progress.hpp"
+#include "apps/setup.hpp"
+#include "kernel/staged_directory.hpp"
+
+namespace pk::app {
+
+namespace {
+// Advances a progress bar from the trainer's steps.
+class ProgressObserver : public pk::nn::StepObserver {
+ public:
+  explicit ProgressObserver(Progress& p) : progress_(p) {}
+  void on_step(const pk::nn::StepView& step) override {
+    if ((step.step + 1) % 10 == 0) progress_.update(static_cast<std::size_t>(step.step + 1));
+  }
+
+ private:
+  Progress& progress_;
+};
+}  // namespace
+
+int train_command(const Args& args) {
+  Options o("train", "Trains an MLP by gradient descent (or momentum, Adam) and records every step:\n"
+                     "weights, learning rates, batches and per-sample output derivatives L', as .npy\n"
+                     "files in a run directory that `pathkernel decompose` reads.");
+  declare_data_options(o);
+  declare_model_options(o);
+  declare_training_options(o);
+  o.value("out", "DIR", "the run directory to create (must not exist)", std::nullopt, true);
+  o.flag("quiet", "no progress bar");
+  o.parse(args);
+  if (o.help_requested()) {
+    std::fputs(o.help().c_str(), stdout);
+    return 0;
+  }
+  const LoadedData data = load_data(o);
+  const pk::nn::Model model = make_model(o, data.data);
+  const pk::nn::Loss loss = make_loss(o);
+  const pk::ad::Tensor w0 = initial_weights(o, model);
+  const pk::nn::TrainingConfig config = make_training_config(o);
+  pk::nn::Trainer trainer(model, loss, data.data, config);
+
+  pk::kernel::StagedDirectory dir(o.text("out"));
+  pk::nn::DiskTrajectoryRecorder recorder(dir.path());
+  Progress progress("training", static_cast<std::size_t>(config.steps),
+                    !o.flag_set("quiet") && Progress::stderr_is_terminal());
+  ProgressObserver progress_observer(progress);
+  trainer.add_observer(recorder);
+  trainer.add_observer(progress_observer);
+  const auto start = std::chrono::steady_clock::now();
+  const pk::nn::TrainingResult result = trainer.run(w0);
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  dir.commit();
+  std::printf("%s on %s: %s after %lld steps in %.2f s, training loss %.6g\n", model.name().c_str(),
+              data.description.c_str(), std::string(pk::nn::status_name(result.status)).c_str(),
+              static_cast<long long>(result.steps), seconds, result.final_loss);
+  if (!result.message.empty()) std::printf("%s\n", result.message.c_str());
+  std::printf("run directory: %s\n", dir.target().string().c_str());
+  return 0;
+}
+
+}  // namespace pk::app

@@ -1,0 +1,144 @@
+#include "kernel/sweep.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "kernel/sharpness.hpp"
+
+namespace pk::kernel {
+
+using pk::ad::Tensor;
+using pk::ad::Var;
+
+double log_log_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int n = 0;
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    if (!(x[i] > 0) || !(y[i] > 0) || !std::isfinite(x[i]) || !std::isfinite(y[i])) continue;
+    const double lx = std::log(x[i]), ly = std::log(y[i]);
+    sx += lx;
+    sy += ly;
+    sxx += lx * lx;
+    sxy += lx * ly;
+    ++n;
+  }
+  if (n < 2) return std::nan("");
+  const double denominator = n * sxx - sx * sx;
+  if (denominator == 0) return std::nan("");
+  return (n * sxy - sx * sy) / denominator;
+}
+
+double relative_error(const DecompositionReport& r, bool with_second_order) {
+  double miss = 0.0, learned = 0.0;
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c) {
+      const QuerySummary s = r.summary(q, c);
+      const double change = s.f_final - s.f_initial;
+      const double predicted = s.sum_first_order + (with_second_order ? s.sum_second_order : 0.0);
+      miss += (change - predicted) * (change - predicted);
+      learned += change * change;
+    }
+  return std::sqrt(miss) / std::max(std::sqrt(learned), 1e-300);
+}
+
+namespace {
+SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk::nn::Dataset& data,
+                 const Tensor& queries, const Tensor& w0, double lr, std::int64_t steps,
+                 double lambda, const SweepOptions& options) {
+  pk::nn::TrainingConfig config;
+  config.steps = steps;
+  config.schedule = pk::nn::Schedule::constant(lr);
+  config.batches = options.batches;
+  pk::nn::Trainer trainer(model, loss, data, config);
+  DecompositionObserver decomposition(model, loss, queries, options.decomposition);
+  trainer.add_observer(decomposition);
+  const pk::nn::TrainingResult result = trainer.run(w0);
+  SweepRun run;
+  run.learning_rate = lr;
+  run.steps = result.steps;
+  run.lr_times_lambda = lr * lambda;
+  run.status = result.status;
+  run.final_loss = result.final_loss;
+  run.report = decomposition.report();
+  run.rel_error_first = relative_error(run.report, false);
+  run.rel_error_second = relative_error(run.report, true);
+  run.complex = run.report.complex_stats();
+  run.exact_error = run.report.exact_identity_error();
+  run.identity_error = run.report.run_identity_error();
+  return run;
+}
+}  // namespace
+
+SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& loss,
+                                const pk::nn::Dataset& data, const Tensor& queries,
+                                const Tensor& initial_weights, const SweepOptions& options) {
+  if (options.lr_fractions.empty()) throw std::invalid_argument("sweep: no learning rates");
+  for (double f : options.lr_fractions)
+    if (!(f > 0) || !std::isfinite(f))
+      throw std::invalid_argument("sweep: learning-rate fractions must be positive");
+  if (options.min_steps < 1) throw std::invalid_argument("sweep: min_steps must be at least 1");
+
+  SweepResult result;
+  auto training_loss = [&](Var w) {
+    return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets());
+  };
+  result.lambda_max = sharpness(training_loss, initial_weights, 80, 1e-9).lambda_max;
+  if (!(result.lambda_max > 0))
+    throw std::runtime_error("sweep: the training loss has no positive curvature at w_0 "
+                             "(lambda_max = " + std::to_string(result.lambda_max) +
+                             "), so there is no stability limit to sweep towards");
+  result.stability_limit = 2.0 / result.lambda_max;
+
+  std::vector<double> rates;
+  for (double f : options.lr_fractions) rates.push_back(f * result.stability_limit);
+  std::sort(rates.begin(), rates.end());
+  result.lr_times_steps = options.lr_times_steps > 0
+                              ? options.lr_times_steps
+                              : rates.back() * static_cast<double>(options.min_steps);
+
+  result.runs.resize(rates.size());
+  std::atomic<std::size_t> next{0}, finished{0};
+  std::mutex progress_mutex;
+  std::exception_ptr failure;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < rates.size(); i = next++) {
+      try {
+        const auto steps = std::max<std::int64_t>(
+            1, std::llround(result.lr_times_steps / rates[i]));
+        result.runs[i] = run_one(model, loss, data, queries, initial_weights, rates[i], steps,
+                                 result.lambda_max, options);
+      } catch (...) {
+        std::lock_guard lock(progress_mutex);
+        if (!failure) failure = std::current_exception();
+      }
+      const std::size_t done = ++finished;
+      if (options.progress) {
+        std::lock_guard lock(progress_mutex);
+        options.progress(done, rates.size());
+      }
+    }
+  };
+  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(rates.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  std::vector<double> lr, first, second;
+  for (const SweepRun& r : result.runs) {
+    if (r.status != pk::nn::TrainingStatus::completed) continue;
+    lr.push_back(r.learning_rate);
+    first.push_back(r.rel_error_first);
+    second.push_back(r.rel_error_second);
+  }
+  result.slope_first = log_log_slope(lr, first);
+  result.slope_second = log_log_slope(lr, second);
+  return result;
+}
+
+}  // namespace pk::kernel

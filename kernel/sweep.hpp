@@ -1,0 +1,78 @@
+#pragma once
+// How far the path-kernel picture holds as the learning rate grows: the same network trained
+// from the same weights at a range of learning rates with alpha * N fixed, each run decomposed.
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "autodiff/autodiff.hpp"
+#include "kernel/decomposition.hpp"
+#include "nn/dataset.hpp"
+#include "nn/loss.hpp"
+#include "nn/model.hpp"
+#include "nn/trainer.hpp"
+
+namespace pk::kernel {
+
+/// The sweep's plan.
+struct SweepOptions {
+  /// Learning rates as fractions of the stability limit 2 / lambda_max at w_0.
+  std::vector<double> lr_fractions{1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
+  /// alpha * N, the same for every run ("training time"). 0 picks `min_steps` * the largest
+  /// learning rate, so the fastest run takes `min_steps` steps.
+  double lr_times_steps = 0.0;
+  std::int64_t min_steps = 20;
+  /// Mini-batches (default full batch) for every run.
+  pk::nn::BatchConfig batches{};
+  /// How each run is decomposed.
+  DecompositionOptions decomposition{};
+  /// Independent runs at once; results do not depend on it.
+  int threads = 1;
+  /// Called after each finished run with (finished, total), from the calling thread's workers;
+  /// may be empty.
+  std::function<void(std::size_t, std::size_t)> progress;
+};
+
+/// One run of the sweep.
+struct SweepRun {
+  double learning_rate = 0.0;
+  std::int64_t steps = 0;
+  double lr_times_lambda = 0.0;  // alpha * lambda_max(w_0)
+  pk::nn::TrainingStatus status = pk::nn::TrainingStatus::completed;
+  double final_loss = 0.0;
+  /// ||f_N - f_0 - sum F1|| / ||f_N - f_0|| over every query point and output (2-norms).
+  double rel_error_first = 0.0;
+  /// The same after adding the second-order terms that were computed.
+  double rel_error_second = 0.0;
+  ComplexStepStats complex;      // pooled over queries and outputs
+  double exact_error = 0.0;      // exact_identity_error() (NaN without the exact kernel)
+  double identity_error = 0.0;   // run_identity_error()
+  DecompositionReport report;
+};
+
+/// The sweep's outcome.
+struct SweepResult {
+  double lambda_max = 0.0;       // sharpness of the training loss at w_0
+  double stability_limit = 0.0;  // 2 / lambda_max
+  double lr_times_steps = 0.0;
+  std::vector<SweepRun> runs;    // in order of increasing learning rate
+  /// Least-squares slopes of log(error) against log(learning rate) over the completed runs with
+  /// positive errors (NaN with fewer than two): about 1 and 2 while the expansion holds.
+  double slope_first = 0.0, slope_second = 0.0;
+};
+
+/// Runs the sweep. `queries` are the points whose predictions are decomposed.
+SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& loss,
+                                const pk::nn::Dataset& data, const pk::ad::Tensor& queries,
+                                const pk::ad::Tensor& initial_weights, const SweepOptions& options);
+
+/// The least-squares slope of log y on log x over the pairs with positive finite x and y
+/// (NaN with fewer than two such pairs).
+double log_log_slope(const std::vector<double>& x, const std::vector<double>& y);
+
+/// ||f_N - f_0 - sum F1|| / ||f_N - f_0|| (and with F2 when `with_second_order`) over every
+/// query point and output of a report.
+double relative_error(const DecompositionReport& report, bool with_second_order);
+
+}  // namespace pk::kernel
