@@ -48,7 +48,7 @@ int decompose_command(const Args& args) {
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),
-              report.run_identity_error(), pk::kernel::relative_error(report, false));
+              report.run_identity_error(), pk::kernel::relative_error(report, pk::kernel::Correction::none));
   std::printf("report: %s\n", dir.target().string().c_str());
   return 0;
 }

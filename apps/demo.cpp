@@ -43,7 +43,8 @@ struct DoubleWellStudy {
 
 // Starts outside the shallow basin, on its steep far wall, with the learning rate whose first
 // step lands halfway between the barrier and the deep minimum: a jump no first-order picture
-// sees coming.
+// sees coming. Later steps use 1 / L''(deep minimum), a stable rate, so the run settles there;
+// the path-kernel form allows any alpha_k.
 DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   const pk::nn::DoubleWell well = pk::nn::double_well(41, 0.25);
   const double start = well.local_minimum + 0.6 * (well.local_minimum - well.barrier);
@@ -56,7 +57,11 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   options.pair_query = 3;
   pk::nn::TrainingConfig config;
   config.steps = 12;
-  config.schedule = pk::nn::Schedule::constant(lr);
+  const double w = well.global_minimum;
+  const double settle = 1.0 / (2.0 * well.mu2 * (3.0 * w * w - 1.0) + well.mu4);
+  std::vector<double> rates(static_cast<std::size_t>(config.steps), settle);
+  rates[0] = lr;
+  config.schedule = pk::nn::Schedule::explicit_steps(rates);
   const pk::nn::Loss loss(pk::nn::LossKind::mse);
   pk::nn::Trainer trainer(well.model, loss, well.data, config);
   pk::kernel::DecompositionObserver decomposition(well.model, loss, queries, options);
@@ -70,8 +75,9 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   char line[256];
   std::snprintf(line, sizeof line,
                 "loss L(w) = mu2/2 (w^2-1)^2 + mu4/2 (w-%.2f)^2: shallow basin at w = %.4f, barrier at %.4f, "
-                "deep basin at %.4f\nstart w_0 = %.4f, learning rate %.4f, %lld steps, final w = %.6f, loss %.3g\n",
-                well.tilt, well.local_minimum, well.barrier, well.global_minimum, start, lr,
+                "deep basin at %.4f\nstart w_0 = %.4f, learning rate %.4f for the first step and %.4f after; "
+                "%lld steps, final w = %.6f, loss %.3g\n",
+                well.tilt, well.local_minimum, well.barrier, well.global_minimum, start, lr, settle,
                 static_cast<long long>(result.steps), result.final_weights[0], result.final_loss);
   t << line;
   t << "step  w_k       w_k+1     lr*lam   df(x=1)      F1           F2           R1           R2          exact err  complex\n";
@@ -95,7 +101,7 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   d.architecture = well.model.name();
   d.loss = "mse";
   d.optimizer = "gradient_descent";
-  d.schedule = "constant " + std::to_string(lr);
+  d.schedule = "explicit: " + std::to_string(lr) + " then " + std::to_string(settle);
   d.steps = result.steps;
   d.include_timings = include_timings;
   write_run_report(sub, r, d, 3);
@@ -115,7 +121,7 @@ int demo_command(const Args& args) {
                     "a trained network. Prints the tables and writes a report directory.");
   o.value("out", "DIR", "the report directory [default: pathkernel-report, or -2, -3, ... if taken]");
   o.value("threads", "N", "sweep runs trained and decomposed at once (results do not depend on it)", "2");
-  o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "40");
+  o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
   o.flag("quiet", "no progress bars");
   o.parse(args);
@@ -129,17 +135,21 @@ int demo_command(const Args& args) {
   pk::kernel::StagedDirectory dir(out);
 
   // The network and data of both sweeps: a 1-32-32-1 tanh network regressing sin x from 64
-  // points, predictions decomposed at 24 points on a grid.
+  // points, predictions decomposed at 16 points on a grid.
   const pk::nn::Dataset data = pk::nn::sine_regression(64, 7);
   const pk::nn::Model model = pk::nn::mlp("1-32-32-1", "tanh");
   const pk::nn::Loss loss(pk::nn::LossKind::mse);
   const Tensor w0 = pk::nn::initialise(model.layout(), pk::nn::InitScheme::pytorch_default, 1);
-  StudyInputs random_start{model, loss, data, grid(-3.0, 3.0, 24), w0, "sine regression (64 points)"};
+  StudyInputs random_start{model, loss, data, grid(-3.0, 3.0, 16), w0, "sine regression (64 points)"};
 
   pk::kernel::SweepOptions sweep;
   sweep.min_steps = o.integer("min-steps", 1);
   sweep.threads = thread_count(o);
-  sweep.decomposition.second_order = pk::kernel::SecondOrderMode::complex_steps;
+  // Learning rates from 1/128 of the stability limit to 0.9 of it; alpha * N fixed.
+  sweep.lr_fractions = {1.0 / 128, 1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
+  // F2 at every step, so the table shows both corrections: on the complex steps only (the T_c
+  // picture) and everywhere (the next order of the expansion).
+  sweep.decomposition.second_order = pk::kernel::SecondOrderMode::every_step;
   sweep.decomposition.tau = 0.01;
   sweep.decomposition.sharpness_every = 10;
 

@@ -142,29 +142,35 @@ std::string sweep_table(const SweepResult& sweep) {
   std::snprintf(line, sizeof line, "lambda_max(w_0) = %.4g, stability limit 2/lambda = %.4g, alpha*N = %.4g\n",
                 sweep.lambda_max, sweep.stability_limit, sweep.lr_times_steps);
   o << line;
-  o << "      lr  steps  lr*lam  final loss  rel.err 1st  rel.err 2nd  complex  exact err   status\n";
+  o << "      lr  steps  lr*lam  final loss  rel.err F1  +F2 on T_c  +F2 every  complex  exact err\n";
   for (const auto& r : sweep.runs) {
-    std::snprintf(line, sizeof line, "%8.4g %6lld %7.3f %11.4g %12.3e %12.3e %7.1f%% %10.2e   %s\n",
+    std::snprintf(line, sizeof line, "%8.4g %6lld %7.3f %11.4g %11.3e %11.3e %10.3e %7.1f%% %10.2e%s\n",
                   r.learning_rate, static_cast<long long>(r.steps), r.lr_times_lambda, r.final_loss,
-                  r.rel_error_first, r.rel_error_second, 100.0 * r.complex.fraction, r.exact_error,
-                  std::string(pk::nn::status_name(r.status)).c_str());
+                  r.rel_error_first, r.rel_error_complex, r.rel_error_second, 100.0 * r.complex.fraction,
+                  r.exact_error,
+                  r.status == pk::nn::TrainingStatus::completed
+                      ? ""
+                      : ("  " + std::string(pk::nn::status_name(r.status))).c_str());
     o << line;
   }
-  std::snprintf(line, sizeof line, "log-log slope of the error against lr: first order %.2f, after second order %.2f\n",
-                sweep.slope_first, sweep.slope_second);
+  std::snprintf(line, sizeof line,
+                "log-log slope of the error against lr: first order %.2f, with every F2 %.2f "
+                "(over lr*lam <= %.2g: %.2f and %.2f)\n",
+                sweep.slope_first, sweep.slope_second, sweep.small_lr_limit, sweep.slope_first_small,
+                sweep.slope_second_small);
   o << line;
   return o.str();
 }
 
 void write_sweep_csv(const fs::path& path, const SweepResult& sweep) {
   std::ostringstream o;
-  o << "learning_rate,steps,lr_times_lambda,final_loss,rel_error_first,rel_error_second,"
-       "complex_fraction,complex_change_share,exact_error,run_identity_error,status\n";
+  o << "learning_rate,steps,lr_times_lambda,final_loss,rel_error_first,rel_error_complex_steps,"
+       "rel_error_second,complex_fraction,complex_change_share,exact_error,run_identity_error,status\n";
   for (const auto& r : sweep.runs) {
     char line[400];
-    std::snprintf(line, sizeof line, "%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%s\n",
+    std::snprintf(line, sizeof line, "%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%s\n",
                   r.learning_rate, static_cast<long long>(r.steps), r.lr_times_lambda, r.final_loss,
-                  r.rel_error_first, r.rel_error_second, r.complex.fraction, r.complex.change_share,
+                  r.rel_error_first, r.rel_error_complex, r.rel_error_second, r.complex.fraction, r.complex.change_share,
                   r.exact_error, r.identity_error, std::string(pk::nn::status_name(r.status)).c_str());
     o << line;
   }

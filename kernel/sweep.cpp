@@ -32,13 +32,19 @@ double log_log_slope(const std::vector<double>& x, const std::vector<double>& y)
   return (n * sxy - sx * sy) / denominator;
 }
 
-double relative_error(const DecompositionReport& r, bool with_second_order) {
+double relative_error(const DecompositionReport& r, Correction correction) {
   double miss = 0.0, learned = 0.0;
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
-      const QuerySummary s = r.summary(q, c);
-      const double change = s.f_final - s.f_initial;
-      const double predicted = s.sum_first_order + (with_second_order ? s.sum_second_order : 0.0);
+      double predicted = 0.0;
+      for (std::int64_t k = 0; k < r.steps; ++k) {
+        const std::size_t i = r.index(k, q, c);
+        predicted += r.first_order[i];
+        const bool add = correction == Correction::all_steps ||
+                         (correction == Correction::complex_steps && r.complex[i]);
+        if (add && !std::isnan(r.second_order[i])) predicted += r.second_order[i];
+      }
+      const double change = r.f_final(q, c) - r.f_initial(q, c);
       miss += (change - predicted) * (change - predicted);
       learned += change * change;
     }
@@ -64,8 +70,9 @@ SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk:
   run.status = result.status;
   run.final_loss = result.final_loss;
   run.report = decomposition.report();
-  run.rel_error_first = relative_error(run.report, false);
-  run.rel_error_second = relative_error(run.report, true);
+  run.rel_error_first = relative_error(run.report, Correction::none);
+  run.rel_error_second = relative_error(run.report, Correction::all_steps);
+  run.rel_error_complex = relative_error(run.report, Correction::complex_steps);
   run.complex = run.report.complex_stats();
   run.exact_error = run.report.exact_identity_error();
   run.identity_error = run.report.run_identity_error();
@@ -129,15 +136,19 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
   for (std::thread& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
 
-  std::vector<double> lr, first, second;
-  for (const SweepRun& r : result.runs) {
-    if (r.status != pk::nn::TrainingStatus::completed) continue;
-    lr.push_back(r.learning_rate);
-    first.push_back(r.rel_error_first);
-    second.push_back(r.rel_error_second);
+  result.small_lr_limit = options.small_lr_limit;
+  for (const bool small_only : {false, true}) {
+    std::vector<double> lr, first, second;
+    for (const SweepRun& r : result.runs) {
+      if (r.status != pk::nn::TrainingStatus::completed) continue;
+      if (small_only && r.lr_times_lambda > options.small_lr_limit) continue;
+      lr.push_back(r.learning_rate);
+      first.push_back(r.rel_error_first);
+      second.push_back(r.rel_error_second);
+    }
+    (small_only ? result.slope_first_small : result.slope_first) = log_log_slope(lr, first);
+    (small_only ? result.slope_second_small : result.slope_second) = log_log_slope(lr, second);
   }
-  result.slope_first = log_log_slope(lr, first);
-  result.slope_second = log_log_slope(lr, second);
   return result;
 }
 

@@ -27,6 +27,9 @@ struct SweepOptions {
   pk::nn::BatchConfig batches{};
   /// How each run is decomposed.
   DecompositionOptions decomposition{};
+  /// The slopes are also fitted over the runs with alpha * lambda_max at most this, where the
+  /// Taylor expansion in the learning rate is expected to hold.
+  double small_lr_limit = 0.25;
   /// Independent runs at once; results do not depend on it.
   int threads = 1;
   /// Called after each finished run with (finished, total), from the calling thread's workers;
@@ -43,8 +46,10 @@ struct SweepRun {
   double final_loss = 0.0;
   /// ||f_N - f_0 - sum F1|| / ||f_N - f_0|| over every query point and output (2-norms).
   double rel_error_first = 0.0;
-  /// The same after adding the second-order terms that were computed.
+  /// The same after adding every second-order term that was computed.
   double rel_error_second = 0.0;
+  /// The same after adding the second-order terms of the complex steps only (the T_c picture).
+  double rel_error_complex = 0.0;
   ComplexStepStats complex;      // pooled over queries and outputs
   double exact_error = 0.0;      // exact_identity_error() (NaN without the exact kernel)
   double identity_error = 0.0;   // run_identity_error()
@@ -60,6 +65,9 @@ struct SweepResult {
   /// Least-squares slopes of log(error) against log(learning rate) over the completed runs with
   /// positive errors (NaN with fewer than two): about 1 and 2 while the expansion holds.
   double slope_first = 0.0, slope_second = 0.0;
+  /// The same over the runs with alpha * lambda_max <= small_lr_limit.
+  double slope_first_small = 0.0, slope_second_small = 0.0;
+  double small_lr_limit = 0.0;
 };
 
 /// Runs the sweep. `queries` are the points whose predictions are decomposed.
@@ -71,8 +79,14 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
 /// (NaN with fewer than two such pairs).
 double log_log_slope(const std::vector<double>& x, const std::vector<double>& y);
 
-/// ||f_N - f_0 - sum F1|| / ||f_N - f_0|| (and with F2 when `with_second_order`) over every
-/// query point and output of a report.
-double relative_error(const DecompositionReport& report, bool with_second_order);
+/// Which second-order terms a corrected prediction adds.
+enum class Correction {
+  none,           // f_0 + sum F1: the first-order path kernel
+  complex_steps,  // plus F2 on the steps flagged complex for that point and output
+  all_steps,      // plus every F2 that was computed
+};
+
+/// ||f_N - f_0 - sum F1 (- the chosen F2)|| / ||f_N - f_0|| over every query point and output.
+double relative_error(const DecompositionReport& report, Correction correction);
 
 }  // namespace pk::kernel
