@@ -88,6 +88,33 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
+namespace {
+// Legend entries laid out in rows above the plot area, so they never hide data.
+struct LegendItem {
+  std::string label, color;
+  bool dashed, band;
+};
+
+std::vector<std::vector<LegendItem>> legend_rows(const Plot& p, double width) {
+  std::vector<LegendItem> items;
+  for (const Series& s : p.series) items.push_back({s.label, s.color, s.dashed, false});
+  if (!p.marked_x.empty() && !p.marked_label.empty()) items.push_back({p.marked_label, "#d62728", false, true});
+  std::vector<std::vector<LegendItem>> rows(1);
+  double used = 0;
+  for (const LegendItem& item : items) {
+    const double w = 40 + 6.5 * static_cast<double>(item.label.size());
+    if (used + w > width && !rows.back().empty()) {
+      rows.emplace_back();
+      used = 0;
+    }
+    rows.back().push_back(item);
+    used += w;
+  }
+  if (rows.back().empty()) rows.pop_back();
+  return rows;
+}
+}  // namespace
+
 std::string render_svg(const Plot& p) {
   std::vector<double> xs, ys;
   for (const Series& s : p.series) {
@@ -96,12 +123,31 @@ std::string render_svg(const Plot& p) {
   }
   ys.insert(ys.end(), p.horizontal_lines.begin(), p.horizontal_lines.end());
   const Axis ax = make_axis(xs, p.log_x), ay = make_axis(ys, p.log_y);
-  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  const auto legend = legend_rows(p, kWidth - kLeft - kRight);
+  const double legend_height = 16.0 * static_cast<double>(legend.size());
+  const double height = kHeight + legend_height;
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = height - kBottom, y1 = kTop + legend_height;
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << kHeight
-    << "\" viewBox=\"0 0 " << kWidth << ' ' << kHeight << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << height
+    << "\" viewBox=\"0 0 " << kWidth << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   o << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(p.title) << "</text>\n";
+  double ly = kTop + 8;
+  for (const auto& row : legend) {
+    double lx = x0;
+    for (const LegendItem& item : row) {
+      if (item.band)
+        o << "<rect x=\"" << lx << "\" y=\"" << ly - 8 << "\" width=\"20\" height=\"8\" fill=\"" << item.color
+          << "\" fill-opacity=\"0.3\"/>\n";
+      else
+        o << "<line x1=\"" << lx << "\" y1=\"" << ly - 4 << "\" x2=\"" << lx + 20 << "\" y2=\"" << ly - 4
+          << "\" stroke=\"" << item.color << "\" stroke-width=\"2\"" << (item.dashed ? " stroke-dasharray=\"5 3\"" : "")
+          << "/>\n";
+      o << "<text x=\"" << lx + 26 << "\" y=\"" << ly << "\">" << xml_escape(item.label) << "</text>\n";
+      lx += 40 + 6.5 * static_cast<double>(item.label.size());
+    }
+    ly += 16;
+  }
   for (double x : p.marked_x) {
     if (!ax.usable(x)) continue;
     const double px = ax.map(x, x0, x1);
@@ -146,17 +192,7 @@ std::string render_svg(const Plot& p) {
           o << "<circle cx=\"" << ax.map(s.x[i], x0, x1) << "\" cy=\"" << ay.map(s.y[i], y0, y1)
             << "\" r=\"3\" fill=\"" << s.color << "\"/>\n";
   }
-  double ly = y1 + 14;
-  for (const Series& s : p.series) {
-    o << "<line x1=\"" << x0 + 10 << "\" y1=\"" << ly - 4 << "\" x2=\"" << x0 + 30 << "\" y2=\"" << ly - 4
-      << "\" stroke=\"" << s.color << "\" stroke-width=\"2\"" << (s.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>\n";
-    o << "<text x=\"" << x0 + 36 << "\" y=\"" << ly << "\">" << xml_escape(s.label) << "</text>\n";
-    ly += 16;
-  }
-  if (!p.marked_x.empty() && !p.marked_label.empty())
-    o << "<rect x=\"" << x0 + 10 << "\" y=\"" << ly - 10 << "\" width=\"20\" height=\"8\" fill=\"#d62728\" fill-opacity=\"0.3\"/>"
-      << "<text x=\"" << x0 + 36 << "\" y=\"" << ly << "\">" << xml_escape(p.marked_label) << "</text>\n";
-  o << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << kHeight - 14 << "\" text-anchor=\"middle\">" << xml_escape(p.x_label) << "</text>\n";
+  o << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << height - 14 << "\" text-anchor=\"middle\">" << xml_escape(p.x_label) << "</text>\n";
   o << "<text transform=\"translate(18 " << (y0 + y1) / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << xml_escape(p.y_label) << "</text>\n";
   o << "</svg>\n";
   return o.str();
