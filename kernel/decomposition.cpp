@@ -264,7 +264,10 @@ void Decomposer::add_step(const StepInput& step) {
   r.second_order_computed.push_back(want_f2 ? 1 : 0);
   if (want_f2) {
     Stopwatch t(r.seconds_second_order);
-    const SecondOrder so = second_order_term(f, queries_, w, dw, tape_);
+    // Built-in MLPs take the Taylor-mode route, any other model the batched double backward.
+    const pk::nn::MlpSpec* spec = model_.mlp_spec();
+    const SecondOrder so = spec ? dense_second_order_term(*spec, queries_, w, dw, tape_)
+                                : second_order_term(f, queries_, w, dw, tape_);
     for (std::int64_t i = 0; i < pc; ++i) r.second_order.push_back(so.second_order[i]);
   } else {
     r.second_order.insert(r.second_order.end(), static_cast<std::size_t>(pc), kNaN);

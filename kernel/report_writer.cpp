@@ -165,7 +165,7 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   j.member("max_step_error", r.options.exact_kernel ? max_exact_error : std::nan(""));
   j.end_object();
 
-  j.key("queries").begin_array();
+  j.key("query_totals").begin_array();  // not "queries": that key is the count above
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
       const QuerySummary s = r.summary(q, c);

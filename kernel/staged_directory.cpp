@@ -15,6 +15,10 @@ std::atomic<unsigned> g_counter{0};
 
 StagedDirectory::StagedDirectory(std::filesystem::path target) : target_(std::move(target)) {
   if (target_.empty()) throw std::runtime_error("report directory: empty path");
+  // "runs/a/" names the directory "runs/a": without this the staging directory would be made
+  // inside the target, and the final rename would fail.
+  target_ = target_.lexically_normal();
+  if (!target_.has_filename() && target_.has_parent_path()) target_ = target_.parent_path();
   if (std::filesystem::exists(target_))
     throw std::runtime_error(target_.string() + ": already exists; choose another directory or remove it");
   // A sibling, so the final rename stays on one file system and is atomic.
