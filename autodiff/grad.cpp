@@ -1,6 +1,7 @@
 #include "autodiff/grad.hpp"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 #include "autodiff/error.hpp"
@@ -34,9 +35,21 @@ void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions
                     "; a backward from a non-scalar needs a seed of that shape (GradOptions::seed)");
   }
 
+  // The values the sweep must reach; a handful, so a small fixed buffer avoids an allocation.
+  std::array<std::uint32_t, 8> few{};
+  std::vector<std::uint32_t> many;
+  std::span<const std::uint32_t> targets;
+  if (wrt.size() <= few.size()) {
+    for (std::size_t k = 0; k < wrt.size(); ++k) few[k] = wrt[k].index();
+    targets = std::span<const std::uint32_t>(few.data(), wrt.size());
+  } else {
+    for (const Var& w : wrt) many.push_back(w.index());
+    targets = many;
+  }
+
   if (options.create_graph) {
     const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
-    t.sweep(y.index(), seed);
+    t.sweep(y.index(), seed, targets);
     for (std::size_t k = 0; k < wrt.size(); ++k) {
       const Var a = t.adjoint(wrt[k].index());
       out[k] = a.defined() ? a : t.fill(wrt[k].shape(), 0.0);
@@ -48,7 +61,7 @@ void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions
   for (std::size_t k = 0; k < wrt.size(); ++k) out[k] = t.fill(wrt[k].shape(), 0.0, t.tangents_seen());
   const Tape::Mark before_backward = t.mark();
   const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
-  t.sweep(y.index(), seed);
+  t.sweep(y.index(), seed, targets);
   for (std::size_t k = 0; k < wrt.size(); ++k) {
     const Var a = t.adjoint(wrt[k].index());
     if (a.defined()) copy_into(t.node(a), t.node(out[k]));

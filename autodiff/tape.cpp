@@ -111,7 +111,7 @@ void Tape::rewind(Mark m) {
 
 std::size_t Tape::reserved_bytes() const {
   return arena_.reserved_bytes() + nodes_.capacity() * sizeof(Node) +
-         adjoint_.capacity() * sizeof(std::uint32_t);
+         adjoint_.capacity() * sizeof(std::uint32_t) + leads_to_target_.capacity();
 }
 
 Var Tape::record(const OpRule& rule, std::initializer_list<Var> inputs, Shape shape,
@@ -152,10 +152,24 @@ void BackwardContext::accumulate(int i, Var g) {
   }
 }
 
-void Tape::sweep(std::uint32_t output, Var seed) {
+void Tape::sweep(std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {
   check(seed, "backward seed");
   adjoint_.assign(static_cast<std::size_t>(output) + 1, 0);
   adjoint_[output] = seed.index_ + 1;
+  leads_to_target_.clear();
+  if (!targets.empty()) {
+    // One forward scan marks the values downstream of a target: only through them can an
+    // adjoint reach a target, so the sweep skips the rest (in a second-order pass, most of the
+    // forward graph).
+    leads_to_target_.assign(static_cast<std::size_t>(output) + 1, 0);
+    for (const std::uint32_t t : targets)
+      if (t <= output) leads_to_target_[t] = 1;
+    for (std::uint32_t i = 0; i <= output; ++i) {
+      const Node& n = nodes_[i];
+      for (std::uint8_t a = 0; a < n.arity && !leads_to_target_[i]; ++a)
+        if (leads_to_target_[n.inputs[a]]) leads_to_target_[i] = 1;
+    }
+  }
   // A plain loop in reverse recording order: every consumer of a value was recorded after it,
   // so a value's adjoint is complete when the loop reaches it, and depth costs no stack.
   for (std::uint32_t i = output + 1; i-- > 0;) {
@@ -163,6 +177,7 @@ void Tape::sweep(std::uint32_t output, Var seed) {
     if (slot == 0) continue;
     const OpRule* op = nodes_[i].op;
     if (op == nullptr || !nodes_[i].requires_grad) continue;
+    if (!leads_to_target_.empty() && !leads_to_target_[i]) continue;
     BackwardContext ctx(*this, i, handle(slot - 1));
     op->backward(ctx);
   }

@@ -139,10 +139,12 @@ class Tape {
   /// True once some leaf carried a tangent since the last clear.
   bool tangents_seen() const { return tangents_seen_; }
 
-  /// Propagates `seed`, the adjoint of the value at `output`, backward to every value recorded
-  /// before it, running each op's backward rule (which records new values). Afterwards
-  /// `adjoint(i)` holds the adjoint of value i, until the next sweep.
-  void sweep(std::uint32_t output, Var seed);
+  /// Propagates `seed`, the adjoint of the value at `output`, backward through the values
+  /// recorded before it, running each op's backward rule (which records new values). With
+  /// `targets`, only values on a path from a target to `output` are visited: adjoints that cannot
+  /// reach a target are never computed. Afterwards `adjoint(i)` holds the adjoint of value i (for
+  /// the targets, complete), until the next sweep.
+  void sweep(std::uint32_t output, Var seed, std::span<const std::uint32_t> targets = {});
   /// The adjoint the last sweep left at `index`; undefined when no gradient reached it.
   Var adjoint(std::uint32_t index);
 
@@ -157,6 +159,8 @@ class Tape {
   // Adjoint of value i as (node index + 1), 0 when none reached it; kept between sweeps so a
   // training loop reuses its capacity.
   std::vector<std::uint32_t> adjoint_;
+  // For the current sweep: whether value i lies on a path from a target (empty: every value).
+  std::vector<std::uint8_t> leads_to_target_;
 };
 
 /// What an op's backward rule sees: its output, inputs, parameters and the output's adjoint.
@@ -176,9 +180,12 @@ class BackwardContext {
   Shape input_shape(int i) const {
     return tape_.nodes_[tape_.nodes_[node_].inputs[static_cast<std::size_t>(i)]].shape;
   }
-  /// True when input i needs an adjoint (it depends on a variable leaf).
+  /// True when input i needs an adjoint: it depends on a variable leaf and lies on a path from
+  /// one of the values the gradient is taken with respect to.
   bool needs(int i) const {
-    return tape_.nodes_[tape_.nodes_[node_].inputs[static_cast<std::size_t>(i)]].requires_grad;
+    const std::uint32_t in = tape_.nodes_[node_].inputs[static_cast<std::size_t>(i)];
+    return tape_.nodes_[in].requires_grad &&
+           (tape_.leads_to_target_.empty() || tape_.leads_to_target_[in] != 0);
   }
   /// Adds `g` (which must have input i's shape) to input i's adjoint.
   void accumulate(int i, Var g);

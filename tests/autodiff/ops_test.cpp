@@ -278,8 +278,8 @@ void binary(std::vector<OpCase>& cases, const std::string& name, std::function<V
                      [plain](Plain x) { return ref::zip(x[0], x[1], plain); }});
 }
 
-std::vector<OpCase> op_cases() {
-  std::vector<OpCase> c;
+// The case table, in sections (one function each keeps the compiler's per-function work small).
+void elementwise_cases(std::vector<OpCase>& c) {
 
   // Elementwise functions.
   unary(c, "neg", [](Var x) { return neg(x); }, [](double x) { return -x; }, kAny);
@@ -311,7 +311,9 @@ std::vector<OpCase> op_cases() {
   for (const double p : {0.5, -1.0, 3.5, -0.5})
     unary(c, std::string("pow ") + number(p) + " (x > 0)", [p](Var x) { return pow(x, p); },
           [p](double x) { return std::pow(x, p); }, {0.3, 2.0});
+}
 
+void scalar_cases(std::vector<OpCase>& c) {
   // Ops with one constant operand, directly and through the operators that call them.
   unary(c, "add_scalar", [](Var x) { return add_scalar(x, 1.7); },
         [](double x) { return x + 1.7; }, kAny);
@@ -330,7 +332,9 @@ std::vector<OpCase> op_cases() {
   unary(c, "x / c", [](Var x) { return x / 4.0; }, [](double x) { return x / 4.0; }, kAny);
   unary(c, "c / x", [](Var x) { return 4.0 / x; }, [](double x) { return 4.0 / x; },
         {-2.0, 2.0, 0.3});
+}
 
+void broadcast_cases(std::vector<OpCase>& c) {
   // Broadcasting arithmetic.
   binary(c, "add", [](Var a, Var b) { return add(a, b); }, std::plus<double>(), kAny, kAny);
   binary(c, "a + b", [](Var a, Var b) { return a + b; }, std::plus<double>(), kAny, kAny);
@@ -356,7 +360,9 @@ std::vector<OpCase> op_cases() {
                  [](Plain x) {
                    return ref::zip(x[0], x[1], [](double y, double g) { return (1 - y * y) * g; });
                  }});
+}
 
+void reduction_cases(std::vector<OpCase>& c) {
   // Reductions.
   for (const Shape& s : {S(), V(5), M(3, 4)}) {
     c.push_back({std::string("sum ") + s.str(), {s}, {kAny}, [](Operands x) { return sum(x[0]); },
@@ -383,7 +389,9 @@ std::vector<OpCase> op_cases() {
     c.push_back({std::string("dot ") + V(n).str(), {V(n), V(n)}, {kAny},
                  [](Operands x) { return dot(x[0], x[1]); },
                  [](Plain x) { return ref::matmul(x[0], x[1]); }});
+}
 
+void matmul_cases(std::vector<OpCase>& c) {
   // Matrix products: every transpose flag, then NumPy's vector cases.
   // Rectangular operands catch a transpose flag that mismatches extents; square ones one that
   // fits the extents but multiplies by the wrong matrix.
@@ -411,7 +419,9 @@ std::vector<OpCase> op_cases() {
   c.push_back({"matmul A^T A (2, 3)", {M(2, 3)}, {kAny},
                [](Operands x) { return matmul(x[0], x[0], true, false); },
                [](Plain x) { return ref::matmul(x[0], x[0], true, false); }});
+}
 
+void shape_cases(std::vector<OpCase>& c) {
   // Shape ops.
   for (const Shape& s : {S(), V(5), M(3, 4)})
     c.push_back({std::string("transpose ") + s.str(), {s}, {kAny},
@@ -482,6 +492,16 @@ std::vector<OpCase> op_cases() {
     c.push_back({std::string("sum_to ") + from.str() + " to " + to.str(), {from}, {kAny},
                  [to](Operands x) { return sum_to(x[0], to); },
                  [to](Plain x) { return ref::sum_to(x[0], to); }});
+}
+
+std::vector<OpCase> op_cases() {
+  std::vector<OpCase> c;
+  elementwise_cases(c);
+  scalar_cases(c);
+  broadcast_cases(c);
+  reduction_cases(c);
+  matmul_cases(c);
+  shape_cases(c);
   return c;
 }
 
