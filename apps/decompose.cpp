@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/commands.hpp"
+#include "apps/progress.hpp"
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
 #include "kernel/staged_directory.hpp"
@@ -19,8 +20,10 @@ int decompose_command(const Args& args) {
   o.value("out", "DIR", "the report directory to create [default: RUN/report]");
   declare_decomposition_options(o);
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
+  o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
+  o.value("query-chunk", "P", "query points per independent piece of work", "64");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
-  o.flag("quiet", "no progress output");
+  o.flag("quiet", "no progress bar");
   o.parse(args);
   if (o.help_requested()) {
     std::fputs(o.help().c_str(), stdout);
@@ -30,10 +33,21 @@ int decompose_command(const Args& args) {
   const pk::nn::Trajectory run = pk::nn::read_trajectory(run_dir);
   const pk::nn::Model model = model_of_run(run);
   const pk::ad::Tensor queries = load_queries(o, pk::ad::Tensor(run.training_inputs()), model.input_dim());
-  const pk::kernel::DecompositionOptions options = make_decomposition_options(o);
+  pk::kernel::DecompositionOptions options = make_decomposition_options(o);
+  options.threads = thread_count(o);
+  options.query_chunk = o.integer("query-chunk", 1);
+  const std::int64_t plot_query = o.integer("plot-query", 0);
+  if (plot_query >= queries.shape().dim(0))
+    throw UsageError("--plot-query " + std::to_string(plot_query) + ": there are " +
+                     std::to_string(queries.shape().dim(0)) + " query points");
   const std::filesystem::path out = o.given("out") ? std::filesystem::path(o.text("out")) : run_dir / "report";
   pk::kernel::StagedDirectory dir(out);
-  const pk::kernel::DecompositionReport report = pk::kernel::decompose(model, run, queries, options);
+  Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
+  const pk::kernel::DecompositionReport report = pk::kernel::decompose(
+      model, run, queries, options, [&](std::int64_t done, std::int64_t total) {
+        if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
+      });
+  progress.finish();
   pk::kernel::RunDescription description;
   description.data = run_dir.string();
   description.architecture = run.model;
@@ -44,7 +58,7 @@ int decompose_command(const Args& args) {
   description.seed = run.batch_seed;
   description.status = std::string(pk::nn::status_name(run.status));
   description.include_timings = !o.flag_set("no-timings");
-  write_run_report(dir.path(), report, description, o.integer("plot-query", 0));
+  write_run_report(dir.path(), report, description, plot_query);
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),

@@ -12,6 +12,11 @@ class Progress {
   Progress(std::string label, std::size_t total, bool enabled);
   ~Progress();
   void update(std::size_t done);
+  /// Also sets the total, for work whose size is known only once it runs.
+  void update(std::size_t done, std::size_t total) {
+    total_ = total;
+    update(done);
+  }
   /// Ends the line (also done by the destructor).
   void finish();
   /// True when stderr is a terminal.

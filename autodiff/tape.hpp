@@ -99,6 +99,9 @@ class Tape {
   Tape();
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
+  /// Moving a tape invalidates the handles to its values (they name the old tape).
+  Tape(Tape&&) noexcept = default;
+  Tape& operator=(Tape&&) noexcept = default;
 
   /// A leaf that gradients are taken with respect to.
   Var variable(TensorView value);

@@ -1,6 +1,9 @@
 #include "kernel/decomposition.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -404,23 +407,154 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   return r;
 }
 
-DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
-                              TensorView queries, const DecompositionOptions& options) {
-  Decomposer d(model, pk::nn::Loss(trajectory.loss), Tensor(queries),
-               Tensor(trajectory.training_inputs()), Tensor(trajectory.training_targets()),
-               trajectory.optimizer, options);
-  for (std::int64_t k = 0; k < trajectory.steps(); ++k) {
-    StepInput s;
-    s.step = k;
-    s.weights_before = trajectory.weights(k);
-    s.weights_after = trajectory.weights(k + 1);
-    s.learning_rate = trajectory.learning_rate(k);
-    s.batch = trajectory.batch(k);
-    s.output_derivatives = trajectory.output_derivatives(k);
-    s.loss = trajectory.loss_value(k);
-    d.add_step(s);
+namespace {
+// The query points cut into pieces of options.query_chunk; each piece's options carry the pair
+// query (local to its piece) and sharpness only where they belong, so no work is repeated.
+struct Pieces {
+  std::vector<Decomposer> parts;
+  std::vector<std::int64_t> offsets;
+};
+
+Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const Tensor& queries,
+                   const Tensor& inputs, const Tensor& targets, pk::nn::OptimizerKind optimizer,
+                   const DecompositionOptions& options) {
+  if (queries.shape().rank != 2 || queries.shape().dim(1) != model.input_dim())
+    throw pk::ad::ShapeError("decompose: query points of shape " + queries.shape().str() +
+                             " for a model of " + std::to_string(model.input_dim()) + " inputs");
+  if (options.query_chunk < 1) throw std::invalid_argument("decompose: query_chunk must be at least 1");
+  const std::int64_t p = queries.shape().dim(0), features = queries.shape().dim(1);
+  if (options.pair_query >= p)
+    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
+                                " but only " + std::to_string(p) + " query points");
+  Pieces pieces;
+  for (std::int64_t first = 0; first < std::max<std::int64_t>(p, 1); first += options.query_chunk) {
+    const std::int64_t n = std::min(options.query_chunk, p - first);
+    Tensor part(Shape::matrix(n, features));
+    std::copy_n(queries.data() + first * features, n * features, part.data());
+    DecompositionOptions o = options;
+    o.pair_query = options.pair_query >= first && options.pair_query < first + n ? options.pair_query - first : -1;
+    if (first > 0) o.sharpness_every = 0;  // the first piece measures it for the run
+    pieces.parts.emplace_back(model, loss, std::move(part), inputs, targets, optimizer, o);
+    pieces.offsets.push_back(first);
   }
-  return d.finish(trajectory.weights(trajectory.steps()));
+  return pieces;
+}
+
+StepInput step_of(const pk::nn::Trajectory& t, std::int64_t k) {
+  StepInput s;
+  s.step = k;
+  s.weights_before = t.weights(k);
+  s.weights_after = t.weights(k + 1);
+  s.learning_rate = t.learning_rate(k);
+  s.batch = t.batch(k);
+  s.output_derivatives = t.output_derivatives(k);
+  s.loss = t.loss_value(k);
+  return s;
+}
+}  // namespace
+
+DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
+                                       const std::vector<std::int64_t>& offsets,
+                                       const DecompositionOptions& options) {
+  if (pieces.empty() || pieces.size() != offsets.size())
+    throw std::invalid_argument("merge_query_pieces: no pieces, or offsets that do not match them");
+  if (pieces.size() == 1) {
+    pieces[0].options.pair_query = pieces[0].kernel_form ? options.pair_query : -1;
+    pieces[0].options.sharpness_every = options.sharpness_every;
+    return std::move(pieces[0]);
+  }
+  DecompositionReport r = pieces[0];  // the per-step facts and the sharpness come from here
+  r.options.pair_query = r.kernel_form ? options.pair_query : -1;
+  r.options.sharpness_every = options.sharpness_every;
+  const std::int64_t c_out = r.outputs, m_all = r.training_points;
+  r.queries = 0;
+  for (const DecompositionReport& p : pieces) r.queries += p.queries;
+  const auto cells = static_cast<std::size_t>(r.steps * r.queries * c_out);
+  for (auto* v : {&r.df, &r.first_order, &r.second_order, &r.exact_change, &r.exact_error}) v->assign(cells, 0.0);
+  r.complex.assign(cells, 0);
+  r.f_initial = Tensor(Shape::matrix(r.queries, c_out));
+  r.f_final = Tensor(Shape::matrix(r.queries, c_out));
+  r.attribution.clear();
+  r.path_kernel.clear();
+  r.seconds_first_order = r.seconds_second_order = r.seconds_exact = r.seconds_attribution = r.seconds_sharpness = 0;
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    const DecompositionReport& p = pieces[i];
+    const std::int64_t q0 = offsets[i];
+    for (std::int64_t k = 0; k < r.steps; ++k) {
+      const auto ku = static_cast<std::size_t>(k);
+      r.exact_nodes[ku] = std::max(r.exact_nodes[ku], p.exact_nodes[ku]);
+      r.second_order_computed[ku] = r.second_order_computed[ku] | p.second_order_computed[ku];
+      for (std::int64_t q = 0; q < p.queries; ++q)
+        for (std::int64_t c = 0; c < c_out; ++c) {
+          const std::size_t from = p.index(k, q, c), to = r.index(k, q0 + q, c);
+          r.df[to] = p.df[from];
+          r.first_order[to] = p.first_order[from];
+          r.second_order[to] = p.second_order[from];
+          r.exact_change[to] = p.exact_change[from];
+          r.exact_error[to] = p.exact_error[from];
+          r.complex[to] = p.complex[from];
+        }
+    }
+    std::copy_n(p.f_initial.data(), p.f_initial.size(), r.f_initial.data() + q0 * c_out);
+    std::copy_n(p.f_final.data(), p.f_final.size(), r.f_final.data() + q0 * c_out);
+    r.attribution.insert(r.attribution.end(), p.attribution.begin(), p.attribution.end());
+    r.path_kernel.insert(r.path_kernel.end(), p.path_kernel.begin(), p.path_kernel.end());
+    if (p.options.pair_query >= 0) {
+      r.top_pairs = p.top_pairs;
+      r.pair_total = p.pair_total;
+    }
+    r.seconds_first_order += p.seconds_first_order;
+    r.seconds_second_order += p.seconds_second_order;
+    r.seconds_exact += p.seconds_exact;
+    r.seconds_attribution += p.seconds_attribution;
+    r.seconds_sharpness += p.seconds_sharpness;
+  }
+  (void)m_all;
+  return r;
+}
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
+                              TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  Pieces pieces = make_pieces(model, pk::nn::Loss(trajectory.loss), Tensor(queries),
+                              Tensor(trajectory.training_inputs()), Tensor(trajectory.training_targets()),
+                              trajectory.optimizer, options);
+  const std::int64_t steps = trajectory.steps();
+  const auto count = pieces.parts.size();
+  const std::int64_t total = steps * static_cast<std::int64_t>(count);
+  std::vector<DecompositionReport> reports(count);
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::int64_t> done{0};
+  std::mutex mutex;
+  std::exception_ptr failure;
+  // Each piece runs through every step on one thread, so the pieces need no coordination and
+  // the result cannot depend on how many threads there are.
+  auto worker = [&] {
+    for (std::size_t i = next++; i < count; i = next++) {
+      try {
+        for (std::int64_t k = 0; k < steps; ++k) {
+          pieces.parts[i].add_step(step_of(trajectory, k));
+          const std::int64_t now = ++done;
+          if (progress) {
+            std::lock_guard lock(mutex);
+            progress(now, total);
+          }
+        }
+        reports[i] = pieces.parts[i].finish(trajectory.weights(steps));
+      } catch (...) {
+        std::lock_guard lock(mutex);
+        if (!failure) failure = std::current_exception();
+        next = count;  // stop handing out pieces
+      }
+    }
+  };
+  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(count)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  return merge_query_pieces(std::move(reports), pieces.offsets, options);
 }
 
 DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
@@ -429,8 +563,10 @@ DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss l
 
 void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
   report_.reset();
-  decomposer_.emplace(model_, loss_, queries_, Tensor(info.training_inputs),
-                      Tensor(info.training_targets), info.optimizer, options_);
+  Pieces pieces = make_pieces(model_, loss_, queries_, Tensor(info.training_inputs),
+                              Tensor(info.training_targets), info.optimizer, options_);
+  pieces_ = std::move(pieces.parts);
+  offsets_ = std::move(pieces.offsets);
 }
 
 void DecompositionObserver::on_step(const pk::nn::StepView& step) {
@@ -442,11 +578,13 @@ void DecompositionObserver::on_step(const pk::nn::StepView& step) {
   s.batch = step.batch;
   s.output_derivatives = step.output_derivatives;
   s.loss = step.loss;
-  decomposer_->add_step(s);
+  for (Decomposer& piece : pieces_) piece.add_step(s);
 }
 
 void DecompositionObserver::on_finish(const pk::nn::TrainingResult& result) {
-  report_ = decomposer_->finish(result.final_weights);
+  std::vector<DecompositionReport> reports;
+  for (Decomposer& piece : pieces_) reports.push_back(piece.finish(result.final_weights));
+  report_ = merge_query_pieces(std::move(reports), offsets_, options_);
 }
 
 const DecompositionReport& DecompositionObserver::report() const {

@@ -8,6 +8,7 @@
 // as a training observer or offline over a recorded trajectory, with the same code per step.
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
@@ -54,6 +55,13 @@ struct DecompositionOptions {
   std::int64_t pair_query = -1;
   /// How many of the largest pairs to keep.
   int pair_count = 10;
+  /// Query points are decomposed in independent pieces of this many (batched within a piece).
+  /// Results depend on it (a complex step triggers F2 for its piece, quadrature nodes adapt per
+  /// piece) but never on `threads`.
+  std::int64_t query_chunk = 64;
+  /// Pieces decomposed at once by `decompose` (offline); the online observer works on the
+  /// training thread.
+  int threads = 1;
 };
 
 /// What one step provides: the same whether it comes from a live run or a trajectory on disk.
@@ -149,7 +157,9 @@ struct DecompositionReport {
   double attribution_identity_error() const;
 };
 
-/// Decomposes one run step by step. Feed it steps in order with `add_step`, then `finish`.
+/// Decomposes one run step by step for one batch of query points, all in batched passes. Feed it
+/// steps in order with `add_step`, then `finish`. (`decompose` and `DecompositionObserver` split
+/// the query points into pieces of `query_chunk` and run one Decomposer per piece.)
 class Decomposer {
  public:
   /// `queries` is P x F; `training_inputs` and `training_targets` the training set (needed for
@@ -175,10 +185,18 @@ class Decomposer {
   std::int64_t next_step_ = 0;
 };
 
-/// Decomposes a recorded trajectory (offline). Gives exactly what the online observer gives for
-/// the same run.
+/// Decomposes a recorded trajectory (offline), the pieces of query points spread over
+/// `options.threads` threads. Gives exactly what the online observer gives for the same run.
+/// `progress`, when given, is called with (steps done, steps in all) summed over the pieces.
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
-                              pk::ad::TensorView queries, const DecompositionOptions& options);
+                              pk::ad::TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+/// One report from the reports of consecutive pieces of the query points (`offsets[i]` is the
+/// first query point of piece i): what `decompose` and the observer return.
+DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
+                                       const std::vector<std::int64_t>& offsets,
+                                       const DecompositionOptions& options);
 
 /// Decomposes a run as it trains (online): memory O(D + steps x queries), no stored trajectory.
 class DecompositionObserver : public pk::nn::StepObserver {
@@ -196,7 +214,8 @@ class DecompositionObserver : public pk::nn::StepObserver {
   pk::nn::Loss loss_;
   pk::ad::Tensor queries_;
   DecompositionOptions options_;
-  std::optional<Decomposer> decomposer_;
+  std::vector<Decomposer> pieces_;
+  std::vector<std::int64_t> offsets_;
   std::optional<DecompositionReport> report_;
 };
 
