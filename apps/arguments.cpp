@@ -1,13 +1,14 @@
 #include "apps/arguments.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <sstream>
 
 namespace pk::app {
 
 namespace {
-// "--name", built by appending: GCC 12 at -O3 warns falsely (-Wrestrict) on dashed(name).
+// "--name", built by appending: GCC 12 at -O3 warns falsely (-Wrestrict) on "--" + name.
 std::string dashed(const std::string& name) {
   std::string s = "--";
   s += name;
@@ -31,7 +32,7 @@ void Options::flag(std::string name, std::string help) {
   specs_[std::move(name)] = {"", std::move(help), std::nullopt, false, false};
 }
 
-void Options::parse(const std::vector<std::string>& args) {
+bool Options::parse(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.rfind("--", 0) != 0)
@@ -46,22 +47,26 @@ void Options::parse(const std::vector<std::string>& args) {
     const auto it = specs_.find(name);
     if (it == specs_.end()) throw UsageError(command_ + ": unknown option --" + name + " (see --help)");
     if (!it->second.takes_value) {
-      if (inline_value) throw UsageError(command_ + ": --" + name + " takes no value");
+      if (inline_value) throw UsageError(command_ + ": " + dashed(name) + " takes no value");
       values_.insert_or_assign(name, std::string(1, '1'));  // GCC 12 -Wrestrict misfires on = "1"
       if (name == "help") help_ = true;
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= args.size()) throw UsageError(command_ + ": --" + name + " needs a value (" + it->second.metavar + ")");
+      if (i + 1 >= args.size()) throw UsageError(command_ + ": " + dashed(name) + " needs a value (" + it->second.metavar + ")");
       value = args[++i];
     }
-    if (values_.count(name)) throw UsageError(command_ + ": --" + name + " given twice");
+    if (values_.count(name)) throw UsageError(command_ + ": " + dashed(name) + " given twice");
     values_[name] = value;
   }
-  if (help_) return;
+  if (help_) {
+    std::fputs(help().c_str(), stdout);
+    return false;
+  }
   for (const auto& [name, spec] : specs_)
     if (spec.required && !values_.count(name))
-      throw UsageError(command_ + ": --" + name + " " + spec.metavar + " is required (see --help)");
+      throw UsageError(command_ + ": " + dashed(name) + " " + spec.metavar + " is required (see --help)");
+  return true;
 }
 
 std::string Options::help() const {
@@ -87,7 +92,7 @@ std::string Options::text(const std::string& name) const {
   if (const auto it = values_.find(name); it != values_.end()) return it->second;
   const Spec& s = specs_.at(name);
   if (s.default_value) return *s.default_value;
-  throw UsageError(command_ + ": --" + name + " is required");
+  throw UsageError(command_ + ": " + dashed(name) + " is required");
 }
 
 double parse_number(const std::string& text, const std::string& what) {

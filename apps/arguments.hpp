@@ -21,8 +21,7 @@ class UsageError : public std::runtime_error {
 ///   Options o("decompose", "Decomposes a recorded run.");
 ///   o.value("run", "DIR", "the run directory", /*required=*/true);
 ///   o.flag("quiet", "no progress");
-///   o.parse(args);                 // throws UsageError on an unknown or malformed option
-///   if (o.help_requested()) { print(o.help()); }
+///   if (!o.parse(args)) return 0;   // --help was printed
 class Options {
  public:
   Options(std::string command, std::string summary);
@@ -32,8 +31,9 @@ class Options {
   /// An option without a value.
   void flag(std::string name, std::string help);
 
-  void parse(const std::vector<std::string>& args);
-  bool help_requested() const { return help_; }
+  /// Parses the arguments; with --help it prints the help to stdout and returns false (the
+  /// command then has nothing more to do). Throws UsageError on an unknown or malformed option.
+  bool parse(const std::vector<std::string>& args);
   std::string help() const;
 
   bool given(const std::string& name) const;

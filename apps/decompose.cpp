@@ -24,11 +24,7 @@ int decompose_command(const Args& args) {
   o.value("query-chunk", "P", "query points per independent piece of work", "64");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
   o.flag("quiet", "no progress bar");
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const std::filesystem::path run_dir = o.text("run");
   const pk::nn::Trajectory run = pk::nn::read_trajectory(run_dir);
   const pk::nn::Model model = model_of_run(run);

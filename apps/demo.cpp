@@ -124,11 +124,7 @@ int demo_command(const Args& args) {
   o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
   o.flag("quiet", "no progress bars");
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const fs::path out = o.given("out") ? fs::path(o.text("out")) : default_report_dir();
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
   const bool timings = !o.flag_set("no-timings");

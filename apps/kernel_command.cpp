@@ -18,11 +18,7 @@ int kernel_command(const Args& args) {
   o.value("points-b", "FILE.csv", "the second point set [default: the first]");
   o.value("route", "NAME", "auto, jacobians (any model) or dense (Gram matrices of an MLP)", "auto");
   o.value("out", "FILE.npy", "where to write the kernel", std::nullopt, true);
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
   const pk::nn::Model model = model_of_run(run);
   const std::int64_t k = o.integer("step", 0);

@@ -17,11 +17,7 @@ int sharpness_command(const Args& args) {
   o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
   o.value("every", "S", "every S-th step", "1");
   o.value("out", "FILE.csv", "also write step,lr,lambda_max,lr_times_lambda to this file");
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
   const pk::nn::Model model = model_of_run(run);
   const pk::nn::Loss loss(run.loss);

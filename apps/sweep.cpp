@@ -26,11 +26,7 @@ int sweep_command(const Args& args) {
   o.value("threads", "N", "runs trained and decomposed at once (results do not depend on it)", "1");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
   o.flag("quiet", "no progress bar");
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const LoadedData data = load_data(o);
   const pk::nn::Model model = make_model(o, data.data);
   StudyInputs in{model, make_loss(o), data.data, load_queries(o, data.data.inputs(), model.input_dim()),

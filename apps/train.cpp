@@ -32,11 +32,7 @@ int train_command(const Args& args) {
   declare_training_options(o);
   o.value("out", "DIR", "the run directory to create (must not exist)", std::nullopt, true);
   o.flag("quiet", "no progress bar");
-  o.parse(args);
-  if (o.help_requested()) {
-    std::fputs(o.help().c_str(), stdout);
-    return 0;
-  }
+  if (!o.parse(args)) return 0;
   const LoadedData data = load_data(o);
   const pk::nn::Model model = make_model(o, data.data);
   const pk::nn::Loss loss = make_loss(o);

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/scratch_dir.hpp"
 #include "autodiff/autodiff.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/nn.hpp"
@@ -222,28 +223,10 @@ inline ::testing::AssertionResult bitwise_equal(const std::vector<double>& a, co
   return ::testing::AssertionSuccess();
 }
 
-/// A fresh directory under the system's temporary directory, removed when the object dies.
-class ScratchDir {
+/// The shared scratch directory, named for this suite.
+class ScratchDir : public pk::test::ScratchDir {
  public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "pathkernel_kernel_" + std::to_string(::getpid()) + "_";
-    if (info) name += std::string(info->test_suite_name()) + "_" + info->name();
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : pk::test::ScratchDir("pathkernel_kernel") {}
 };
 
 /// A parsed JSON value: enough of RFC 8259 to read the reports back (objects, arrays, strings

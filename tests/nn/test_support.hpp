@@ -11,32 +11,15 @@
 #include <string>
 #include <string_view>
 
+#include "tests/support/scratch_dir.hpp"
 #include "autodiff/tensor.hpp"
 
 namespace pk::nn::testing {
 
-/// A fresh directory under the system's temporary directory, removed when the object dies.
-class ScratchDir {
+/// The shared scratch directory, named for this suite.
+class ScratchDir : public pk::test::ScratchDir {
  public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "pathkernel_nn_" + std::to_string(::getpid()) + "_";
-    if (info) name += std::string(info->test_suite_name()) + "_" + info->name();
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : pk::test::ScratchDir("pathkernel_nn") {}
 };
 
 /// Writes bytes to a file.
