@@ -16,7 +16,7 @@
 //
 // Tangent kernel: K(X, X) for 256 points, by per-sample Jacobians and by dense Gram matrices, for
 //   tiny 2-16-16-1, small 8-64-64-1, medium 64-256-256-10.
-// The per-sample route on the medium MLP forms two 2560 x 85002 Jacobians (1.7 GB each) and takes
+// The per-sample route on the medium MLP forms a 2560 x 85002 Jacobian (1.7 GB) and takes
 // seconds, so it runs once (Iterations(1)). Every configuration is checked before it is timed:
 // the decompositions' identities, and the two kernel routes' agreement (to 1e-12 of the largest
 // entry; for the medium MLP on the first 32 points, to keep the check affordable).

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/gemm.hpp"
+
 namespace pk::kernel {
 
 using pk::ad::Shape;
@@ -45,15 +47,24 @@ Tensor per_sample_jacobians(ModelFunction f, const Tensor& points, const Tensor&
 }
 
 Tensor gram(const Tensor& a, const Tensor& b, Tape& tape) {
-  tape.clear();
-  return Tensor(pk::ad::matmul(tape.constant(a), tape.constant(b), false, true).value());
+  (void)tape;  // the product needs no recording: Jacobians can be large, so no copies are made
+  if (a.shape().rank != 2 || b.shape().rank != 2 || a.shape().dim(1) != b.shape().dim(1))
+    throw pk::ad::ShapeError("gram: rows of " + a.shape().str() + " and " + b.shape().str() +
+                             " have different lengths");
+  const std::int64_t n = a.shape().dim(0), m = b.shape().dim(0), d = a.shape().dim(1);
+  Tensor k(Shape::matrix(n, m));
+  pk::ad::detail::gemm(false, true, n, m, d, 1.0, a.data(), d, b.data(), d, 0.0, k.data(), m);
+  return k;
 }
 
 Tensor tangent_kernel(ModelFunction f, const Tensor& points_a, const Tensor& points_b,
                       const Tensor& w, Tape& tape) {
   const Tensor ja = per_sample_jacobians(f, points_a, w, tape);
-  const Tensor jb = per_sample_jacobians(f, points_b, w, tape);
-  return gram(ja, jb, tape);
+  // K(A, A), the common case, needs one set of Jacobians, not two.
+  const bool same = points_a.shape() == points_b.shape() &&
+                    std::equal(points_a.span().begin(), points_a.span().end(), points_b.span().begin());
+  if (same) return gram(ja, ja, tape);
+  return gram(ja, per_sample_jacobians(f, points_b, w, tape), tape);
 }
 
 }  // namespace pk::kernel
