@@ -200,7 +200,7 @@ std::string render_svg(const Plot& p) {
 
 std::string render_bars(const std::string& title, const std::vector<std::string>& labels,
                         const std::vector<double>& values, const std::string& value_label) {
-  const double row = 22, top = 40, left = 110, right = 30;
+  const double row = 22, top = 40, left = 110, right = 70;  // room for the value labels
   const double height = top + row * static_cast<double>(values.size()) + 40;
   double lo = 0, hi = 0;
   for (double v : values) {

@@ -311,7 +311,7 @@ void Decomposer::add_step(const StepInput& step) {
   }
   if (o.pair_query >= 0 && want_f2) {
     Stopwatch t(r.seconds_attribution);
-    split_f2_into_pairs(step, dw);
+    split_f2_into_pairs(step);
   }
   r.steps = next_step_;
 }
@@ -338,8 +338,7 @@ void Decomposer::attribute(const StepInput& step) {
     }
 }
 
-void Decomposer::split_f2_into_pairs(const StepInput& step, const Tensor& dw) {
-  (void)dw;
+void Decomposer::split_f2_into_pairs(const StepInput& step) {
   DecompositionReport& r = report_;
   const std::int64_t c_out = r.outputs, nb = static_cast<std::int64_t>(step.batch.size());
   const std::int64_t d = model_.parameter_count(), m_all = r.training_points;
@@ -466,7 +465,7 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   DecompositionReport r = pieces[0];  // the per-step facts and the sharpness come from here
   r.options.pair_query = r.kernel_form ? options.pair_query : -1;
   r.options.sharpness_every = options.sharpness_every;
-  const std::int64_t c_out = r.outputs, m_all = r.training_points;
+  const std::int64_t c_out = r.outputs;
   r.queries = 0;
   for (const DecompositionReport& p : pieces) r.queries += p.queries;
   const auto cells = static_cast<std::size_t>(r.steps * r.queries * c_out);
@@ -509,7 +508,6 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
     r.seconds_attribution += p.seconds_attribution;
     r.seconds_sharpness += p.seconds_sharpness;
   }
-  (void)m_all;
   return r;
 }
 

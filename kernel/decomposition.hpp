@@ -173,7 +173,7 @@ class Decomposer {
 
  private:
   void attribute(const StepInput& step);
-  void split_f2_into_pairs(const StepInput& step, const pk::ad::Tensor& dw);
+  void split_f2_into_pairs(const StepInput& step);
   pk::ad::Tensor kernel_to_training_set(pk::ad::TensorView w);
 
   pk::nn::Model model_;
