@@ -74,6 +74,10 @@ Var abs(Var x);
 Var sign(Var x);
 /// 1 where x > 0, else 0. Piecewise constant: its derivative is 0 everywhere.
 Var step(Var x);
+/// g * s with broadcasting, except 0 wherever g is exactly 0 (even where s is infinite or NaN):
+/// how backward rules apply a local derivative that can be infinite, so a zero adjoint passes on
+/// zero instead of 0 * inf = NaN. d/dg = s, d/ds = g.
+Var adjoint_scale(Var g, Var s);
 /// (1 - y^2) * g: the backward of tanh given its output y, as an op of its own so that the
 /// gradient of a tanh network costs one pass per layer. d/dy = -2 y g, d/dg = 1 - y^2.
 Var tanh_backward(Var y, Var g);

@@ -13,9 +13,10 @@ void tangent(Tape& t, Node& out) {
       [](double, double b, double y) { return -y / b; });
 }
 void backward(BackwardContext& c) {
-  const Var q = div(c.grad_output(), c.input(1));  // g / b, shared by both adjoints
+  // g / b, shared by both adjoints; infinite where b = 0, so a zero g must stay zero.
+  const Var q = adjoint_scale(c.grad_output(), rdiv_scalar(1.0, c.input(1)));
   if (c.needs(0)) c.accumulate(0, sum_to(q, c.input_shape(0)));
-  if (c.needs(1)) c.accumulate(1, sum_to(neg(mul(q, c.output())), c.input_shape(1)));
+  if (c.needs(1)) c.accumulate(1, sum_to(neg(adjoint_scale(q, c.output())), c.input_shape(1)));
 }
 const OpRule rule{"div", forward, tangent, backward};
 }  // namespace

@@ -14,7 +14,7 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();
-  c.accumulate(0, div(g, c.input(0)));
+  c.accumulate(0, adjoint_scale(g, rdiv_scalar(1.0, c.input(0))));  // infinite at 0
 }
 const OpRule rule{"log", forward, tangent, backward};
 }  // namespace

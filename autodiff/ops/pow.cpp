@@ -23,7 +23,7 @@ void backward(BackwardContext& c) {
   if (p == 0.0) return;
   const Var x = c.input(0);
   const Var local = p == 1.0 ? c.tape().fill(x.shape(), 1.0) : mul_scalar(pow(x, p - 1.0), p);
-  c.accumulate(0, mul(c.grad_output(), local));
+  c.accumulate(0, adjoint_scale(c.grad_output(), local));  // infinite at 0 for p < 1
 }
 const OpRule rule{"pow", forward, tangent, backward};
 }  // namespace

@@ -39,7 +39,7 @@ void rdiv_tangent(Tape& t, Node& out) {
 void rdiv_backward(BackwardContext& c) {
   const double k = c.params().scalar;
   if (k == 0.0) return;  // y = 0 / x is constant
-  c.accumulate(0, mul(c.grad_output(), rdiv_scalar(-k, square(c.input(0)))));
+  c.accumulate(0, adjoint_scale(c.grad_output(), rdiv_scalar(-k, square(c.input(0)))));
 }
 const OpRule rdiv_rule{"rdiv_scalar", rdiv_forward, rdiv_tangent, rdiv_backward};
 }  // namespace

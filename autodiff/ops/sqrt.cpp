@@ -14,7 +14,7 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();
-  c.accumulate(0, mul(g, rdiv_scalar(0.5, c.output())));
+  c.accumulate(0, adjoint_scale(g, rdiv_scalar(0.5, c.output())));  // infinite at 0
 }
 const OpRule rule{"sqrt", forward, tangent, backward};
 }  // namespace

@@ -341,6 +341,8 @@ void broadcast_cases(std::vector<OpCase>& c) {
   binary(c, "sub", [](Var a, Var b) { return sub(a, b); }, std::minus<double>(), kAny, kAny);
   binary(c, "a - b", [](Var a, Var b) { return a - b; }, std::minus<double>(), kAny, kAny);
   binary(c, "mul", [](Var a, Var b) { return mul(a, b); }, std::multiplies<double>(), kAny, kAny);
+  binary(c, "adjoint_scale", [](Var a, Var b) { return adjoint_scale(a, b); }, std::multiplies<double>(),
+         kNonzero, kAny);
   binary(c, "a * b", [](Var a, Var b) { return a * b; }, std::multiplies<double>(), kAny, kAny);
   binary(c, "div", [](Var a, Var b) { return div(a, b); }, std::divides<double>(), kAny,
          {-2.0, 2.0, 0.5});
