@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "apps/commands.hpp"
+#include "apps/report_page.hpp"
 #include "apps/setup.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 
@@ -19,6 +20,8 @@ int kernel_command(const Args& args) {
   o.value("route", "NAME", "auto, jacobians (any model) or dense (Gram matrices of an MLP)", "auto");
   o.value("out", "FILE.npy", "where to write the kernel", std::nullopt, true);
   if (!o.parse(args)) return 0;
+  if (std::filesystem::exists(o.text("out")))  // before the work, not after it
+    throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
   const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
   const pk::nn::Model model = model_of_run(run);
   const std::int64_t k = o.integer("step", 0);
@@ -38,12 +41,8 @@ int kernel_command(const Args& args) {
   else if (route_name != "auto") throw UsageError("--route: expected auto, jacobians or dense, got '" + route_name + "'");
   pk::ad::Tape tape;
   const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, pk::ad::Tensor(run.weights(k)), tape, route);
-  // Written beside the target and renamed, so a failure never leaves half a file.
   const std::filesystem::path out = o.text("out");
-  std::filesystem::path partial = out;
-  partial += ".partial";
-  pk::nn::write_npy(partial, kernel);
-  std::filesystem::rename(partial, out);
+  write_new_file(out, [&](const std::filesystem::path& p) { pk::nn::write_npy(p, kernel); });
   std::printf("tangent kernel at step %lld: %lld x %lld -> %s\n", static_cast<long long>(k),
               static_cast<long long>(kernel.shape().dim(0)), static_cast<long long>(kernel.shape().dim(1)),
               out.string().c_str());

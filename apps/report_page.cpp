@@ -23,6 +23,20 @@ void write_text(const fs::path& path, const std::string& text) {
   if (!out) throw std::runtime_error(path.string() + ": cannot write");
 }
 
+void write_new_file(const fs::path& path, const std::function<void(const fs::path&)>& write) {
+  if (fs::exists(path)) throw std::runtime_error(path.string() + ": already exists; choose another name or remove it");
+  fs::path partial = path;
+  partial += ".partial";
+  try {
+    write(partial);
+    fs::rename(partial, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(partial, ec);
+    throw;
+  }
+}
+
 namespace {
 std::string fmt(double v, const char* format = "%.3g") {
   if (std::isnan(v)) return "-";

@@ -3,6 +3,7 @@
 // beside the summary tables. The numbers come from the kernel module's report structures.
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,10 @@ std::string summary_table_html(const pk::kernel::DecompositionReport& report);
 
 /// Writes text to a file, throwing std::runtime_error naming it on failure.
 void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// Creates the file `path`, which must not exist, by calling `write` on a temporary sibling and
+/// renaming it when `write` returns: a failure leaves neither file behind.
+void write_new_file(const std::filesystem::path& path,
+                    const std::function<void(const std::filesystem::path&)>& write);
 
 }  // namespace pk::app

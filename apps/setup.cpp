@@ -1,6 +1,8 @@
 #include "apps/setup.hpp"
 
+#include <charconv>
 #include <sstream>
+#include <system_error>
 
 namespace pk::app {
 
@@ -34,8 +36,8 @@ void declare_training_options(Options& o) {
   o.value("momentum", "MU", "momentum coefficient", "0.9");
 }
 
-void declare_decomposition_options(Options& o) {
-  o.value("second-order", "MODE", "when to compute F2: none, complex or every", "complex");
+void declare_decomposition_options(Options& o, const char* second_order) {
+  o.value("second-order", "MODE", "when to compute F2: none, complex or every", second_order);
   o.value("tau", "TAU", "complex-step threshold: |R1| > tau * max(|df|, eps)", "0.01");
   o.value("exact", "on|off", "exact path kernel by adaptive Gauss-Legendre quadrature", "on");
   o.value("exact-tolerance", "TOL", "tolerance of the exact kernel's step identity", "1e-10");
@@ -83,9 +85,11 @@ LoadedData load_data(const Options& o) {
     if (targets.empty())
       throw UsageError("--targets: name the target columns of " + path.string() + " (e.g. --targets y or --targets -1)");
     for (const std::string& t : split(targets, ',')) {
-      const bool numeric = t.find_first_not_of("-0123456789") == std::string::npos;
-      if (numeric) csv.targets.emplace_back(static_cast<std::int64_t>(std::stoll(t)));
-      else csv.targets.emplace_back(t);
+      std::int64_t index = 0;
+      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), index);
+      if (ec == std::errc() && end == t.data() + t.size()) csv.targets.emplace_back(index);
+      else if (ec == std::errc::result_out_of_range) throw UsageError("--targets: column index '" + t + "' is out of range");
+      else csv.targets.emplace_back(t);  // a column name
     }
     const std::string header = o.text("header");
     if (header == "yes") csv.header = pk::nn::CsvHeader::present;

@@ -17,9 +17,9 @@ void declare_data_options(Options& o);
 void declare_model_options(Options& o);
 /// Declares --lr, --schedule, --decay, --steps, --batch-size, --optimizer, --momentum.
 void declare_training_options(Options& o);
-/// Declares --second-order, --tau, --exact, --exact-tolerance, --attribution, --sharpness-every,
-/// --pair-query.
-void declare_decomposition_options(Options& o);
+/// Declares --second-order (defaulting to `second_order`), --tau, --exact, --exact-tolerance,
+/// --attribution, --sharpness-every, --pair-query.
+void declare_decomposition_options(Options& o, const char* second_order = "complex");
 
 /// The training data: a CSV file (with --targets) or a built-in set ("sine", "moons", "spirals",
 /// "xor", "iris").

@@ -6,6 +6,7 @@
 #include "apps/commands.hpp"
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
+#include "kernel/decomposition.hpp"
 #include "kernel/sharpness.hpp"
 
 namespace pk::app {
@@ -18,6 +19,8 @@ int sharpness_command(const Args& args) {
   o.value("every", "S", "every S-th step", "1");
   o.value("out", "FILE.csv", "also write step,lr,lambda_max,lr_times_lambda to this file");
   if (!o.parse(args)) return 0;
+  if (o.given("out") && std::filesystem::exists(o.text("out")))  // before the work, not after it
+    throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
   const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
   const pk::nn::Model model = model_of_run(run);
   const pk::nn::Loss loss(run.loss);
@@ -30,8 +33,10 @@ int sharpness_command(const Args& args) {
   csv << "step,lr,lambda_max,lr_times_lambda\n";
   std::printf("  step          lr  lambda_max  lr*lambda\n");
   pk::ad::Tape tape;
+  const pk::kernel::DecompositionOptions lanczos;  // the settings every report uses
   for (std::int64_t k = 0; k < run.steps(); k += every) {
-    const double lambda = pk::kernel::sharpness(training_loss, pk::ad::Tensor(run.weights(k)), 60, 1e-8, 0x5eed, &tape).lambda_max;
+    const double lambda = pk::kernel::sharpness(training_loss, pk::ad::Tensor(run.weights(k)), lanczos.lanczos_iterations,
+                                                 lanczos.lanczos_tolerance, 0x5eed, &tape).lambda_max;
     const double lr = run.learning_rate(k);
     std::printf("%6lld %11.4g %11.5g %10.4f%s\n", static_cast<long long>(k), lr, lambda, lr * lambda,
                 lr * lambda > 2 ? "  beyond 2" : "");
@@ -39,13 +44,8 @@ int sharpness_command(const Args& args) {
     std::snprintf(line, sizeof line, "%lld,%.17g,%.17g,%.17g\n", static_cast<long long>(k), lr, lambda, lr * lambda);
     csv << line;
   }
-  if (o.given("out")) {
-    const std::filesystem::path out = o.text("out");
-    std::filesystem::path partial = out;
-    partial += ".partial";
-    write_text(partial, csv.str());
-    std::filesystem::rename(partial, out);
-  }
+  if (o.given("out"))
+    write_new_file(o.text("out"), [&](const std::filesystem::path& p) { write_text(p, csv.str()); });
   return 0;
 }
 

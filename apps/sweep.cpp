@@ -21,7 +21,8 @@ int sweep_command(const Args& args) {
           "0.015625,0.03125,0.0625,0.125,0.25,0.5,0.9");
   o.value("min-steps", "N", "steps of the run at the largest learning rate (fixes alpha * N)", "40");
   o.value("queries", "FILE.csv", "query points [default: the training inputs]");
-  declare_decomposition_options(o);
+  // F2 at every step by default: the "with every F2" column and its slope need it.
+  declare_decomposition_options(o, "every");
   o.value("out", "DIR", "the report directory to create", "pathkernel-sweep");
   o.value("threads", "N", "runs trained and decomposed at once (results do not depend on it)", "1");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");

@@ -17,6 +17,27 @@ Arena::~Arena() {
   for (Block& b : blocks_) ::operator delete(b.data, kAlign);
 }
 
+Arena::Arena(Arena&& other) noexcept
+    : blocks_(std::move(other.blocks_)),
+      current_(other.current_),
+      used_(other.used_),
+      first_block_(other.first_block_) {
+  other.blocks_.clear();
+  other.current_ = other.used_ = 0;
+}
+
+Arena& Arena::operator=(Arena&& other) noexcept {
+  if (this == &other) return *this;
+  for (Block& b : blocks_) ::operator delete(b.data, kAlign);  // the blocks this arena owned
+  blocks_ = std::move(other.blocks_);
+  current_ = other.current_;
+  used_ = other.used_;
+  first_block_ = other.first_block_;
+  other.blocks_.clear();
+  other.current_ = other.used_ = 0;
+  return *this;
+}
+
 double* Arena::allocate(std::int64_t n) {
   const std::size_t need = round_up(n > 0 ? static_cast<std::size_t>(n) : 1);
   while (current_ < blocks_.size()) {

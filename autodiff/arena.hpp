@@ -23,8 +23,8 @@ class Arena {
   explicit Arena(std::size_t first_block_doubles = 1 << 14);
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
-  Arena(Arena&&) noexcept = default;
-  Arena& operator=(Arena&&) noexcept = default;
+  Arena(Arena&& other) noexcept;
+  Arena& operator=(Arena&& other) noexcept;
   ~Arena();
 
   /// An uninitialised buffer of n doubles, 64-byte aligned.

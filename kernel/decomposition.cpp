@@ -36,8 +36,17 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_;
 };
 
-double relative_gap(double got, double want, double scale) {
-  return std::abs(got - want) / std::max(scale, 1e-300);
+// |got - want| / scale, or NaN when the scale is within rounding of zero (a prediction that did
+// not move has no relative error worth printing).
+double relative_gap(double got, double want, double scale, double magnitude) {
+  const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(magnitude, 1.0);
+  if (!(scale > floor)) return kNaN;
+  return std::abs(got - want) / scale;
+}
+
+// The larger of the two, where NaN (a failed check) wins: std::max would drop it.
+void keep_worst(double& worst, double e) {
+  if (!(e <= worst)) worst = e;
 }
 }  // namespace
 
@@ -86,9 +95,10 @@ QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const 
     s.kernel_machine = s.f_initial + a;
   }
   const double learned = std::abs(s.f_final - s.f_initial);
-  s.rel_error_first = relative_gap(s.f_initial + s.sum_first_order, s.f_final, learned);
-  s.rel_error_second =
-      relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final, learned);
+  const double magnitude = std::max(std::abs(s.f_final), std::abs(s.f_initial));
+  s.rel_error_first = relative_gap(s.f_initial + s.sum_first_order, s.f_final, learned, magnitude);
+  s.rel_error_second = relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final,
+                                    learned, magnitude);
   return s;
 }
 
@@ -139,9 +149,7 @@ ComplexStepStats DecompositionReport::complex_stats(std::int64_t q, std::int64_t
 ComplexStepStats DecompositionReport::complex_stats() const {
   ComplexTotals t;
   for (std::size_t i = 0; i < df.size(); ++i) t.add(*this, i);
-  ComplexStepStats s = t.stats();
-  s.fraction = t.steps ? static_cast<double>(t.complex) / static_cast<double>(t.steps) : 0.0;
-  return s;
+  return t.stats();
 }
 
 double DecompositionReport::run_identity_error() const {
@@ -151,7 +159,9 @@ double DecompositionReport::run_identity_error() const {
       const QuerySummary s = summary(q, c);
       const double rebuilt = s.f_initial + s.sum_first_order + s.sum_second_order + s.sum_remainder2;
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
-      worst = std::max(worst, std::abs(rebuilt - s.f_final) / scale);
+      // Non-finite predictions or terms cannot satisfy the identity: say so, do not divide it away.
+      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final)) return std::numeric_limits<double>::infinity();
+      keep_worst(worst, std::abs(rebuilt - s.f_final) / scale);
     }
   return worst;
 }
@@ -163,7 +173,9 @@ double DecompositionReport::exact_identity_error() const {
       const QuerySummary s = summary(q, c);
       if (std::isnan(s.sum_exact)) return kNaN;
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
-      worst = std::max(worst, std::abs(s.f_initial + s.sum_exact - s.f_final) / scale);
+      const double rebuilt = s.f_initial + s.sum_exact;
+      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final)) return std::numeric_limits<double>::infinity();
+      keep_worst(worst, std::abs(rebuilt - s.f_final) / scale);
     }
   return worst;
 }
@@ -175,8 +187,8 @@ double DecompositionReport::attribution_identity_error() const {
     for (std::int64_t c = 0; c < outputs; ++c) {
       const QuerySummary s = summary(q, c);
       const double attributed = s.kernel_machine - s.f_initial;
-      worst = std::max(worst, std::abs(attributed - s.sum_first_order) /
-                                  std::max(std::abs(s.sum_first_order), 1.0));
+      if (!std::isfinite(attributed) || !std::isfinite(s.sum_first_order)) return std::numeric_limits<double>::infinity();
+      keep_worst(worst, std::abs(attributed - s.sum_first_order) / std::max(std::abs(s.sum_first_order), 1.0));
     }
   return worst;
 }
@@ -252,7 +264,11 @@ void Decomposer::add_step(const StepInput& step) {
   for (std::int64_t i = 0; i < pc; ++i) {
     const double df = after_f[i] - before_f[i];
     const double r1 = df - first[i];
-    const bool complex = std::abs(r1) > o.tau * std::max(std::abs(df), o.eps);
+    // df carries rounding of about eps_machine |f|: an R1 below that is noise, not curvature, so
+    // the floor of T_c's denominator rises with the prediction's size. A non-finite R1 is complex.
+    const double noise = 16 * std::numeric_limits<double>::epsilon() *
+                         std::max(std::abs(after_f[i]), std::abs(before_f[i]));
+    const bool complex = !(std::abs(r1) <= o.tau * std::max({std::abs(df), o.eps, noise}));
     any_complex = any_complex || complex;
     f_scale = std::max({f_scale, std::abs(after_f[i]), std::abs(before_f[i])});
     r.df.push_back(df);
@@ -300,7 +316,7 @@ void Decomposer::add_step(const StepInput& step) {
     auto training_loss = [this](Var wv) {
       return loss_.value(model_.forward(wv.tape().constant(inputs_), wv), targets_);
     };
-    r.sharpness.push_back(sharpness(training_loss, w, o.lanczos_iterations, 1e-6, 0x5eed, &tape_).lambda_max);
+    r.sharpness.push_back(sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_).lambda_max);
   } else {
     r.sharpness.push_back(kNaN);
   }

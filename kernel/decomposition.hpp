@@ -38,7 +38,9 @@ std::string_view second_order_mode_name(SecondOrderMode mode);
 /// What to compute besides df and F1.
 struct DecompositionOptions {
   SecondOrderMode second_order = SecondOrderMode::complex_steps;
-  /// tau of T_c: a step is complex for (x, output) when |R1| > tau * max(|df|, eps).
+  /// tau of T_c: a step is complex for (x, output) when |R1| > tau * max(|df|, eps, noise), with
+  /// noise = 16 eps_machine max(|f(x; w_k)|, |f(x; w_{k+1})|), the rounding df itself carries
+  /// (and always when R1 is not finite).
   double tau = 0.1;
   double eps = 1e-12;
   /// The exact path kernel by adaptive Gauss-Legendre quadrature along each step.
@@ -50,7 +52,10 @@ struct DecompositionOptions {
   bool attribution = true;
   /// Sharpness (top Hessian eigenvalue of the training loss) every this many steps; 0: never.
   std::int64_t sharpness_every = 0;
-  int lanczos_iterations = 40;
+  /// Lanczos steps at most, and the relative change of the estimate that stops it (the same
+  /// settings everywhere sharpness is reported: the sweep, the decomposition, the command).
+  int lanczos_iterations = 60;
+  double lanczos_tolerance = 1e-8;
   /// The query point whose F2 is split into pairs (m, n) of training points; -1: none.
   std::int64_t pair_query = -1;
   /// How many of the largest pairs to keep.
@@ -104,7 +109,7 @@ struct QuerySummary {
   /// f(x; w_0) + sum_m A_m(x) when attribution ran, else f(x; w_0) + sum_k F1_k(x).
   double kernel_machine = 0.0;
   /// |f_final - (f_initial + sum F1)| / |f_final - f_initial|: how much of what was learned the
-  /// first-order path kernel misses.
+  /// first-order path kernel misses. NaN when the prediction did not move beyond rounding.
   double rel_error_first = 0.0;
   /// The same after adding the second-order terms that were computed.
   double rel_error_second = 0.0;
@@ -147,7 +152,8 @@ struct DecompositionReport {
   /// Pooled over every query point and output.
   ComplexStepStats complex_stats() const;
   /// max over queries and outputs of |f_final - (f_initial + sum (F1 + F2 + R2))| relative to
-  /// max(|f_final|, |f_initial|, 1): DESIGN.md's run identity, a check on every report.
+  /// max(|f_final|, |f_initial|, 1): DESIGN.md's run identity, a check on every report. Infinite
+  /// when a prediction or a sum is not finite (a diverging run cannot satisfy it).
   double run_identity_error() const;
   /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
   /// exact kernel.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -33,7 +34,7 @@ double log_log_slope(const std::vector<double>& x, const std::vector<double>& y)
 }
 
 double relative_error(const DecompositionReport& r, Correction correction) {
-  double miss = 0.0, learned = 0.0;
+  std::vector<double> miss, learned;
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
       double predicted = 0.0;
@@ -45,10 +46,24 @@ double relative_error(const DecompositionReport& r, Correction correction) {
         if (add && !std::isnan(r.second_order[i])) predicted += r.second_order[i];
       }
       const double change = r.f_final(q, c) - r.f_initial(q, c);
-      miss += (change - predicted) * (change - predicted);
-      learned += change * change;
+      miss.push_back(change - predicted);
+      learned.push_back(change);
     }
-  return std::sqrt(miss) / std::max(std::sqrt(learned), 1e-300);
+  // 2-norms scaled by their largest entry, so large predictions cannot overflow the squares.
+  auto norm = [](const std::vector<double>& v) {
+    double top = 0.0;
+    for (double x : v) {
+      if (!std::isfinite(x)) return std::numeric_limits<double>::infinity();
+      top = std::max(top, std::abs(x));
+    }
+    if (top == 0.0) return 0.0;
+    double sum = 0.0;
+    for (double x : v) sum += (x / top) * (x / top);
+    return top * std::sqrt(sum);
+  };
+  const double denominator = norm(learned);
+  if (!(denominator > 0.0)) return std::nan("");
+  return norm(miss) / denominator;
 }
 
 namespace {
@@ -71,7 +86,10 @@ SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk:
   run.final_loss = result.final_loss;
   run.report = decomposition.report();
   run.rel_error_first = relative_error(run.report, Correction::none);
-  run.rel_error_second = relative_error(run.report, Correction::all_steps);
+  // "With every F2" means what it says only when F2 was computed at every step.
+  run.rel_error_second = options.decomposition.second_order == SecondOrderMode::every_step
+                             ? relative_error(run.report, Correction::all_steps)
+                             : std::nan("");
   run.rel_error_complex = relative_error(run.report, Correction::complex_steps);
   run.complex = run.report.complex_stats();
   run.exact_error = run.report.exact_identity_error();
@@ -93,7 +111,8 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
   auto training_loss = [&](Var w) {
     return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets());
   };
-  result.lambda_max = sharpness(training_loss, initial_weights, 80, 1e-9).lambda_max;
+  result.lambda_max = sharpness(training_loss, initial_weights, options.decomposition.lanczos_iterations,
+                                options.decomposition.lanczos_tolerance).lambda_max;
   if (!(result.lambda_max > 0))
     throw std::runtime_error("sweep: the training loss has no positive curvature at w_0 "
                              "(lambda_max = " + std::to_string(result.lambda_max) +

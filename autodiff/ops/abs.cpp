@@ -14,7 +14,8 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();
-  c.accumulate(0, mul(g, sign(c.input(0))));
+  // sign(0) = 0 selects: an infinite adjoint at x = 0 still gives 0, not inf * 0.
+  c.accumulate(0, adjoint_scale(sign(c.input(0)), g));
 }
 const OpRule rule{"abs", forward, tangent, backward};
 }  // namespace

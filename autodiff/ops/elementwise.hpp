@@ -88,7 +88,10 @@ inline void unary_tangent(Tape& t, Node& out, D d) {
   out.tangent = t.allocate(out.shape.size());
   const double *xv = x.value, *xt = x.tangent, *y = out.value;
   double* yt = out.tangent;
-  for (std::int64_t i = 0, n = out.shape.size(); i < n; ++i) yt[i] = d(xv[i], y[i]) * xt[i];
+  // A zero tangent stays zero even where the local derivative is infinite (sqrt at 0): the
+  // forward-mode counterpart of adjoint_scale.
+  for (std::int64_t i = 0, n = out.shape.size(); i < n; ++i)
+    yt[i] = xt[i] == 0.0 ? 0.0 : d(xv[i], y[i]) * xt[i];
 }
 
 /// out = f(a, b) elementwise with broadcasting.
@@ -111,17 +114,19 @@ inline void binary_tangent(Tape& t, Node& out, DA da, DB db) {
   out.tangent = t.allocate(out.shape.size());
   const double *av = a.value, *bv = b.value, *at = a.tangent, *bt = b.tangent, *y = out.value;
   double* yt = out.tangent;
+  // As in unary_tangent, a zero tangent contributes zero whatever the local derivative.
+  auto term = [](double local, double t) { return t == 0.0 ? 0.0 : local * t; };
   if (at && bt) {
     for_each_pair(out.shape, a.shape, b.shape, [&](std::int64_t o, std::int64_t i, std::int64_t j) {
-      yt[o] = da(av[i], bv[j], y[o]) * at[i] + db(av[i], bv[j], y[o]) * bt[j];
+      yt[o] = term(da(av[i], bv[j], y[o]), at[i]) + term(db(av[i], bv[j], y[o]), bt[j]);
     });
   } else if (at) {
     for_each_pair(out.shape, a.shape, b.shape, [&](std::int64_t o, std::int64_t i, std::int64_t j) {
-      yt[o] = da(av[i], bv[j], y[o]) * at[i];
+      yt[o] = term(da(av[i], bv[j], y[o]), at[i]);
     });
   } else {
     for_each_pair(out.shape, a.shape, b.shape, [&](std::int64_t o, std::int64_t i, std::int64_t j) {
-      yt[o] = db(av[i], bv[j], y[o]) * bt[j];
+      yt[o] = term(db(av[i], bv[j], y[o]), bt[j]);
     });
   }
 }

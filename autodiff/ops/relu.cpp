@@ -15,7 +15,8 @@ void tangent(Tape& t, Node& out) {
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();
-  c.accumulate(0, mul(g, step(c.input(0))));
+  // The step selects: an infinite adjoint at an inactive unit still gives 0, not inf * 0.
+  c.accumulate(0, adjoint_scale(step(c.input(0)), g));
 }
 const OpRule rule{"relu", forward, tangent, backward};
 }  // namespace

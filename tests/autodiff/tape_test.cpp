@@ -198,3 +198,16 @@ TEST(Tape, BackwardSkipsAdjointsThatCannotReachTheRequestedValues) {
   const Var mixed = grad(sum(ga), b);
   EXPECT_NEAR(mixed.value()[1], (1 - std::tanh(2.0) * std::tanh(2.0)) * std::exp(5.0), 1e-12);
 }
+
+TEST(Tape, MoveAssignmentReleasesTheTargetsMemoryAndKeepsTheSourcesValues) {
+  Tape a, b;
+  a.variable(Tensor(Shape::vector(5000), 1.0));  // memory that the assignment must release (ASan)
+  const Var x = b.variable(Tensor::vector({1.0, 2.0}));
+  const double kept = x.value()[1];
+  a = std::move(b);
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(a.node_at(0).value[1], kept);
+  EXPECT_EQ(b.size(), 0u);
+  const Var y = b.variable(Tensor::scalar(3.0));  // the moved-from tape is usable again
+  EXPECT_EQ(y.item(), 3.0);
+}

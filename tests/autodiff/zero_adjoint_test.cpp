@@ -52,3 +52,23 @@ TEST(ZeroAdjoint, AnUnmaskedSingularityIsStillInfinite) {
   const Tensor g = grad([](Var w) { return sum(sqrt(w)); }, Tensor::vector({0.0}));
   EXPECT_TRUE(std::isinf(g[0]));
 }
+
+TEST(ZeroAdjoint, ForwardModeAgreesWithReverseModeAtTheSameSingularities) {
+  // f(w) = w1 + 0 * sqrt(relu(w0)) at w0 = -1: reverse and forward mode and both HVP routes must
+  // agree (sqrt' is infinite at relu's 0 output; nothing flows through the switched-off branch).
+  auto f = [](Var w) {
+    const Var a = slice(w, 0, 1), b = slice(w, 1, 2);
+    return sum(b + sqrt(relu(a)));
+  };
+  const Tensor w = Tensor::vector({-1.0, 2.0}), v = Tensor::vector({1.0, 1.0});
+  const Tensor g = grad(f, w);
+  EXPECT_EQ(g[0], 0.0);
+  EXPECT_EQ(g[1], 1.0);
+  EXPECT_EQ(jvp(f, w, v)[0], 1.0);
+  const Tensor fast = hvp(f, w, v);
+  const Tensor slow = hvp(f, w, v, nullptr, HvpMethod::reverse_over_reverse);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(fast[i], 0.0) << i;
+    EXPECT_EQ(slow[i], 0.0) << i;
+  }
+}
