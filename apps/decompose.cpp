@@ -26,7 +26,9 @@ int decompose_command(const Args& args) {
   o.flag("quiet", "no progress bar");
   if (!o.parse(args)) return 0;
   const std::filesystem::path run_dir = o.text("run");
-  const pk::nn::Trajectory run = pk::nn::read_trajectory(run_dir);
+  // Read step by step, so a run longer than memory can be decomposed.
+  const pk::nn::TrajectoryReader reader(run_dir);
+  const pk::nn::Trajectory& run = reader.facts();
   const pk::nn::Model model = model_of_run(run);
   const pk::ad::Tensor queries = load_queries(o, pk::ad::Tensor(run.training_inputs()), model.input_dim());
   pk::kernel::DecompositionOptions options = make_decomposition_options(o);
@@ -40,7 +42,7 @@ int decompose_command(const Args& args) {
   pk::kernel::StagedDirectory dir(out);
   Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
   const pk::kernel::DecompositionReport report = pk::kernel::decompose(
-      model, run, queries, options, [&](std::int64_t done, std::int64_t total) {
+      model, reader, queries, options, [&](std::int64_t done, std::int64_t total) {
         if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
       });
   progress.finish();
@@ -50,7 +52,7 @@ int decompose_command(const Args& args) {
   description.loss = std::string(pk::nn::Loss(run.loss).name());
   description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer));
   description.schedule = run.schedule;
-  description.steps = run.steps();
+  description.steps = reader.steps();
   description.seed = run.batch_seed;
   description.status = std::string(pk::nn::status_name(run.status));
   description.include_timings = !o.flag_set("no-timings");

@@ -22,11 +22,14 @@ int kernel_command(const Args& args) {
   if (!o.parse(args)) return 0;
   if (std::filesystem::exists(o.text("out")))  // before the work, not after it
     throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
-  const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
+  const pk::nn::TrajectoryReader reader(o.text("run"));
+  const pk::nn::Trajectory& run = reader.facts();
   const pk::nn::Model model = model_of_run(run);
   const std::int64_t k = o.integer("step", 0);
-  if (k > run.steps())
-    throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" + std::to_string(run.steps()));
+  if (k > reader.steps())
+    throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" + std::to_string(reader.steps()));
+  pk::ad::Tensor w(pk::ad::Shape::vector(model.parameter_count()));
+  reader.read_weights(k, w.span());
   const pk::ad::Tensor inputs(run.training_inputs());
   const pk::ad::Tensor a = o.given("points-a") ? pk::nn::read_csv_points(o.text("points-a")) : inputs;
   const pk::ad::Tensor b = o.given("points-b") ? pk::nn::read_csv_points(o.text("points-b")) : a;
@@ -40,7 +43,7 @@ int kernel_command(const Args& args) {
   else if (route_name == "dense") route = pk::kernel::KernelRoute::dense_grams;
   else if (route_name != "auto") throw UsageError("--route: expected auto, jacobians or dense, got '" + route_name + "'");
   pk::ad::Tape tape;
-  const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, pk::ad::Tensor(run.weights(k)), tape, route);
+  const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, w, tape, route);
   const std::filesystem::path out = o.text("out");
   write_new_file(out, [&](const std::filesystem::path& p) { pk::nn::write_npy(p, kernel); });
   std::printf("tangent kernel at step %lld: %lld x %lld -> %s\n", static_cast<long long>(k),

@@ -21,7 +21,8 @@ int sharpness_command(const Args& args) {
   if (!o.parse(args)) return 0;
   if (o.given("out") && std::filesystem::exists(o.text("out")))  // before the work, not after it
     throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
-  const pk::nn::Trajectory run = pk::nn::read_trajectory(o.text("run"));
+  const pk::nn::TrajectoryReader reader(o.text("run"));
+  const pk::nn::Trajectory& run = reader.facts();
   const pk::nn::Model model = model_of_run(run);
   const pk::nn::Loss loss(run.loss);
   const std::int64_t every = o.integer("every", 1);
@@ -34,10 +35,13 @@ int sharpness_command(const Args& args) {
   std::printf("  step          lr  lambda_max  lr*lambda\n");
   pk::ad::Tape tape;
   const pk::kernel::DecompositionOptions lanczos;  // the settings every report uses
-  for (std::int64_t k = 0; k < run.steps(); k += every) {
-    const double lambda = pk::kernel::sharpness(training_loss, pk::ad::Tensor(run.weights(k)), lanczos.lanczos_iterations,
+  pk::nn::StepRecord step;
+  for (std::int64_t k = 0; k < reader.steps(); k += every) {
+    reader.read_step(k, step);
+    const pk::ad::Tensor w(pk::ad::Shape::vector(model.parameter_count()), step.weights_before);
+    const double lambda = pk::kernel::sharpness(training_loss, w, lanczos.lanczos_iterations,
                                                  lanczos.lanczos_tolerance, 0x5eed, &tape).lambda_max;
-    const double lr = run.learning_rate(k);
+    const double lr = step.learning_rate;
     std::printf("%6lld %11.4g %11.5g %10.4f%s\n", static_cast<long long>(k), lr, lambda, lr * lambda,
                 lr * lambda > 2 ? "  beyond 2" : "");
     char line[160];

@@ -527,13 +527,19 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   return r;
 }
 
-DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
-                              TensorView queries, const DecompositionOptions& options,
-                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  Pieces pieces = make_pieces(model, pk::nn::Loss(trajectory.loss), Tensor(queries),
-                              Tensor(trajectory.training_inputs()), Tensor(trajectory.training_targets()),
-                              trajectory.optimizer, options);
-  const std::int64_t steps = trajectory.steps();
+namespace {
+// The offline decomposition over any source of steps: `read(k, scratch)` gives step k (using
+// `scratch` for storage when it must read from disk).
+using StepSource = std::function<StepInput(std::int64_t, pk::nn::StepRecord&)>;
+
+DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
+                                    std::int64_t steps, const StepSource& read,
+                                    const Tensor& final_weights, TensorView queries,
+                                    const DecompositionOptions& options,
+                                    const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
+                              Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
+                              facts.optimizer, options);
   const auto count = pieces.parts.size();
   const std::int64_t total = steps * static_cast<std::int64_t>(count);
   std::vector<DecompositionReport> reports(count);
@@ -544,17 +550,18 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
   // Each piece runs through every step on one thread, so the pieces need no coordination and
   // the result cannot depend on how many threads there are.
   auto worker = [&] {
+    pk::nn::StepRecord scratch;
     for (std::size_t i = next++; i < count; i = next++) {
       try {
         for (std::int64_t k = 0; k < steps; ++k) {
-          pieces.parts[i].add_step(step_of(trajectory, k));
+          pieces.parts[i].add_step(read(k, scratch));
           const std::int64_t now = ++done;
           if (progress) {
             std::lock_guard lock(mutex);
             progress(now, total);
           }
         }
-        reports[i] = pieces.parts[i].finish(trajectory.weights(steps));
+        reports[i] = pieces.parts[i].finish(final_weights);
       } catch (...) {
         std::lock_guard lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -569,6 +576,37 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
   for (std::thread& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
   return merge_query_pieces(std::move(reports), pieces.offsets, options);
+}
+}  // namespace
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
+                              TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return step_of(trajectory, k); };
+  return decompose_steps(model, trajectory, trajectory.steps(), read,
+                         Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
+}
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                              TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
+    run.read_step(k, scratch);
+    const std::int64_t d = run.facts().parameter_count, c = run.facts().output_count;
+    StepInput s;
+    s.step = k;
+    s.weights_before = TensorView(scratch.weights_before.data(), Shape::vector(d));
+    s.weights_after = TensorView(scratch.weights_after.data(), Shape::vector(d));
+    s.learning_rate = scratch.learning_rate;
+    s.batch = scratch.batch;
+    s.output_derivatives = TensorView(scratch.output_derivatives.data(),
+                                      Shape::matrix(static_cast<std::int64_t>(scratch.batch.size()), c));
+    s.loss = scratch.loss;
+    return s;
+  };
+  Tensor final_weights(Shape::vector(run.facts().parameter_count));
+  run.read_weights(run.steps(), final_weights.span());
+  return decompose_steps(model, run.facts(), run.steps(), read, final_weights, queries, options, progress);
 }
 
 DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,

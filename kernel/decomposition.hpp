@@ -198,6 +198,12 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
                               pk::ad::TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
+/// The same for a run read from disk step by step (nn::TrajectoryReader): memory stays
+/// O(D + steps x queries) however long the run. Gives exactly what the in-memory form gives.
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                              pk::ad::TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
 /// One report from the reports of consecutive pieces of the query points (`offsets[i]` is the
 /// first query point of piece i): what `decompose` and the observer return.
 DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,

@@ -1,6 +1,7 @@
 #include "nn/npy.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -358,6 +359,91 @@ void write_npy(const std::filesystem::path& path, ad::TensorView tensor) {
   std::vector<std::int64_t> shape;
   for (int i = 0; i < s.rank; ++i) shape.push_back(s.dim(i));
   write_npy(path, shape, tensor.span());
+}
+
+NpyRowReader::NpyRowReader(const std::filesystem::path& path) : path_(path) {
+  const std::string file = path.string();
+  fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw IoError(file + ": cannot open for reading: " + std::strerror(errno));
+  try {
+    // The preamble says how long the header is; read just that much, never the data.
+    auto read_at = [&](std::size_t n, std::int64_t offset) {
+      std::string bytes(n, '\0');
+      const ssize_t got = ::pread(fd_, bytes.data(), n, offset);
+      if (got < 0) throw IoError(file + ": read failed: " + std::strerror(errno));
+      bytes.resize(static_cast<std::size_t>(got));
+      return bytes;
+    };
+    std::string head = read_at(12, 0);
+    std::size_t header_end = head.size();
+    if (head.size() >= 10 && head.compare(0, kMagicSize, kMagic, kMagicSize) == 0) {
+      const bool v1 = static_cast<unsigned char>(head[6]) == 1;
+      std::size_t len = 0;
+      if (v1) {
+        len = static_cast<unsigned char>(head[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8);
+        header_end = 10 + len;
+      } else if (head.size() >= 12) {
+        for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(head[8 + static_cast<std::size_t>(i)]);
+        header_end = 12 + len;
+      }
+    }
+    const Parsed p = parse_preamble(file, read_at(header_end, 0));
+    if (p.shape.empty()) throw NpyError(file, "a scalar array has no rows");
+    row_shape_.assign(p.shape.begin() + 1, p.shape.end());
+    row_size_ = element_count(row_shape_);
+    data_offset_ = static_cast<std::int64_t>(p.data_offset);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw IoError(file + ": cannot stat: " + std::strerror(errno));
+    const std::int64_t data_bytes = std::max<std::int64_t>(0, static_cast<std::int64_t>(st.st_size) - data_offset_);
+    rows_ = row_size_ > 0 ? data_bytes / (row_size_ * static_cast<std::int64_t>(sizeof(double))) : p.shape[0];
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -1;
+    throw;
+  }
+}
+
+NpyRowReader::NpyRowReader(NpyRowReader&& other) noexcept
+    : path_(std::move(other.path_)),
+      row_shape_(std::move(other.row_shape_)),
+      row_size_(other.row_size_),
+      rows_(other.rows_),
+      data_offset_(other.data_offset_),
+      fd_(std::exchange(other.fd_, -1)) {}
+
+NpyRowReader& NpyRowReader::operator=(NpyRowReader&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    row_shape_ = std::move(other.row_shape_);
+    row_size_ = other.row_size_;
+    rows_ = other.rows_;
+    data_offset_ = other.data_offset_;
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+NpyRowReader::~NpyRowReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void NpyRowReader::read_row(std::int64_t k, std::span<double> out) const {
+  const std::string file = path_.string();
+  if (k < 0 || k >= rows_)
+    throw NpyError(file, "row " + std::to_string(k) + " asked for, the file holds " + std::to_string(rows_));
+  if (static_cast<std::int64_t>(out.size()) != row_size_)
+    throw NpyError(file, "a row has " + std::to_string(row_size_) + " elements, the buffer " + std::to_string(out.size()));
+  const std::size_t bytes = static_cast<std::size_t>(row_size_) * sizeof(double);
+  std::string raw(bytes, '\0');
+  std::size_t done = 0;
+  while (done < bytes) {
+    const ssize_t got = ::pread(fd_, raw.data() + done, bytes - done,
+                                data_offset_ + k * static_cast<std::int64_t>(bytes) + static_cast<std::int64_t>(done));
+    if (got <= 0) throw NpyError(file, "read of row " + std::to_string(k) + " failed");
+    done += static_cast<std::size_t>(got);
+  }
+  decode_doubles(raw.data(), row_size_, out.data());
 }
 
 NpyRowWriter::NpyRowWriter(const std::filesystem::path& path, std::vector<std::int64_t> row_shape)

@@ -94,4 +94,38 @@ class NpyRowWriter {
   int fd_ = -1;
 };
 
+/// Reads rows of a .npy file on demand (positioned reads; nothing else held in memory), so a file
+/// larger than memory can be walked row by row. Like `read_npy_prefix`, it sees the whole rows
+/// present, whatever a streaming writer's header says. `read_row` may be called from several
+/// threads at once. POSIX only (open, pread).
+class NpyRowReader {
+ public:
+  /// A reader of nothing (zero rows), to be assigned an opened one.
+  NpyRowReader() = default;
+  /// Opens `path` and checks its header as strictly as `read_npy`; needs rank >= 1.
+  explicit NpyRowReader(const std::filesystem::path& path);
+  NpyRowReader(const NpyRowReader&) = delete;
+  NpyRowReader& operator=(const NpyRowReader&) = delete;
+  NpyRowReader(NpyRowReader&& other) noexcept;
+  NpyRowReader& operator=(NpyRowReader&& other) noexcept;
+  ~NpyRowReader();
+
+  /// Whole rows in the file.
+  std::int64_t rows() const { return rows_; }
+  /// The shape of one row (the file's shape without its first extent).
+  const std::vector<std::int64_t>& row_shape() const { return row_shape_; }
+  /// Elements per row.
+  std::int64_t row_size() const { return row_size_; }
+  /// Row `k` into `out` (row_size() elements); throws NpyError when k is out of range or the
+  /// read fails.
+  void read_row(std::int64_t k, std::span<double> out) const;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::vector<std::int64_t> row_shape_;
+  std::int64_t row_size_ = 0, rows_ = 0, data_offset_ = 0;
+  int fd_ = -1;
+};
+
 }  // namespace pk::nn

@@ -437,7 +437,17 @@ void DiskTrajectoryRecorder::on_finish(const TrainingResult& result) {
 
 // --- reader --------------------------------------------------------------------------------
 
-Trajectory read_trajectory(const std::filesystem::path& directory) {
+namespace {
+// run.json's facts, checked; `status_text` and the declared step count are kept for the caller.
+struct RunHeader {
+  RunInfo info;
+  TrainingStatus status = TrainingStatus::interrupted;
+  bool finished = false;
+  std::int64_t declared_steps = 0;
+  std::string message;
+};
+
+RunHeader read_run_header(const std::filesystem::path& directory) {
   const std::filesystem::path json_path = directory / kRunJson;
   std::ifstream in(json_path, std::ios::binary);
   if (!in) throw IoError(json_path.string() + ": cannot open for reading: " + std::strerror(errno));
@@ -449,8 +459,8 @@ Trajectory read_trajectory(const std::filesystem::path& directory) {
   if (j.integer("version") != 1)
     throw IoError(file + ": trajectory format version " + std::to_string(j.integer("version")) +
                   " is not supported (1 is)");
-
-  RunInfo info;
+  RunHeader h;
+  RunInfo& info = h.info;
   info.model = j.str("model");
   info.parameter_count = j.integer("parameter_count");
   info.sample_count = j.integer("sample_count");
@@ -463,42 +473,51 @@ Trajectory read_trajectory(const std::filesystem::path& directory) {
   info.batch_seed = j.unsigned_integer("batch_seed");
   info.planned_steps = j.integer("planned_steps");
   const std::string status_text = j.str("status");
-  const TrainingStatus status = parse_status(file, status_text);
+  h.status = parse_status(file, status_text);
+  h.finished = status_text != "running";
+  if (h.finished) {
+    h.declared_steps = j.integer("steps");
+    h.message = j.str("message");
+  }
   const std::int64_t d = info.parameter_count, c = info.output_count, bmax = info.batch_capacity;
   if (d <= 0 || c <= 0 || bmax <= 0 || info.sample_count <= 0 || bmax > info.sample_count)
     throw IoError(file + ": inconsistent sizes (D, M, C, Bmax) = (" + std::to_string(d) + ", " +
                   std::to_string(info.sample_count) + ", " + std::to_string(c) + ", " +
                   std::to_string(bmax) + ")");
+  return h;
+}
 
-  auto load = [&](const char* name, std::vector<std::int64_t> row_shape) {
-    const std::filesystem::path p = directory / name;
-    NpyArray a = read_npy_prefix(p);
-    const std::vector<std::int64_t> got(a.shape.begin() + 1, a.shape.end());
-    if (got != row_shape) {
-      std::string want = "(N";
-      for (const std::int64_t e : row_shape) want += ", " + std::to_string(e);
-      want += row_shape.empty() ? ",)" : ")";
-      throw NpyError(p.string(), "shape " + a.shape_str() + " does not fit run.json (" + want +
-                                     " expected)");
-    }
-    return a;
-  };
-  const NpyArray weights = load(kWeights, {d});
-  const NpyArray rates = load(kRates, {});
-  const NpyArray losses = load(kLosses, {});
-  const NpyArray batches = load(kBatches, {bmax});
-  const NpyArray derivatives = load(kDerivatives, {bmax, c});
-  if (weights.shape[0] < 1)
-    throw NpyError((directory / kWeights).string(), "holds no rows: w_0 is missing");
-  const std::int64_t n = std::min({weights.shape[0] - 1, rates.shape[0], losses.shape[0],
-                                   batches.shape[0], derivatives.shape[0]});
-  const bool finished = status_text != "running";
-  if (finished) {
-    const std::int64_t declared = j.integer("steps");
-    if (n != declared)
-      throw IoError(file + ": the run finished after " + std::to_string(declared) +
-                    " steps, but the .npy files hold " + std::to_string(n));
+// Opens `name` for row reads and checks its row shape against run.json.
+NpyRowReader open_rows(const std::filesystem::path& directory, const char* name,
+                       const std::vector<std::int64_t>& row_shape) {
+  NpyRowReader r(directory / name);
+  if (r.row_shape() != row_shape) {
+    std::string want = "(N";
+    for (const std::int64_t e : row_shape) want += ", " + std::to_string(e);
+    want += row_shape.empty() ? ",)" : ")";
+    std::string got = "(" + std::to_string(r.rows());
+    for (const std::int64_t e : r.row_shape()) got += ", " + std::to_string(e);
+    got += r.row_shape().empty() ? ",)" : ")";
+    throw NpyError(r.path().string(), "shape " + got + " does not fit run.json (" + want + " expected)");
   }
+  return r;
+}
+}  // namespace
+
+TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory) : directory_(directory) {
+  RunHeader h = read_run_header(directory);
+  RunInfo& info = h.info;
+  const std::int64_t d = info.parameter_count, c = info.output_count, bmax = info.batch_capacity;
+  weights_ = open_rows(directory, kWeights, {d});
+  rates_ = open_rows(directory, kRates, {});
+  losses_ = open_rows(directory, kLosses, {});
+  batches_ = open_rows(directory, kBatches, {bmax});
+  derivatives_ = open_rows(directory, kDerivatives, {bmax, c});
+  if (weights_.rows() < 1) throw NpyError((directory / kWeights).string(), "holds no rows: w_0 is missing");
+  steps_ = std::min({weights_.rows() - 1, rates_.rows(), losses_.rows(), batches_.rows(), derivatives_.rows()});
+  if (h.finished && steps_ != h.declared_steps)
+    throw IoError((directory / kRunJson).string() + ": the run finished after " +
+                  std::to_string(h.declared_steps) + " steps, but the .npy files hold " + std::to_string(steps_));
 
   const ad::Tensor inputs = read_npy_tensor(directory / kInputs);
   const ad::Tensor targets = read_npy_tensor(directory / kTargets);
@@ -506,41 +525,72 @@ Trajectory read_trajectory(const std::filesystem::path& directory) {
     if (tensor->shape().rank != 2 || tensor->shape().dim(0) != info.sample_count)
       throw NpyError((directory / name).string(), "shape " + tensor->shape().str() + " does not fit run.json (" +
                                                       std::to_string(info.sample_count) + " rows expected)");
-  Trajectory t;
-  info.initial_weights = ad::TensorView(weights.data.data(), ad::Shape::vector(d));
+  std::vector<double> w0(static_cast<std::size_t>(d));
+  weights_.read_row(0, w0);
+  info.initial_weights = ad::TensorView(w0.data(), ad::Shape::vector(d));
   info.training_inputs = inputs;
   info.training_targets = targets;
-  t.start(info);
-  std::vector<std::int64_t> rows;
-  for (std::int64_t k = 0; k < n; ++k) {
-    rows.clear();
-    const double* brow = batches.data.data() + k * bmax;
-    for (std::int64_t i = 0; i < bmax && brow[i] >= 0.0; ++i) {
-      const double v = brow[i];
-      if (v != std::floor(v) || v >= static_cast<double>(info.sample_count) ||
-          (!rows.empty() && static_cast<std::int64_t>(v) <= rows.back()))
-        throw NpyError((directory / kBatches).string(),
-                       "step " + std::to_string(k) + ": entry " + std::to_string(i) + " (" +
-                           std::to_string(v) + ") is not an ascending row number in [0, " +
-                           std::to_string(info.sample_count) + ")");
-      rows.push_back(static_cast<std::int64_t>(v));
-    }
-    for (std::int64_t i = static_cast<std::int64_t>(rows.size()); i < bmax; ++i)
-      if (brow[i] != -1.0)
-        throw NpyError((directory / kBatches).string(),
-                       "step " + std::to_string(k) + ": entry " + std::to_string(i) +
-                           " follows the padding but is not -1");
-    if (rows.empty())
-      throw NpyError((directory / kBatches).string(), "step " + std::to_string(k) + " has an empty batch");
-    const auto nb = static_cast<std::size_t>(rows.size());
-    t.append(std::span(weights.data).subspan(static_cast<std::size_t>((k + 1) * d), static_cast<std::size_t>(d)),
-             rates.data[static_cast<std::size_t>(k)], rows,
-             std::span(derivatives.data).subspan(static_cast<std::size_t>(k * bmax * c), nb * static_cast<std::size_t>(c)),
-             losses.data[static_cast<std::size_t>(k)]);
+  facts_.start(info);
+  facts_.status = h.status;
+  facts_.message = h.finished ? h.message
+                              : "interrupted: the files hold the first " + std::to_string(steps_) + " steps";
+}
+
+void TrajectoryReader::read_weights(std::int64_t k, std::span<double> out) const {
+  if (k < 0 || k > steps_)
+    throw IoError(directory_.string() + ": weights w_" + std::to_string(k) + " asked for, the run has w_0 ... w_" +
+                  std::to_string(steps_));
+  weights_.read_row(k, out);
+}
+
+void TrajectoryReader::read_step(std::int64_t k, StepRecord& out) const {
+  if (k < 0 || k >= steps_)
+    throw IoError(directory_.string() + ": step " + std::to_string(k) + " asked for, the run has " +
+                  std::to_string(steps_));
+  const std::int64_t d = facts_.parameter_count, c = facts_.output_count, bmax = facts_.batch_capacity;
+  const std::int64_t m = facts_.sample_count;
+  out.weights_before.resize(static_cast<std::size_t>(d));
+  out.weights_after.resize(static_cast<std::size_t>(d));
+  weights_.read_row(k, out.weights_before);
+  weights_.read_row(k + 1, out.weights_after);
+  double scalar = 0.0;
+  rates_.read_row(k, std::span(&scalar, 1));
+  out.learning_rate = scalar;
+  losses_.read_row(k, std::span(&scalar, 1));
+  out.loss = scalar;
+  std::vector<double> brow(static_cast<std::size_t>(bmax));
+  batches_.read_row(k, brow);
+  const std::string batches_file = (directory_ / kBatches).string();
+  out.batch.clear();
+  for (std::int64_t i = 0; i < bmax && brow[static_cast<std::size_t>(i)] >= 0.0; ++i) {
+    const double v = brow[static_cast<std::size_t>(i)];
+    if (v != std::floor(v) || v >= static_cast<double>(m) ||
+        (!out.batch.empty() && static_cast<std::int64_t>(v) <= out.batch.back()))
+      throw NpyError(batches_file, "step " + std::to_string(k) + ": entry " + std::to_string(i) + " (" +
+                                       std::to_string(v) + ") is not an ascending row number in [0, " +
+                                       std::to_string(m) + ")");
+    out.batch.push_back(static_cast<std::int64_t>(v));
   }
-  t.status = status;
-  t.message = finished ? j.str("message")
-                       : "interrupted: the files hold the first " + std::to_string(n) + " steps";
+  for (std::int64_t i = static_cast<std::int64_t>(out.batch.size()); i < bmax; ++i)
+    if (brow[static_cast<std::size_t>(i)] != -1.0)
+      throw NpyError(batches_file, "step " + std::to_string(k) + ": entry " + std::to_string(i) +
+                                       " follows the padding but is not -1");
+  if (out.batch.empty()) throw NpyError(batches_file, "step " + std::to_string(k) + " has an empty batch");
+  out.output_derivatives.resize(static_cast<std::size_t>(bmax * c));
+  derivatives_.read_row(k, out.output_derivatives);
+  out.output_derivatives.resize(out.batch.size() * static_cast<std::size_t>(c));
+}
+
+Trajectory read_trajectory(const std::filesystem::path& directory) {
+  const TrajectoryReader reader(directory);
+  Trajectory t = reader.facts();
+  StepRecord step;
+  for (std::int64_t k = 0; k < reader.steps(); ++k) {
+    reader.read_step(k, step);
+    t.append(step.weights_after, step.learning_rate, step.batch, step.output_derivatives, step.loss);
+  }
+  t.status = reader.facts().status;
+  t.message = reader.facts().message;
   return t;
 }
 

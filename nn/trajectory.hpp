@@ -21,6 +21,8 @@
 // every `flush_every` steps and the header's row count rewritten. If the process dies, the
 // directory holds a prefix: `read_trajectory` takes the largest N for which every file has its
 // rows (ignoring stale header counts and partial rows) and reports status `interrupted`.
+// `TrajectoryReader` reads the same directory one step at a time, so a run longer than memory is
+// recorded and read back (and decomposed) without ever being held whole.
 
 #include <cstdint>
 #include <filesystem>
@@ -146,10 +148,45 @@ class DiskTrajectoryRecorder : public StepObserver {
   std::int64_t steps_ = 0;
 };
 
-/// Reads a trajectory directory written by DiskTrajectoryRecorder, complete or interrupted (see
-/// the top of this header). Throws IoError or NpyError for missing or inconsistent files: shapes
-/// that disagree with run.json, batch rows outside [0, M), or a finished run whose files hold
-/// fewer steps than run.json says.
+/// One step of a recorded run, as read from disk.
+struct StepRecord {
+  std::vector<double> weights_before;      // w_k (D)
+  std::vector<double> weights_after;       // w_{k+1} (D)
+  double learning_rate = 0.0;              // alpha_k
+  double loss = 0.0;                       // L_k(w_k)
+  std::vector<std::int64_t> batch;         // B_k, ascending
+  std::vector<double> output_derivatives;  // L'_{k,m} for m in B_k, |B_k| x C row-major
+};
+
+/// A trajectory directory read step by step, for runs longer than memory: opening it reads
+/// run.json, the training set and the .npy headers; each step is then read on demand with
+/// positioned reads. Const reads may run on several threads at once. Complete and interrupted
+/// runs are read as `read_trajectory` reads them, with the same checks.
+class TrajectoryReader {
+ public:
+  /// Throws IoError or NpyError for missing or inconsistent files (see read_trajectory).
+  explicit TrajectoryReader(const std::filesystem::path& directory);
+
+  /// The run's facts (no steps are loaded: its `steps()` is 0, `weights(0)` is w_0).
+  const Trajectory& facts() const { return facts_; }
+  /// N, the steps readable.
+  std::int64_t steps() const { return steps_; }
+  /// w_k for 0 <= k <= N into `out` (D elements).
+  void read_weights(std::int64_t k, std::span<double> out) const;
+  /// Step k (0 <= k < N) into `out`, reusing its storage. Throws NpyError for a malformed batch.
+  void read_step(std::int64_t k, StepRecord& out) const;
+
+ private:
+  std::filesystem::path directory_;
+  Trajectory facts_;
+  std::int64_t steps_ = 0;
+  NpyRowReader weights_, rates_, losses_, batches_, derivatives_;
+};
+
+/// Reads a trajectory directory written by DiskTrajectoryRecorder into memory, complete or
+/// interrupted (see the top of this header). Throws IoError or NpyError for missing or
+/// inconsistent files: shapes that disagree with run.json, batch rows outside [0, M), or a
+/// finished run whose files hold fewer steps than run.json says.
 Trajectory read_trajectory(const std::filesystem::path& directory);
 
 }  // namespace pk::nn
