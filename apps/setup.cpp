@@ -38,7 +38,7 @@ void declare_training_options(Options& o) {
 
 void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("second-order", "MODE", "when to compute F2: none, complex or every", second_order);
-  o.value("tau", "TAU", "complex-step threshold: |R1| > tau * max(|df|, eps)", "0.01");
+  o.value("tau", "TAU", "complex-step threshold: |R1| > tau * max(|df|, eps, rounding of df)", "0.01");
   o.value("exact", "on|off", "exact path kernel by adaptive Gauss-Legendre quadrature", "on");
   o.value("exact-tolerance", "TOL", "tolerance of the exact kernel's step identity", "1e-10");
   o.value("attribution", "on|off", "attribution to training points and Domingos' path kernel", "on");
