@@ -2,6 +2,8 @@
 //   report_check identity DIR...      every queries.csv/steps.csv pair under DIR satisfies
 //                                     f_final = f_initial + sum F1 + sum F2 + sum R2 to 1e-10
 //                                     (relative) and matches its steps.csv sums
+//   report_check pages DIR...         every index.html under DIR links only files that exist in the
+//                                     report (images and pages) and nothing on the network
 //   report_check slopes FILE LO1 HI1 LO2 HI2 LIMIT
 //                                     the sweep CSV's log-log slopes of rel_error_first and
 //                                     rel_error_second over rows with lr_times_lambda <= LIMIT
@@ -91,6 +93,30 @@ void check_identity(const fs::path& dir) {
   if (queries.empty()) fail((dir / "queries.csv").string() + ": no rows");
 }
 
+// Every src= and href= of an index page must name a file of the report, never a URL: the page is
+// read offline.
+void check_page(const fs::path& page) {
+  std::ifstream in(page);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string html = buffer.str();
+  if (html.find("<html") == std::string::npos || html.find("</html>") == std::string::npos)
+    fail(page.string() + ": not a complete HTML document");
+  int links = 0;
+  for (const std::string attribute : {"src=\"", "href=\""}) {
+    for (std::size_t at = html.find(attribute); at != std::string::npos; at = html.find(attribute, at + 1)) {
+      const std::size_t begin = at + attribute.size(), end = html.find('"', begin);
+      const std::string target = html.substr(begin, end - begin);
+      ++links;
+      if (target.find("://") != std::string::npos || target.rfind("//", 0) == 0)
+        fail(page.string() + ": links to the network: " + target);
+      else if (!fs::exists(page.parent_path() / target))
+        fail(page.string() + ": links to a missing file: " + target);
+    }
+  }
+  if (links == 0) fail(page.string() + ": shows no plots");
+}
+
 double slope(const std::vector<double>& x, const std::vector<double>& y) {
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
   const double n = static_cast<double>(x.size());
@@ -104,7 +130,7 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: report_check identity DIR... | slopes FILE LO1 HI1 LO2 HI2 LIMIT\n");
+    std::fprintf(stderr, "usage: report_check identity DIR... | pages DIR... | slopes FILE LO1 HI1 LO2 HI2 LIMIT\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -118,6 +144,16 @@ int main(int argc, char** argv) {
         }
     if (reports == 0) fail("no report directories found");
     std::printf("checked %d reports\n", reports);
+  } else if (mode == "pages") {
+    int pages = 0;
+    for (int i = 2; i < argc; ++i)
+      for (const auto& entry : fs::recursive_directory_iterator(argv[i]))
+        if (entry.path().filename() == "index.html") {
+          check_page(entry.path());
+          ++pages;
+        }
+    if (pages == 0) fail("no index.html found");
+    std::printf("checked %d pages\n", pages);
   } else if (mode == "slopes" && argc == 8) {
     std::vector<double> lr, first, second;
     for (const auto& r : read_csv(argv[2])) {
