@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "nn/error.hpp"
+#include "nn/file_bytes.hpp"
 
 namespace pk::nn {
 
@@ -264,14 +265,6 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
   return {std::move(inputs), std::move(targets), std::move(input_names), std::move(target_names)};
 }
 
-std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IoError(path.string() + ": read failed");
-  return std::move(buffer).str();
-}
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options) {
@@ -281,7 +274,7 @@ Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptio
 }
 
 Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
-  return parse_csv(read_whole_file(path), path.string(), options);
+  return parse_csv(read_file_bytes(path), path.string(), options);
 }
 
 ad::Tensor parse_csv_points(std::string_view text, const std::string& file, CsvHeader header) {
@@ -291,7 +284,7 @@ ad::Tensor parse_csv_points(std::string_view text, const std::string& file, CsvH
 }
 
 ad::Tensor read_csv_points(const std::filesystem::path& path, CsvHeader header) {
-  return parse_csv_points(read_whole_file(path), path.string(), header);
+  return parse_csv_points(read_file_bytes(path), path.string(), header);
 }
 
 void write_csv(const std::filesystem::path& path, const Dataset& data) {

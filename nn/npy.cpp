@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "nn/error.hpp"
+#include "nn/file_bytes.hpp"
 
 namespace pk::nn {
 
@@ -46,15 +47,6 @@ std::int64_t element_count(std::span<const std::int64_t> shape) {
   return n;
 }
 
-// The file's bytes, or an IoError.
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IoError(path.string() + ": read failed");
-  return std::move(buffer).str();
-}
 
 void decode_doubles(const char* bytes, std::int64_t n, double* out) {
   if (n == 0) return;  // out may be null for an empty array
@@ -289,7 +281,7 @@ ad::Tensor NpyArray::to_tensor() const {
 
 NpyArray read_npy(const std::filesystem::path& path) {
   const std::string file = path.string();
-  const std::string bytes = slurp(path);
+  const std::string bytes = read_file_bytes(path);
   const Parsed p = parse_preamble(file, bytes);
   NpyArray a;
   a.shape = p.shape;
@@ -309,7 +301,7 @@ NpyArray read_npy(const std::filesystem::path& path) {
 
 NpyArray read_npy_prefix(const std::filesystem::path& path) {
   const std::string file = path.string();
-  const std::string bytes = slurp(path);
+  const std::string bytes = read_file_bytes(path);
   const Parsed p = parse_preamble(file, bytes);
   if (p.shape.empty()) throw NpyError(file, "a scalar array has no rows to read a prefix of");
   NpyArray a;

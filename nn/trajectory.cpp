@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "nn/error.hpp"
+#include "nn/file_bytes.hpp"
 
 namespace pk::nn {
 
@@ -449,12 +450,9 @@ struct RunHeader {
 
 RunHeader read_run_header(const std::filesystem::path& directory) {
   const std::filesystem::path json_path = directory / kRunJson;
-  std::ifstream in(json_path, std::ios::binary);
-  if (!in) throw IoError(json_path.string() + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = read_file_bytes(json_path);
   const std::string file = json_path.string();
-  const RunJson j(file, parse_flat_json(file, text.view()));
+  const RunJson j(file, parse_flat_json(file, text));
   if (j.str("format") != kFormat) throw IoError(file + ": not a pathkernel trajectory");
   if (j.integer("version") != 1)
     throw IoError(file + ": trajectory format version " + std::to_string(j.integer("version")) +
