@@ -1,5 +1,6 @@
 #include "kernel/dense_tangent_kernel.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,16 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
                                " for a network of " + std::to_string(in) + " inputs");
   const std::int64_t na = points_a.shape().dim(0), nb = points_b.shape().dim(0);
   const std::int64_t layers = static_cast<std::int64_t>(spec.widths.size()) - 1;
+  // K(A, A), the common case, needs the passes over A only.
+  const bool same = points_a.shape() == points_b.shape() &&
+                    std::equal(points_a.span().begin(), points_a.span().end(), points_b.span().begin());
+  const std::int64_t stacked = same ? na : na + nb;
 
   // One forward pass over both point sets, keeping each layer's input and pre-activation.
   tape.clear();
-  Tensor both(Shape::matrix(na + nb, in));
+  Tensor both(Shape::matrix(stacked, in));
   std::copy_n(points_a.data(), points_a.size(), both.data());
-  std::copy_n(points_b.data(), points_b.size(), both.data() + points_a.size());
+  if (!same) std::copy_n(points_b.data(), points_b.size(), both.data() + points_a.size());
   const Var wv = tape.variable(w);
   std::vector<Var> inputs, pre;
   Var h = tape.constant(both);
@@ -56,33 +61,34 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
   for (std::int64_t l = 0; l < layers; ++l) {
     const std::int64_t width = spec.widths[static_cast<std::size_t>(l + 1)];
     ga[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(na * c_out, width));
-    gb[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(nb * c_out, width));
+    if (!same) gb[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(nb * c_out, width));
   }
   Tensor seed(h.shape(), 0.0);
   for (std::int64_t c = 0; c < c_out; ++c) {
-    for (std::int64_t p = 0; p < na + nb; ++p) seed(p, c) = 1.0;
+    for (std::int64_t p = 0; p < stacked; ++p) seed(p, c) = 1.0;
     const Tape::Mark m = tape.mark();
     const std::vector<Var> adj = pk::ad::grad(h, pre, {.create_graph = false, .seed = tape.constant(seed)});
     for (std::int64_t l = 0; l < layers; ++l) {
       const auto li = static_cast<std::size_t>(l);
       const std::int64_t width = spec.widths[li + 1];
       const pk::ad::TensorView g = adj[li].value();
-      for (std::int64_t p = 0; p < na + nb; ++p) {
+      for (std::int64_t p = 0; p < stacked; ++p) {
         double* dst = p < na ? ga[li].data() + (p * c_out + c) * width
                              : gb[li].data() + ((p - na) * c_out + c) * width;
         std::copy_n(g.data() + p * width, width, dst);
       }
     }
     tape.rewind(m);
-    for (std::int64_t p = 0; p < na + nb; ++p) seed(p, c) = 0.0;
+    for (std::int64_t p = 0; p < stacked; ++p) seed(p, c) = 0.0;
   }
+  if (same) gb = ga;
 
   // K = sum_l (G_l(A) G_l(B)^T) .* (H_l(A) H_l(B)^T + 1), the second factor shared by each
   // C x C block.
   std::vector<Tensor> ha, hb;
   for (std::int64_t l = 0; l < layers; ++l) {
     ha.push_back(rows(inputs[static_cast<std::size_t>(l)], 0, na));
-    hb.push_back(rows(inputs[static_cast<std::size_t>(l)], na, na + nb));
+    hb.push_back(same ? ha.back() : rows(inputs[static_cast<std::size_t>(l)], na, na + nb));
   }
   Tensor k(Shape::matrix(na * c_out, nb * c_out), 0.0);
   tape.clear();
