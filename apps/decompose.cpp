@@ -5,7 +5,7 @@
 #include "apps/progress.hpp"
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 #include "kernel/sweep.hpp"
 
 namespace pk::app {
@@ -39,7 +39,7 @@ int decompose_command(const Args& args) {
     throw UsageError("--plot-query " + std::to_string(plot_query) + ": there are " +
                      std::to_string(queries.shape().dim(0)) + " query points");
   const std::filesystem::path out = o.given("out") ? std::filesystem::path(o.text("out")) : run_dir / "report";
-  pk::kernel::StagedDirectory dir(out);
+  pk::io::StagedDirectory dir(out);
   Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
   const pk::kernel::DecompositionReport report = pk::kernel::decompose(
       model, reader, queries, options, [&](std::int64_t done, std::int64_t total) {

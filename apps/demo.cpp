@@ -14,7 +14,7 @@
 #include "apps/setup.hpp"
 #include "apps/sweep_study.hpp"
 #include "kernel/decomposition.hpp"
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 
 namespace pk::app {
 
@@ -128,7 +128,7 @@ int demo_command(const Args& args) {
   const fs::path out = o.given("out") ? fs::path(o.text("out")) : default_report_dir();
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
   const bool timings = !o.flag_set("no-timings");
-  pk::kernel::StagedDirectory dir(out);
+  pk::io::StagedDirectory dir(out);
 
   // The network and data of both sweeps: a 1-32-32-1 tanh network regressing sin x from 64
   // points, predictions decomposed at 16 points on a grid.

@@ -31,8 +31,8 @@ int kernel_command(const Args& args) {
   pk::ad::Tensor w(pk::ad::Shape::vector(model.parameter_count()));
   reader.read_weights(k, w.span());
   const pk::ad::Tensor inputs(run.training_inputs());
-  const pk::ad::Tensor a = o.given("points-a") ? pk::nn::read_csv_points(o.text("points-a")) : inputs;
-  const pk::ad::Tensor b = o.given("points-b") ? pk::nn::read_csv_points(o.text("points-b")) : a;
+  const pk::ad::Tensor a = o.given("points-a") ? pk::io::read_csv_points(o.text("points-a")) : inputs;
+  const pk::ad::Tensor b = o.given("points-b") ? pk::io::read_csv_points(o.text("points-b")) : a;
   for (const auto* p : {&a, &b})
     if (p->shape().dim(1) != model.input_dim())
       throw UsageError("points have " + std::to_string(p->shape().dim(1)) + " columns but the model takes " +
@@ -45,7 +45,7 @@ int kernel_command(const Args& args) {
   pk::ad::Tape tape;
   const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, w, tape, route);
   const std::filesystem::path out = o.text("out");
-  write_new_file(out, [&](const std::filesystem::path& p) { pk::nn::write_npy(p, kernel); });
+  write_new_file(out, [&](const std::filesystem::path& p) { pk::io::write_npy(p, kernel); });
   std::printf("tangent kernel at step %lld: %lld x %lld -> %s\n", static_cast<long long>(k),
               static_cast<long long>(kernel.shape().dim(0)), static_cast<long long>(kernel.shape().dim(1)),
               out.string().c_str());

@@ -156,7 +156,7 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
 
 Tensor load_queries(const Options& o, const Tensor& fallback, std::int64_t features) {
   if (!o.given("queries")) return fallback;
-  const Tensor array = pk::nn::read_csv_points(o.text("queries"));
+  const Tensor array = pk::io::read_csv_points(o.text("queries"));
   if (array.shape().dim(1) != features)
     throw UsageError("--queries " + o.text("queries") + ": has " + std::to_string(array.shape().dim(1)) +
                      " columns but the model takes " + std::to_string(features) + " inputs");

@@ -7,7 +7,7 @@
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
 #include "apps/sweep_study.hpp"
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 
 namespace pk::app {
 
@@ -39,7 +39,7 @@ int sweep_command(const Args& args) {
   sweep.min_steps = o.integer("min-steps", 1);
   sweep.decomposition = make_decomposition_options(o);
   sweep.threads = thread_count(o);
-  pk::kernel::StagedDirectory dir(o.text("out"));
+  pk::io::StagedDirectory dir(o.text("out"));
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
   const StudyResult result = run_sweep_study(dir.path(), "sweep", in, sweep, progress, !o.flag_set("no-timings"));
   write_index(dir.path() / "index.html", "pathkernel sweep", {result.section});

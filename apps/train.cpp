@@ -5,7 +5,7 @@
 #include "apps/commands.hpp"
 #include "apps/progress.hpp"
 #include "apps/setup.hpp"
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 
 namespace pk::app {
 
@@ -40,7 +40,7 @@ int train_command(const Args& args) {
   const pk::nn::TrainingConfig config = make_training_config(o);
   pk::nn::Trainer trainer(model, loss, data.data, config);
 
-  pk::kernel::StagedDirectory dir(o.text("out"));
+  pk::io::StagedDirectory dir(o.text("out"));
   pk::nn::DiskTrajectoryRecorder recorder(dir.path());
   Progress progress("training", static_cast<std::size_t>(config.steps),
                     !o.flag_set("quiet") && Progress::stderr_is_terminal());

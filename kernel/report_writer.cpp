@@ -5,13 +5,15 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "kernel/json_writer.hpp"
+#include "io/json_writer.hpp"
 
 #ifndef PATHKERNEL_VERSION
 #define PATHKERNEL_VERSION "unknown"
 #endif
 
 namespace pk::kernel {
+
+using io::JsonWriter;
 
 const char* version() { return PATHKERNEL_VERSION; }
 

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "io/error.hpp"
+
 namespace pk::nn {
 
 /// Base of every nn error.
@@ -22,44 +24,9 @@ class SpecError : public Error {
   using Error::Error;
 };
 
-/// A file that cannot be opened, read or written (the operating system's reason is included).
-class IoError : public Error {
- public:
-  using Error::Error;
-};
-
-/// A CSV file that is not a clean numeric table. The message reads `file:line:column: reason`;
-/// line and column are 1-based (column counts characters, so an editor jumps to the cell), and
-/// 0 where the problem is not at one place (an empty file, an unknown target name).
-class CsvError : public Error {
- public:
-  CsvError(const std::string& file, std::int64_t line, std::int64_t column,
-           const std::string& reason)
-      : Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + reason),
-        file_(file),
-        line_(line),
-        column_(column) {}
-  const std::string& file() const { return file_; }
-  std::int64_t line() const { return line_; }
-  std::int64_t column() const { return column_; }
-
- private:
-  std::string file_;
-  std::int64_t line_;
-  std::int64_t column_;
-};
-
-/// A `.npy` file that pathkernel cannot read: not NumPy's format, a header it cannot parse, a
-/// dtype other than little-endian float64, Fortran order, or data shorter (or longer) than the
-/// header's shape. The message reads `file: reason`.
-class NpyError : public Error {
- public:
-  NpyError(const std::string& file, const std::string& reason)
-      : Error(file + ": " + reason), file_(file) {}
-  const std::string& file() const { return file_; }
-
- private:
-  std::string file_;
-};
+// The file layer's errors are io's; nn names them as its own so that nn code reads naturally.
+using io::CsvError;
+using io::IoError;
+using io::NpyError;
 
 }  // namespace pk::nn

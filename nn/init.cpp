@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "nn/error.hpp"
-#include "nn/npy.hpp"
+#include "io/npy.hpp"
 #include "nn/random.hpp"
 
 namespace pk::nn {
@@ -77,7 +77,7 @@ ad::Tensor initialise(const Layout& layout, InitScheme scheme, std::uint64_t see
 }
 
 ad::Tensor load_parameters(const std::filesystem::path& path, const Layout& layout) {
-  const NpyArray a = read_npy(path);
+  const io::NpyArray a = io::read_npy(path);
   const std::int64_t d = layout.parameter_count();
   if (a.shape.size() != 1)
     throw NpyError(path.string(), "initial parameters must be a flat vector of " + std::to_string(d) +

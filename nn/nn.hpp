@@ -5,7 +5,7 @@
 
 #include "nn/activation.hpp"  // tanh, relu, sigmoid, softplus, gelu, identity by name
 #include "nn/batching.hpp"    // full batch or seeded mini-batches
-#include "nn/csv.hpp"         // strict CSV reader
+#include "nn/csv_dataset.hpp" // datasets from strict CSV files
 #include "nn/dataset.hpp"     // Dataset, standardisation, train/test split
 #include "nn/error.hpp"       // the exceptions
 #include "nn/init.hpp"        // PyTorch default, Xavier, He, or .npy
@@ -14,7 +14,7 @@
 #include "nn/loss.hpp"        // mse, binary and softmax cross-entropy, and L'
 #include "nn/mlp.hpp"         // MLPs from "2-16-16-1"
 #include "nn/model.hpp"       // Model, per-sample evaluation and Jacobians
-#include "nn/npy.hpp"         // .npy reading, writing and streaming
+#include "io/npy.hpp"         // .npy reading, writing and streaming
 #include "nn/optimizer.hpp"   // gradient descent, momentum, Adam
 #include "nn/random.hpp"      // the project's own generator and distributions
 #include "nn/schedule.hpp"    // learning-rate schedules

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "nn/error.hpp"
-#include "nn/file_bytes.hpp"
+#include "io/file_bytes.hpp"
 
 namespace pk::nn {
 
@@ -324,7 +324,7 @@ TrainingStatus parse_status(const std::string& file, const std::string& s) {
 // --- disk recorder -------------------------------------------------------------------------
 
 struct DiskTrajectoryRecorder::Files {
-  NpyRowWriter weights, rates, losses, batches, derivatives;
+  io::NpyRowWriter weights, rates, losses, batches, derivatives;
 };
 
 DiskTrajectoryRecorder::DiskTrajectoryRecorder(std::filesystem::path directory,
@@ -383,16 +383,16 @@ void DiskTrajectoryRecorder::on_start(const RunInfo& info) {
   info_.initial_weights = {};
   info_.training_inputs = {};
   info_.training_targets = {};
-  write_npy(directory_ / kInputs, info.training_inputs);
-  write_npy(directory_ / kTargets, info.training_targets);
+  io::write_npy(directory_ / kInputs, info.training_inputs);
+  io::write_npy(directory_ / kTargets, info.training_targets);
   steps_ = 0;
   const std::int64_t bmax = info.batch_capacity, c = info.output_count;
   files_ = std::make_unique<Files>(Files{
-      NpyRowWriter(directory_ / kWeights, {info.parameter_count}),
-      NpyRowWriter(directory_ / kRates, {}),
-      NpyRowWriter(directory_ / kLosses, {}),
-      NpyRowWriter(directory_ / kBatches, {bmax}),
-      NpyRowWriter(directory_ / kDerivatives, {bmax, c}),
+      io::NpyRowWriter(directory_ / kWeights, {info.parameter_count}),
+      io::NpyRowWriter(directory_ / kRates, {}),
+      io::NpyRowWriter(directory_ / kLosses, {}),
+      io::NpyRowWriter(directory_ / kBatches, {bmax}),
+      io::NpyRowWriter(directory_ / kDerivatives, {bmax, c}),
   });
   batch_row_.assign(static_cast<std::size_t>(bmax), -1.0);
   derivative_row_.assign(static_cast<std::size_t>(bmax * c), 0.0);
@@ -450,7 +450,7 @@ struct RunHeader {
 
 RunHeader read_run_header(const std::filesystem::path& directory) {
   const std::filesystem::path json_path = directory / kRunJson;
-  const std::string text = read_file_bytes(json_path);
+  const std::string text = io::read_file_bytes(json_path);
   const std::string file = json_path.string();
   const RunJson j(file, parse_flat_json(file, text));
   if (j.str("format") != kFormat) throw IoError(file + ": not a pathkernel trajectory");
@@ -486,9 +486,9 @@ RunHeader read_run_header(const std::filesystem::path& directory) {
 }
 
 // Opens `name` for row reads and checks its row shape against run.json.
-NpyRowReader open_rows(const std::filesystem::path& directory, const char* name,
+io::NpyRowReader open_rows(const std::filesystem::path& directory, const char* name,
                        const std::vector<std::int64_t>& row_shape) {
-  NpyRowReader r(directory / name);
+  io::NpyRowReader r(directory / name);
   if (r.row_shape() != row_shape) {
     std::string want = "(N";
     for (const std::int64_t e : row_shape) want += ", " + std::to_string(e);
@@ -517,8 +517,8 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory) : dir
     throw IoError((directory / kRunJson).string() + ": the run finished after " +
                   std::to_string(h.declared_steps) + " steps, but the .npy files hold " + std::to_string(steps_));
 
-  const ad::Tensor inputs = read_npy_tensor(directory / kInputs);
-  const ad::Tensor targets = read_npy_tensor(directory / kTargets);
+  const ad::Tensor inputs = io::read_npy_tensor(directory / kInputs);
+  const ad::Tensor targets = io::read_npy_tensor(directory / kTargets);
   for (const auto& [tensor, name] : {std::pair{&inputs, kInputs}, std::pair{&targets, kTargets}})
     if (tensor->shape().rank != 2 || tensor->shape().dim(0) != info.sample_count)
       throw NpyError((directory / name).string(), "shape " + tensor->shape().str() + " does not fit run.json (" +

@@ -17,7 +17,7 @@
 //                                           the run ends, then completed / diverged / stopped),
 //                                           "steps" and "message"; replaced atomically
 //
-// Every .npy file is kept readable as the run goes (nn/npy.hpp, NpyRowWriter): rows are flushed
+// Every .npy file is kept readable as the run goes (io/npy.hpp, NpyRowWriter): rows are flushed
 // every `flush_every` steps and the header's row count rewritten. If the process dies, the
 // directory holds a prefix: `read_trajectory` takes the largest N for which every file has its
 // rows (ignoring stale header counts and partial rows) and reports status `interrupted`.
@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "autodiff/tensor.hpp"
-#include "nn/npy.hpp"
+#include "io/npy.hpp"
 #include "nn/trainer.hpp"
 
 namespace pk::nn {
@@ -180,7 +180,7 @@ class TrajectoryReader {
   std::filesystem::path directory_;
   Trajectory facts_;
   std::int64_t steps_ = 0;
-  NpyRowReader weights_, rates_, losses_, batches_, derivatives_;
+  io::NpyRowReader weights_, rates_, losses_, batches_, derivatives_;
 };
 
 /// Reads a trajectory directory written by DiskTrajectoryRecorder into memory, complete or

@@ -10,13 +10,14 @@
 
 #include "kernel/decomposition.hpp"
 #include "kernel/report_writer.hpp"
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 #include "kernel_test_support.hpp"
 
 namespace pk::kernel {
 namespace {
 
 using namespace testing;
+using io::StagedDirectory;
 
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -1,6 +1,6 @@
 // The strict CSV reader: what it accepts, each refusal with file:line:column, and the shipped
 // Iris data.
-#include "nn/csv.hpp"
+#include "nn/csv_dataset.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 
 namespace pk::nn {
 namespace {
+using namespace ::pk::io;  // the readers under test live in io
 
 using testing::ScratchDir;
 using testing::write_file;

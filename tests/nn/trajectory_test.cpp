@@ -13,12 +13,13 @@
 #include "nn/error.hpp"
 #include "nn/init.hpp"
 #include "nn/mlp.hpp"
-#include "nn/npy.hpp"
+#include "io/npy.hpp"
 #include "nn/synthetic.hpp"
 #include "test_support.hpp"
 
 namespace pk::nn {
 namespace {
+using namespace ::pk::io;  // the run directory is read back with the .npy readers
 
 using testing::ScratchDir;
 using testing::read_file;

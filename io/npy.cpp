@@ -1,4 +1,4 @@
-#include "nn/npy.hpp"
+#include "io/npy.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,12 +12,13 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
-#include "nn/error.hpp"
-#include "nn/file_bytes.hpp"
+#include "io/error.hpp"
+#include "io/file_bytes.hpp"
 
-namespace pk::nn {
+namespace pk::io {
 
 namespace {
 
@@ -232,14 +233,14 @@ std::string header_text(std::span<const std::int64_t> shape, std::size_t total_l
   // Magic (6), version (2), length (2), dictionary, padding spaces, newline.
   const std::size_t minimum = 10 + dict.size() + 1;
   if (total_length == 0) total_length = (minimum + 63) / 64 * 64;
-  if (total_length < minimum) throw SpecError("npy header does not fit its reserved length");
+  if (total_length < minimum) throw std::invalid_argument("npy header does not fit its reserved length");
   dict.append(total_length - minimum, ' ');
   dict += '\n';
   std::string out(kMagic, kMagicSize);
   out += '\x01';
   out += '\x00';
   const std::size_t len = dict.size();
-  if (len > 0xffff) throw SpecError("npy header longer than version 1.0 allows");
+  if (len > 0xffff) throw std::invalid_argument("npy header longer than version 1.0 allows");
   out += static_cast<char>(len & 0xff);
   out += static_cast<char>((len >> 8) & 0xff);
   return out + dict;
@@ -274,7 +275,7 @@ ad::Tensor NpyArray::to_tensor() const {
     case 1: return ad::Tensor(ad::Shape::vector(shape[0]), data);
     case 2: return ad::Tensor(ad::Shape::matrix(shape[0], shape[1]), data);
     default:
-      throw SpecError("an array of shape " + shape_str() +
+      throw std::invalid_argument("an array of shape " + shape_str() +
                       " has rank " + std::to_string(shape.size()) + "; a Tensor holds rank 0 to 2");
   }
 }
@@ -327,9 +328,9 @@ ad::Tensor read_npy_tensor(const std::filesystem::path& path) {
 void write_npy(const std::filesystem::path& path, std::span<const std::int64_t> shape,
                std::span<const double> data) {
   for (const std::int64_t d : shape)
-    if (d < 0) throw SpecError("write_npy " + path.string() + ": negative extent in shape " + shape_string(shape));
+    if (d < 0) throw std::invalid_argument("write_npy " + path.string() + ": negative extent in shape " + shape_string(shape));
   if (element_count(shape) != static_cast<std::int64_t>(data.size()))
-    throw SpecError("write_npy " + path.string() + ": shape " + shape_string(shape) + " has " +
+    throw std::invalid_argument("write_npy " + path.string() + ": shape " + shape_string(shape) + " has " +
                     std::to_string(element_count(shape)) + " elements, given " +
                     std::to_string(data.size()));
   std::FILE* f = std::fopen(path.string().c_str(), "wb");
@@ -441,7 +442,7 @@ void NpyRowReader::read_row(std::int64_t k, std::span<double> out) const {
 NpyRowWriter::NpyRowWriter(const std::filesystem::path& path, std::vector<std::int64_t> row_shape)
     : path_(path), row_shape_(std::move(row_shape)) {
   for (const std::int64_t d : row_shape_)
-    if (d < 0) throw SpecError("NpyRowWriter " + path.string() + ": negative extent in row shape");
+    if (d < 0) throw std::invalid_argument("NpyRowWriter " + path.string() + ": negative extent in row shape");
   row_size_ = element_count(row_shape_);
   // The header is sized for the widest row count, so rewriting the count never moves the data.
   std::vector<std::int64_t> widest{std::numeric_limits<std::int64_t>::max()};
@@ -516,7 +517,7 @@ void NpyRowWriter::write_header() {
 void NpyRowWriter::append(std::span<const double> row) {
   if (fd_ < 0) throw IoError(path_.string() + ": append after close");
   if (static_cast<std::int64_t>(row.size()) != row_size_)
-    throw SpecError("NpyRowWriter " + path_.string() + ": row of " + std::to_string(row.size()) +
+    throw std::invalid_argument("NpyRowWriter " + path_.string() + ": row of " + std::to_string(row.size()) +
                     " elements, expected " + std::to_string(row_size_));
   pending_.insert(pending_.end(), row.begin(), row.end());
   ++rows_;
@@ -548,4 +549,4 @@ void NpyRowWriter::close() {
   if (::close(fd) != 0) io_fail(path_, "close failed");
 }
 
-}  // namespace pk::nn
+}  // namespace pk::io

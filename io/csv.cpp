@@ -1,4 +1,4 @@
-#include "nn/csv.hpp"
+#include "io/csv.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -9,10 +9,10 @@
 #include <sstream>
 #include <utility>
 
-#include "nn/error.hpp"
-#include "nn/file_bytes.hpp"
+#include "io/error.hpp"
+#include "io/file_bytes.hpp"
 
-namespace pk::nn {
+namespace pk::io {
 
 namespace {
 
@@ -138,11 +138,6 @@ std::string ColumnRef::str() const {
 }
 
 namespace {
-struct CsvTable {
-  ad::Tensor inputs, targets;
-  std::vector<std::string> input_names, target_names;
-};
-
 // The whole strict parse; with `points_only` there are no targets and every column is an input.
 CsvTable parse_table(std::string_view text, const std::string& file, const CsvOptions& options,
                      bool points_only) {
@@ -267,14 +262,12 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
 
 }  // namespace
 
-Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options) {
-  CsvTable t = parse_table(text, file, options, false);
-  return Dataset(std::move(t.inputs), std::move(t.targets), std::move(t.input_names),
-                 std::move(t.target_names));
+CsvTable parse_csv_table(std::string_view text, const std::string& file, const CsvOptions& options) {
+  return parse_table(text, file, options, false);
 }
 
-Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options) {
-  return parse_csv(read_file_bytes(path), path.string(), options);
+CsvTable read_csv_table(const std::filesystem::path& path, const CsvOptions& options) {
+  return parse_csv_table(read_file_bytes(path), path.string(), options);
 }
 
 ad::Tensor parse_csv_points(std::string_view text, const std::string& file, CsvHeader header) {
@@ -287,7 +280,7 @@ ad::Tensor read_csv_points(const std::filesystem::path& path, CsvHeader header) 
   return parse_csv_points(read_file_bytes(path), path.string(), header);
 }
 
-void write_csv(const std::filesystem::path& path, const Dataset& data) {
+void write_csv_table(const std::filesystem::path& path, const CsvTable& data) {
   std::ofstream out(path, std::ios::binary);
   if (!out) throw IoError(path.string() + ": cannot open for writing: " + std::strerror(errno));
   auto name = [](const std::string& n) {
@@ -297,11 +290,11 @@ void write_csv(const std::filesystem::path& path, const Dataset& data) {
     return q + "\"";
   };
   std::string line;
-  for (const std::string& n : data.input_names()) {
+  for (const std::string& n : data.input_names) {
     if (!line.empty()) line += ',';
     line += name(n);
   }
-  for (const std::string& n : data.target_names()) {
+  for (const std::string& n : data.target_names) {
     line += ',';
     line += name(n);
   }
@@ -311,19 +304,19 @@ void write_csv(const std::filesystem::path& path, const Dataset& data) {
     const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
     return std::string(buf, end);
   };
-  for (std::int64_t r = 0; r < data.size(); ++r) {
+  for (std::int64_t r = 0; r < data.inputs.shape().dim(0); ++r) {
     line.clear();
-    for (std::int64_t c = 0; c < data.input_dim(); ++c) {
+    for (std::int64_t c = 0; c < data.inputs.shape().dim(1); ++c) {
       if (c) line += ',';
-      line += number(data.inputs()(r, c));
+      line += number(data.inputs(r, c));
     }
-    for (std::int64_t c = 0; c < data.target_dim(); ++c) {
+    for (std::int64_t c = 0; c < data.targets.shape().dim(1); ++c) {
       line += ',';
-      line += number(data.targets()(r, c));
+      line += number(data.targets(r, c));
     }
     out << line << '\n';
   }
   if (!out) throw IoError(path.string() + ": write failed");
 }
 
-}  // namespace pk::nn
+}  // namespace pk::io

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-namespace pk::kernel {
+namespace pk::io {
 
 /// Files are written into a temporary sibling of `target` ("<target>.partial-<pid>-<n>");
 /// `commit` renames it to `target` in one step. Destroyed without `commit` (an error, an
@@ -29,4 +29,4 @@ class StagedDirectory {
   bool committed_ = false;
 };
 
-}  // namespace pk::kernel
+}  // namespace pk::io

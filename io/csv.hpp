@@ -1,5 +1,5 @@
 #pragma once
-// A strict reader of numeric CSV tables into a Dataset (DESIGN.md, "Data formats").
+// A strict reader of numeric CSV tables: inputs and target columns as matrices with their names.
 //
 // Accepted: comma-separated cells (or another delimiter), an optional header row of column
 // names, LF or CRLF line ends, a UTF-8 byte-order mark, spaces or tabs around a cell, cells in
@@ -24,9 +24,9 @@
 #include <variant>
 #include <vector>
 
-#include "nn/dataset.hpp"
+#include "autodiff/tensor.hpp"
 
-namespace pk::nn {
+namespace pk::io {
 
 /// A column, by its header name or by its 0-based position (negative counts from the end, so
 /// -1 is the last column).
@@ -62,21 +62,29 @@ struct CsvOptions {
   char delimiter = ',';
 };
 
-/// Reads a CSV file into a Dataset; throws CsvError (or IoError when it cannot be opened).
-Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options);
+/// A numeric table split into input and target columns, each in file order of the named targets.
+struct CsvTable {
+  ad::Tensor inputs;   // M x F
+  ad::Tensor targets;  // M x T (M x 0 for a table of points)
+  std::vector<std::string> input_names, target_names;
+};
+
+/// Reads a CSV file into its inputs and targets; throws CsvError (or IoError when it cannot be
+/// opened, is not a regular file or is too large).
+CsvTable read_csv_table(const std::filesystem::path& path, const CsvOptions& options);
 
 /// Parses CSV text; `file` names it in error messages.
-Dataset parse_csv(std::string_view text, const std::string& file, const CsvOptions& options);
+CsvTable parse_csv_table(std::string_view text, const std::string& file, const CsvOptions& options);
 
 /// Reads a CSV file of points, every column an input (query points): M x F, with the same
-/// strictness and CsvError messages as read_csv.
+/// strictness and CsvError messages as read_csv_table.
 ad::Tensor read_csv_points(const std::filesystem::path& path, CsvHeader header = CsvHeader::detect);
 /// Parses CSV text of points; `file` names it in error messages.
 ad::Tensor parse_csv_points(std::string_view text, const std::string& file,
                             CsvHeader header = CsvHeader::detect);
 
-/// Writes a dataset as CSV with a header row, inputs then targets, every number in the shortest
-/// form that reads back as the same double.
-void write_csv(const std::filesystem::path& path, const Dataset& data);
+/// Writes a table with a header row, inputs then targets, every number in the shortest form that
+/// reads back as the same double.
+void write_csv_table(const std::filesystem::path& path, const CsvTable& table);
 
-}  // namespace pk::nn
+}  // namespace pk::io

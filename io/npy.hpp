@@ -22,7 +22,7 @@
 
 #include "autodiff/tensor.hpp"
 
-namespace pk::nn {
+namespace pk::io {
 
 /// An array of any rank as stored in a .npy file: its shape (empty for a scalar) and its
 /// elements in C (row-major) order.
@@ -34,7 +34,7 @@ struct NpyArray {
   std::int64_t size() const;
   /// The shape as NumPy prints it: "()", "(3,)", "(2, 3)".
   std::string shape_str() const;
-  /// The array as a Tensor; throws SpecError for rank 3 or more.
+  /// The array as a Tensor; throws std::invalid_argument for rank 3 or more.
   ad::Tensor to_tensor() const;
 };
 
@@ -128,4 +128,4 @@ class NpyRowReader {
   int fd_ = -1;
 };
 
-}  // namespace pk::nn
+}  // namespace pk::io

@@ -1,10 +1,10 @@
-#include "kernel/json_writer.hpp"
+#include "io/json_writer.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 
-namespace pk::kernel {
+namespace pk::io {
 
 void JsonWriter::newline() {
   out_ << '\n';
@@ -131,4 +131,4 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
-}  // namespace pk::kernel
+}  // namespace pk::io

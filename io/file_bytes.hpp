@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <string>
 
-namespace pk::nn {
+namespace pk::io {
 
 /// The file's bytes; throws IoError naming the file when it cannot be opened or read.
 std::string read_file_bytes(const std::filesystem::path& path);
 
-}  // namespace pk::nn
+}  // namespace pk::io

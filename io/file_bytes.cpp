@@ -1,13 +1,13 @@
-#include "nn/file_bytes.hpp"
+#include "io/file_bytes.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "nn/error.hpp"
+#include "io/error.hpp"
 
-namespace pk::nn {
+namespace pk::io {
 
 std::string read_file_bytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -18,4 +18,4 @@ std::string read_file_bytes(const std::filesystem::path& path) {
   return std::move(buffer).str();
 }
 
-}  // namespace pk::nn
+}  // namespace pk::io

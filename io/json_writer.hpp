@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace pk::kernel {
+namespace pk::io {
 
 /// Writes one JSON value to a stream, two-space indented. Misuse (a value where a key is due,
 /// unbalanced ends) throws std::logic_error.
@@ -48,4 +48,4 @@ class JsonWriter {
   std::vector<Level> stack_;
 };
 
-}  // namespace pk::kernel
+}  // namespace pk::io

@@ -1,4 +1,4 @@
-#include "kernel/staged_directory.hpp"
+#include "io/staged_directory.hpp"
 
 #include <atomic>
 #include <stdexcept>
@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-namespace pk::kernel {
+namespace pk::io {
 
 namespace {
 std::atomic<unsigned> g_counter{0};
@@ -45,4 +45,4 @@ void StagedDirectory::commit() {
   committed_ = true;
 }
 
-}  // namespace pk::kernel
+}  // namespace pk::io
