@@ -50,10 +50,10 @@ int decompose_command(const Args& args) {
   description.data = run_dir.string();
   description.architecture = run.model;
   description.loss = std::string(pk::nn::Loss(run.loss).name());
-  description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer));
-  description.schedule = run.schedule;
+  description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer.kind));
+  description.schedule = run.schedule_description();
   description.steps = reader.steps();
-  description.seed = run.batch_seed;
+  description.seed = run.batches.seed;
   description.status = std::string(pk::nn::status_name(run.status));
   description.include_timings = !o.flag_set("no-timings");
   write_run_report(dir.path(), report, description, plot_query);

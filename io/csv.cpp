@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 #include <utility>
 
 #include "io/error.hpp"
@@ -121,12 +122,7 @@ bool looks_numeric(std::string_view s) {
   return p == Problem::none || p == Problem::not_finite || p == Problem::out_of_range;
 }
 
-std::string in_quotes(std::string_view s) {
-  std::string out(1, '\'');
-  out += s;
-  out += '\'';
-  return out;
-}
+std::string in_quotes(std::string_view s) { return quote_for_message(s); }
 
 }  // namespace
 
@@ -154,6 +150,10 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (const std::size_t cr = line.find('\r'); cr != std::string_view::npos)
+      throw CsvError(file, static_cast<std::int64_t>(lines.size()) + 1, static_cast<std::int64_t>(cr) + 1,
+                     "a bare carriage return (CR) ends a line here: old Mac line ends are not read; "
+                     "convert the file to LF or CRLF line ends");
     lines.push_back(line);
     start = end + 1;
   }
@@ -187,10 +187,12 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
 
   std::vector<std::string> names;
   if (header) {
+    std::unordered_set<std::string_view> seen;  // a hash set keeps a huge header linear
+    seen.reserve(first.cells.size());
     for (const Cell& c : first.cells) {
       if (c.text.empty()) throw CsvError(file, 1, c.column, "empty column name in the header");
-      for (const std::string& n : names)
-        if (n == c.text) throw CsvError(file, 1, c.column, "column name " + in_quotes(c.text) + " appears twice");
+      if (!seen.insert(c.text).second)
+        throw CsvError(file, 1, c.column, "column name " + in_quotes(c.text) + " appears twice");
       names.push_back(c.text);
     }
   } else {

@@ -1,21 +1,80 @@
 #include "io/file_bytes.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "io/error.hpp"
 
 namespace pk::io {
 
-std::string read_file_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IoError(path.string() + ": read failed");
-  return std::move(buffer).str();
+namespace {
+// Closes the descriptor on every path out of read_file_bytes.
+struct Descriptor {
+  int fd;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string size_text(std::int64_t bytes) {
+  char buf[64];
+  if (bytes >= (std::int64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  else if (bytes >= (1 << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  else std::snprintf(buf, sizeof buf, "%lld bytes", static_cast<long long>(bytes));
+  return buf;
+}
+}  // namespace
+
+std::string read_file_bytes(const std::filesystem::path& path, std::int64_t max_bytes) {
+  const std::string file = path.string();
+  // O_NONBLOCK so that opening a FIFO cannot hang; a regular file ignores it.
+  const Descriptor d{::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+  if (d.fd < 0) throw IoError(file + ": cannot open for reading: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(d.fd, &st) != 0) throw IoError(file + ": cannot stat: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw IoError(file + ": is a directory, not a file");
+  if (!S_ISREG(st.st_mode)) throw IoError(file + ": is not a regular file (a device, pipe or socket)");
+  const auto size = static_cast<std::int64_t>(st.st_size);
+  if (size > max_bytes)
+    throw IoError(file + ": is " + size_text(size) + ", more than the " + size_text(max_bytes) +
+                  " this reader accepts");
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(d.fd, bytes.data() + done, bytes.size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(file + ": read failed: " + std::strerror(errno));
+    }
+    if (got == 0) break;  // the file shrank while being read
+    done += static_cast<std::size_t>(got);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+std::string quote_for_message(std::string_view text, std::size_t max_chars) {
+  std::string out(1, '\'');
+  const std::size_t n = std::min(text.size(), max_chars);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '\'';
+  if (text.size() > max_chars) out += "... (" + std::to_string(text.size()) + " characters)";
+  return out;
 }
 
 }  // namespace pk::io

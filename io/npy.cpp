@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,9 @@ namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicSize = 6;
+// NumPy's own headers are about a hundred bytes (its reader refuses more than 10,000 by default);
+// a length beyond this is a damaged or hostile file, refused before anything is allocated.
+constexpr std::size_t kMaxHeaderBytes = 1 << 16;
 
 // Used only on big-endian targets, where .npy data must be byte-swapped.
 [[maybe_unused]] constexpr std::uint64_t swap_bytes(std::uint64_t v) {
@@ -203,6 +207,9 @@ Parsed parse_preamble(const std::string& file, const std::string& bytes) {
     throw NpyError(file, "unsupported format version " + std::to_string(major) + "." +
                              std::to_string(minor) + " (1.0, 2.0 and 3.0 are read)");
   }
+  if (header_len > kMaxHeaderBytes)
+    throw NpyError(file, "the header claims " + std::to_string(header_len) + " bytes, more than the " +
+                             std::to_string(kMaxHeaderBytes) + " a .npy header can reasonably have");
   if (bytes.size() < offset + header_len)
     throw NpyError(file, "truncated: the header claims " + std::to_string(header_len) +
                              " bytes but the file ends after " +
@@ -316,6 +323,18 @@ NpyArray read_npy_prefix(const std::filesystem::path& path) {
   return a;
 }
 
+void require_finite(const std::string& file, std::span<const double> values, std::int64_t first_row,
+                    std::int64_t row_size) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    const auto at = static_cast<std::int64_t>(i);
+    const std::int64_t width = std::max<std::int64_t>(row_size, 1);
+    throw NpyError(file, "row " + std::to_string(first_row + at / width) + ", column " +
+                             std::to_string(at % width) + " is " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+                             " (rows and columns from 0): only finite numbers are accepted here");
+  }
+}
+
 ad::Tensor read_npy_tensor(const std::filesystem::path& path) {
   const NpyArray a = read_npy(path);
   if (a.shape.size() > 2)
@@ -380,13 +399,17 @@ NpyRowReader::NpyRowReader(const std::filesystem::path& path) : path_(path) {
         header_end = 12 + len;
       }
     }
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw IoError(file + ": cannot stat: " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw IoError(file + ": is not a regular file");
+    // A header length beyond the file (or beyond any real header) is refused by the parser from
+    // the bytes that are there; never allocate what the preamble merely claims.
+    header_end = std::min({header_end, static_cast<std::size_t>(st.st_size), kMaxHeaderBytes + 12});
     const Parsed p = parse_preamble(file, read_at(header_end, 0));
     if (p.shape.empty()) throw NpyError(file, "a scalar array has no rows");
     row_shape_.assign(p.shape.begin() + 1, p.shape.end());
     row_size_ = element_count(row_shape_);
     data_offset_ = static_cast<std::int64_t>(p.data_offset);
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw IoError(file + ": cannot stat: " + std::strerror(errno));
     const std::int64_t data_bytes = std::max<std::int64_t>(0, static_cast<std::int64_t>(st.st_size) - data_offset_);
     rows_ = row_size_ > 0 ? data_bytes / (row_size_ * static_cast<std::int64_t>(sizeof(double))) : p.shape[0];
   } catch (...) {

@@ -49,6 +49,12 @@ NpyArray read_npy_prefix(const std::filesystem::path& path);
 /// Reads a .npy file of rank 0 to 2 as a Tensor (NpyError for a higher rank).
 ad::Tensor read_npy_tensor(const std::filesystem::path& path);
 
+/// Throws NpyError naming `file`, the row and the column of the first NaN or infinity in `values`,
+/// read as rows of `row_size` elements of which the first is row `first_row` of the file. Every
+/// reader of numbers that must be finite calls it before the numbers reach any numerics.
+void require_finite(const std::string& file, std::span<const double> values, std::int64_t first_row = 0,
+                    std::int64_t row_size = 1);
+
 /// Writes an array of the given shape (C order); the element count must match the shape.
 void write_npy(const std::filesystem::path& path, std::span<const std::int64_t> shape,
                std::span<const double> data);

@@ -539,7 +539,7 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
   Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
                               Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
-                              facts.optimizer, options);
+                              facts.optimizer.kind, options);
   const auto count = pieces.parts.size();
   const std::int64_t total = steps * static_cast<std::int64_t>(count);
   std::vector<DecompositionReport> reports(count);
@@ -616,7 +616,7 @@ DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss l
 void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
   report_.reset();
   Pieces pieces = make_pieces(model_, loss_, queries_, Tensor(info.training_inputs),
-                              Tensor(info.training_targets), info.optimizer, options_);
+                              Tensor(info.training_targets), info.optimizer.kind, options_);
   pieces_ = std::move(pieces.parts);
   offsets_ = std::move(pieces.offsets);
 }

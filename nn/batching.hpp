@@ -17,6 +17,8 @@ struct BatchConfig {
   std::int64_t batch_size = 0;
   std::uint64_t seed = 0;
   bool drop_last = false;
+
+  friend bool operator==(const BatchConfig&, const BatchConfig&) = default;
 };
 
 /// Hands out the batch of each step in turn.

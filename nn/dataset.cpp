@@ -61,7 +61,10 @@ Dataset Dataset::rows(std::span<const std::int64_t> rows) const {
   for (const std::int64_t r : rows)
     if (r < 0 || r >= size())
       throw SpecError("dataset: row " + std::to_string(r) + " outside [0, " + std::to_string(size()) + ")");
-  return Dataset(gather(inputs_, rows), gather(targets_, rows), input_names_, target_names_);
+  Dataset part(gather(inputs_, rows), gather(targets_, rows), input_names_, target_names_);
+  part.source_ = source_;
+  part.standardization_ = standardization_;
+  return part;
 }
 
 Standardization Standardization::fit(ad::TensorView x) {
@@ -109,7 +112,12 @@ ad::Tensor Standardization::invert(ad::TensorView x) const {
 }
 
 Dataset standardize_inputs(const Dataset& data, const Standardization& s) {
-  return Dataset(s.apply(data.inputs()), data.targets(), data.input_names(), data.target_names());
+  if (data.standardization())
+    throw SpecError("standardize_inputs: the inputs are standardised already");
+  Dataset mapped(s.apply(data.inputs()), data.targets(), data.input_names(), data.target_names());
+  mapped.source_ = data.source_;
+  mapped.standardization_ = s;
+  return mapped;
 }
 
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed) {

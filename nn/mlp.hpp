@@ -19,6 +19,8 @@ struct MlpSpec {
 
   /// "2-16-16-1 tanh".
   std::string str() const;
+
+  friend bool operator==(const MlpSpec&, const MlpSpec&) = default;
 };
 
 /// Parses "2-16-16-1" (at least two positive widths joined by '-') and an activation name;

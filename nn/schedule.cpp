@@ -138,4 +138,44 @@ std::string Schedule::describe() const {
   return "?";
 }
 
+ScheduleSpec Schedule::spec() const {
+  ScheduleSpec s;
+  switch (kind_) {
+    case Kind::constant: s.kind = "constant"; break;
+    case Kind::step: s.kind = "step"; break;
+    case Kind::exponential: s.kind = "exponential"; break;
+    case Kind::cosine: s.kind = "cosine"; break;
+    case Kind::warmup: s.kind = "warmup"; break;
+    case Kind::list: s.kind = "explicit"; break;
+  }
+  if (kind_ == Kind::list) {
+    s.rates = *list_;
+    return s;
+  }
+  if (kind_ == Kind::warmup) {
+    s.length = every_;
+    s.after = std::make_shared<const ScheduleSpec>(after_->spec());
+    return s;
+  }
+  s.alpha = alpha_;
+  s.factor = factor_;
+  s.final_alpha = final_;
+  s.length = every_;
+  return s;
+}
+
+Schedule Schedule::from_spec(const ScheduleSpec& s) {
+  if (s.kind == "constant") return constant(s.alpha);
+  if (s.kind == "step") return step(s.alpha, s.length, s.factor);
+  if (s.kind == "exponential") return exponential(s.alpha, s.factor);
+  if (s.kind == "cosine") return cosine(s.alpha, s.length, s.final_alpha);
+  if (s.kind == "explicit") return explicit_steps(s.rates);
+  if (s.kind == "warmup") {
+    if (!s.after) throw SpecError("schedule: a warm-up needs the schedule that follows it");
+    return linear_warmup(s.length, from_spec(*s.after));
+  }
+  throw SpecError("schedule: unknown kind '" + s.kind +
+                  "' (constant, step, exponential, cosine, warmup, explicit)");
+}
+
 }  // namespace pk::nn

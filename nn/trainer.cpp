@@ -73,16 +73,20 @@ TrainingResult Trainer::run(ad::TensorView initial_weights) {
 
   RunInfo info;
   info.model = model_.name();
+  if (model_.mlp_spec()) info.mlp = *model_.mlp_spec();
+  info.input_dim = f;
   info.parameter_count = d;
   info.sample_count = data_.size();
   info.output_count = c;
+  info.target_dim = tdim;
   info.batch_capacity = sampler.capacity();
   info.full_batch = sampler.full_batch();
+  info.batches = config_.batches;
   info.loss = loss_.kind();
-  info.optimizer = optimizer.kind();
-  info.schedule = config_.schedule.describe();
-  info.batch_seed = config_.batches.seed;
+  info.optimizer = config_.optimizer;
+  info.schedule = config_.schedule.spec();
   info.planned_steps = config_.steps;
+  info.data = {data_.source(), data_.input_names(), data_.target_names(), data_.standardization()};
   info.initial_weights = initial_weights;
   info.training_inputs = data_.inputs();
   info.training_targets = data_.targets();

@@ -17,23 +17,14 @@
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "nn/run_facts.hpp"
 #include "nn/schedule.hpp"
 
 namespace pk::nn {
 
-/// Facts about a run that do not change from step to step, given to observers before step 0.
-struct RunInfo {
-  std::string model;                   // the model's name
-  std::int64_t parameter_count = 0;    // D
-  std::int64_t sample_count = 0;       // M, training points
-  std::int64_t output_count = 0;       // C, outputs per point
-  std::int64_t batch_capacity = 0;     // the largest |B_k| (M for full-batch descent)
-  bool full_batch = true;
-  LossKind loss = LossKind::mse;
-  OptimizerKind optimizer = OptimizerKind::gradient_descent;
-  std::string schedule;                // Schedule::describe()
-  std::uint64_t batch_seed = 0;
-  std::int64_t planned_steps = 0;
+/// What observers are told before step 0: the run's facts (nn/run_facts.hpp) and views of its
+/// starting point.
+struct RunInfo : RunFacts {
   ad::TensorView initial_weights;      // w_0, valid during on_start
   ad::TensorView training_inputs;      // x_m (M x F), valid during on_start
   ad::TensorView training_targets;     // y*_m (M x T), valid during on_start

@@ -27,43 +27,37 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "autodiff/tensor.hpp"
 #include "io/npy.hpp"
+#include "nn/model.hpp"
+#include "nn/run_json.hpp"
 #include "nn/trainer.hpp"
 
 namespace pk::nn {
 
-/// A recorded run: w_0 ... w_N and, for each step k < N, alpha_k, B_k, L'_{k,m} and L_k(w_k).
-class Trajectory {
+/// A recorded run: w_0 ... w_N and, for each step k < N, alpha_k, B_k, L'_{k,m} and L_k(w_k),
+/// with the run's facts (RunFacts: the model's structure, loss, optimiser, schedule, batches, data).
+class Trajectory : public RunFacts {
  public:
-  /// The run's fixed facts (RunInfo's views are kept as copies: w_0 is `weights(0)`).
-  std::string model;
-  std::int64_t parameter_count = 0;  // D
-  std::int64_t sample_count = 0;     // M
-  std::int64_t output_count = 0;     // C
-  std::int64_t batch_capacity = 0;   // Bmax
-  bool full_batch = true;
-  LossKind loss = LossKind::mse;
-  OptimizerKind optimizer = OptimizerKind::gradient_descent;
-  std::string schedule;
-  std::uint64_t batch_seed = 0;
-  std::int64_t planned_steps = 0;
   TrainingStatus status = TrainingStatus::interrupted;
   std::string message;
+  /// L(w_N) over the whole training set, when the run finished (not recomputed by readers).
+  std::optional<double> final_loss;
 
   /// The training set the run used: x_m (M x F) and y*_m (M x T), so that a trajectory is
   /// enough to evaluate J_k(x_m) again.
-  ad::TensorView training_inputs() const { return {inputs_.data(), ad::Shape::matrix(sample_count, input_dim_)}; }
-  ad::TensorView training_targets() const { return {targets_.data(), ad::Shape::matrix(sample_count, target_dim_)}; }
+  ad::TensorView training_inputs() const { return {inputs_.data(), ad::Shape::matrix(sample_count, input_dim)}; }
+  ad::TensorView training_targets() const { return {targets_.data(), ad::Shape::matrix(sample_count, target_dim)}; }
 
   /// N, the number of recorded steps.
   std::int64_t steps() const { return static_cast<std::int64_t>(learning_rates_.size()); }
   /// True when the steps are plain gradient descent, dw_k = -alpha_k sum_m J_k(x_m)^T L'_{k,m}.
-  bool has_kernel_form() const { return nn::has_kernel_form(optimizer); }
+  bool has_kernel_form() const { return nn::has_kernel_form(optimizer.kind); }
   /// w_k for 0 <= k <= N.
   ad::TensorView weights(std::int64_t k) const;
   /// dw_k = w_{k+1} - w_k for 0 <= k < N.
@@ -92,8 +86,6 @@ class Trajectory {
 
  private:
   void check_step(std::int64_t k, const char* what) const;
-  std::int64_t input_dim_ = 0;
-  std::int64_t target_dim_ = 0;
   std::vector<double> inputs_;   // M x F
   std::vector<double> targets_;  // M x T
   std::vector<double> weights_;             // (N + 1) x D
@@ -142,7 +134,8 @@ class DiskTrajectoryRecorder : public StepObserver {
   std::filesystem::path directory_;
   DiskRecorderOptions options_;
   std::unique_ptr<Files> files_;
-  RunInfo info_;  // without its weights view
+  RunFacts info_;
+  std::optional<double> final_loss_;
   std::vector<double> batch_row_;
   std::vector<double> derivative_row_;
   std::int64_t steps_ = 0;
@@ -160,15 +153,26 @@ struct StepRecord {
 
 /// A trajectory directory read step by step, for runs longer than memory: opening it reads
 /// run.json, the training set and the .npy headers; each step is then read on demand with
-/// positioned reads. Const reads may run on several threads at once. Complete and interrupted
-/// runs are read as `read_trajectory` reads them, with the same checks.
+/// positioned reads. Const reads may run on several threads at once.
+///
+/// The directory is a checked contract (docs/run-directory.md): opening it checks run.json
+/// against itself and every array's shape against run.json, rebuilds the model from its layer
+/// list, checks the training set (finite, targets valid for the loss) and w_0, and replays the
+/// first steps with the recorded model, loss, optimiser, schedule and batches, so that an edited
+/// name or constant is refused instead of giving a different answer. Each step read is checked
+/// too: alpha_k finite and equal to the schedule's, B_k the batch the recorded seed draws, w and
+/// L' finite, L' consistent with the recorded loss L_k. Any contradiction throws (io::JsonError,
+/// io::NpyError or io::IoError) naming the file and the field, row or step.
 class TrajectoryReader {
  public:
-  /// Throws IoError or NpyError for missing or inconsistent files (see read_trajectory).
-  explicit TrajectoryReader(const std::filesystem::path& directory);
+  /// `model` is needed only for a run of a user's model (run.json's layer list is null); when
+  /// given, it must have the run's D, F and C, and the replay uses it.
+  explicit TrajectoryReader(const std::filesystem::path& directory, std::optional<Model> model = std::nullopt);
 
   /// The run's facts (no steps are loaded: its `steps()` is 0, `weights(0)` is w_0).
   const Trajectory& facts() const { return facts_; }
+  /// The model the run trained, rebuilt from run.json's layer list.
+  const Model& model() const { return *model_; }
   /// N, the steps readable.
   std::int64_t steps() const { return steps_; }
   /// w_k for 0 <= k <= N into `out` (D elements).
@@ -177,9 +181,14 @@ class TrajectoryReader {
   void read_step(std::int64_t k, StepRecord& out) const;
 
  private:
+  void check_step(std::int64_t k, const StepRecord& step) const;
   std::filesystem::path directory_;
   Trajectory facts_;
+  std::optional<Model> model_;
+  Schedule schedule_ = Schedule::constant(0.0);
   std::int64_t steps_ = 0;
+  // The batches the recorded seed draws, for mini-batch runs: B_k is [offsets[k], offsets[k+1]).
+  std::vector<std::int64_t> expected_batch_rows_, expected_batch_offsets_;
   io::NpyRowReader weights_, rates_, losses_, batches_, derivatives_;
 };
 
@@ -187,6 +196,6 @@ class TrajectoryReader {
 /// interrupted (see the top of this header). Throws IoError or NpyError for missing or
 /// inconsistent files: shapes that disagree with run.json, batch rows outside [0, M), or a
 /// finished run whose files hold fewer steps than run.json says.
-Trajectory read_trajectory(const std::filesystem::path& directory);
+Trajectory read_trajectory(const std::filesystem::path& directory, std::optional<Model> model = std::nullopt);
 
 }  // namespace pk::nn

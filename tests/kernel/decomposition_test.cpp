@@ -398,7 +398,7 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
     const DecompositionReport& live = online.report();
     expect_report_consistent(live, c.name);
     const DecompositionReport from_memory = decompose(c.model, memory.trajectory(), queries, o);
-    const DecompositionReport from_disk = decompose(c.model, pk::nn::read_trajectory(dir), queries, o);
+    const DecompositionReport from_disk = decompose(c.model, pk::nn::read_trajectory(dir, c.model), queries, o);
     expect_same_report(live, from_memory, std::string(c.name) + " online vs memory");
     expect_same_report(live, from_disk, std::string(c.name) + " online vs disk");
     // The run exercised what it was meant to: some complex steps, some not; sharpness every

@@ -171,7 +171,7 @@ TEST(Trainer, MomentumAndAdamTrainAndAreMarkedWithoutTheKernelForm) {
                           {.steps = 300, .schedule = Schedule::constant(kind == OptimizerKind::adam ? 0.01 : 0.05),
                            .optimizer = {.kind = kind}},
                           7);
-    EXPECT_EQ(run.trajectory.optimizer, kind);
+    EXPECT_EQ(run.trajectory.optimizer.kind, kind);
     EXPECT_FALSE(run.trajectory.has_kernel_form());
     EXPECT_LT(run.result.final_loss, 0.5 * run.trajectory.loss_value(0));
   }
