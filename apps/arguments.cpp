@@ -112,13 +112,14 @@ double Options::positive(const std::string& name) const {
   return v;
 }
 
-std::int64_t Options::integer(const std::string& name, std::int64_t minimum) const {
+std::int64_t Options::integer(const std::string& name, std::int64_t minimum, std::int64_t maximum) const {
   const std::string t = text(name);
   std::int64_t v = 0;
   const auto res = std::from_chars(t.data(), t.data() + t.size(), v);
   if (t.empty() || res.ec != std::errc() || res.ptr != t.data() + t.size())
     throw UsageError(dashed(name) + ": '" + t + "' is not a whole number");
   if (v < minimum) throw UsageError(dashed(name) + ": must be at least " + std::to_string(minimum) + ", got " + t);
+  if (v > maximum) throw UsageError(dashed(name) + ": must be at most " + std::to_string(maximum) + ", got " + t);
   return v;
 }
 

@@ -44,8 +44,10 @@ class Options {
   double number(const std::string& name) const;
   /// A positive number.
   double positive(const std::string& name) const;
-  /// A whole number >= `minimum`.
-  std::int64_t integer(const std::string& name, std::int64_t minimum = 0) const;
+  /// A whole number in [minimum, maximum]; the default maximum (2^40) keeps any product of two
+  /// sizes from overflowing before the memory estimate refuses it.
+  std::int64_t integer(const std::string& name, std::int64_t minimum = 0,
+                       std::int64_t maximum = std::int64_t{1} << 40) const;
 
  private:
   struct Spec {

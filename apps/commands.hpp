@@ -9,6 +9,9 @@ namespace pk::app {
 
 using Args = std::vector<std::string>;
 
+/// `train`'s exit status when the run diverged: the directory holds its finite prefix.
+inline constexpr int kExitDiverged = 3;
+
 int demo_command(const Args& args);       // demo.cpp: the default job
 int train_command(const Args& args);      // train.cpp
 int decompose_command(const Args& args);  // decompose.cpp

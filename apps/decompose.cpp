@@ -4,6 +4,7 @@
 #include "apps/commands.hpp"
 #include "apps/progress.hpp"
 #include "apps/report_page.hpp"
+#include "apps/resources.hpp"
 #include "apps/setup.hpp"
 #include "io/staged_directory.hpp"
 #include "kernel/sweep.hpp"
@@ -29,8 +30,9 @@ int decompose_command(const Args& args) {
   // Read step by step, so a run longer than memory can be decomposed.
   const pk::nn::TrajectoryReader reader(run_dir);
   const pk::nn::Trajectory& run = reader.facts();
-  const pk::nn::Model model = model_of_run(run);
-  const pk::ad::Tensor queries = load_queries(o, pk::ad::Tensor(run.training_inputs()), model.input_dim());
+  const pk::nn::Model& model = reader.model();
+  const pk::ad::Tensor queries =
+      o.given("queries") ? load_run_points(o, "queries", run) : pk::ad::Tensor(run.training_inputs());
   pk::kernel::DecompositionOptions options = make_decomposition_options(o);
   options.threads = thread_count(o);
   options.query_chunk = o.integer("query-chunk", 1);
@@ -39,6 +41,15 @@ int decompose_command(const Args& args) {
     throw UsageError("--plot-query " + std::to_string(plot_query) + ": there are " +
                      std::to_string(queries.shape().dim(0)) + " query points");
   const std::filesystem::path out = o.given("out") ? std::filesystem::path(o.text("out")) : run_dir / "report";
+  {
+    // The report holds about a dozen numbers per step, query and output, and the attribution one
+    // per query, output and training point (twice, with Domingos' kernel).
+    const double q = static_cast<double>(queries.shape().dim(0)), c = static_cast<double>(run.output_count);
+    const double bytes = 8.0 * (12.0 * static_cast<double>(reader.steps()) * q * c +
+                                2.0 * q * c * static_cast<double>(run.sample_count));
+    require_memory(bytes, "decomposing " + std::to_string(reader.steps()) + " steps at " +
+                              std::to_string(queries.shape().dim(0)) + " query points");
+  }
   pk::io::StagedDirectory dir(out);
   Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
   const pk::kernel::DecompositionReport report = pk::kernel::decompose(
@@ -56,11 +67,18 @@ int decompose_command(const Args& args) {
   description.seed = run.batches.seed;
   description.status = std::string(pk::nn::status_name(run.status));
   description.include_timings = !o.flag_set("no-timings");
+  description.extra.emplace_back("query_space", point_space(o, "queries", run));
+  if (run.status == pk::nn::TrainingStatus::diverged)
+    description.extra.emplace_back("diverged", "the run diverged; this report covers its " +
+                                                   std::to_string(reader.steps()) + " finite steps");
   write_run_report(dir.path(), report, description, plot_query);
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),
               report.run_identity_error(), pk::kernel::relative_error(report, pk::kernel::Correction::none));
+  if (run.status == pk::nn::TrainingStatus::diverged)
+    std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
+                static_cast<long long>(reader.steps()));
   std::printf("report: %s\n", dir.target().string().c_str());
   return 0;
 }

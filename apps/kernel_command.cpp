@@ -24,19 +24,15 @@ int kernel_command(const Args& args) {
     throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
   const pk::nn::TrajectoryReader reader(o.text("run"));
   const pk::nn::Trajectory& run = reader.facts();
-  const pk::nn::Model model = model_of_run(run);
+  const pk::nn::Model& model = reader.model();
   const std::int64_t k = o.integer("step", 0);
   if (k > reader.steps())
     throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" + std::to_string(reader.steps()));
   pk::ad::Tensor w(pk::ad::Shape::vector(model.parameter_count()));
   reader.read_weights(k, w.span());
   const pk::ad::Tensor inputs(run.training_inputs());
-  const pk::ad::Tensor a = o.given("points-a") ? pk::io::read_csv_points(o.text("points-a")) : inputs;
-  const pk::ad::Tensor b = o.given("points-b") ? pk::io::read_csv_points(o.text("points-b")) : a;
-  for (const auto* p : {&a, &b})
-    if (p->shape().dim(1) != model.input_dim())
-      throw UsageError("points have " + std::to_string(p->shape().dim(1)) + " columns but the model takes " +
-                       std::to_string(model.input_dim()) + " inputs");
+  const pk::ad::Tensor a = o.given("points-a") ? load_run_points(o, "points-a", run) : inputs;
+  const pk::ad::Tensor b = o.given("points-b") ? load_run_points(o, "points-b", run) : a;
   const std::string route_name = o.text("route");
   pk::kernel::KernelRoute route = pk::kernel::KernelRoute::automatic;
   if (route_name == "jacobians") route = pk::kernel::KernelRoute::jacobians;
@@ -49,6 +45,7 @@ int kernel_command(const Args& args) {
   std::printf("tangent kernel at step %lld: %lld x %lld -> %s\n", static_cast<long long>(k),
               static_cast<long long>(kernel.shape().dim(0)), static_cast<long long>(kernel.shape().dim(1)),
               out.string().c_str());
+  std::printf("points: %s\n", point_space(o, o.given("points-a") ? "points-a" : "points-b", run).c_str());
   return 0;
 }
 

@@ -1,12 +1,14 @@
 // pathkernel: how far the path-kernel picture of gradient descent holds, measured.
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 
 #include "apps/arguments.hpp"
 #include "apps/commands.hpp"
+#include "apps/signals.hpp"
 
 namespace {
 const char* kUsage =
@@ -27,6 +29,7 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  pk::app::stop_cleanly_on_signals();
   pk::app::Args args(argv + 1, argv + argc);
   std::string command = "demo";
   if (!args.empty() && args[0].rfind("--", 0) != 0) {
@@ -55,6 +58,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pathkernel %s: %s\n", command.c_str(), e.what());
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "pathkernel %s: %s\n", command.c_str(), e.what());
+  } catch (const std::bad_alloc&) {
+    // Sizes are estimated before the work starts; this is what is left when an estimate was short.
+    std::fprintf(stderr, "pathkernel %s: out of memory: the run is too large for this machine (reduce the sizes "
+                         "or the number of query points)\n", command.c_str());
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "pathkernel %s: a size is too large: %s\n", command.c_str(), e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pathkernel %s: internal error: %s\n", command.c_str(), e.what());
     return 1;

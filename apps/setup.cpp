@@ -4,6 +4,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "apps/resources.hpp"
+
 namespace pk::app {
 
 using pk::ad::Tensor;
@@ -66,7 +68,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 LoadedData load_data(const Options& o) {
   const std::string source = o.text("data");
-  const std::int64_t n = o.integer("samples", 3);
+  const std::int64_t n = o.integer("samples", 3, 100'000'000);
   LoadedData d{pk::nn::sine_regression(n, 7), ""};
   if (source == "sine") {
     d = {pk::nn::sine_regression(n, 7), "sine regression (" + std::to_string(n) + " points)"};
@@ -97,6 +99,7 @@ LoadedData load_data(const Options& o) {
     else if (header != "auto") throw UsageError("--header: expected auto, yes or no, got '" + header + "'");
     d = {pk::nn::read_csv(path, csv), path.string()};
   }
+  d.data.set_source(source == "iris" ? "iris" : source);
   if (o.flag_set("standardize")) {
     const auto s = pk::nn::Standardization::fit(d.data.inputs());
     d.data = pk::nn::standardize_inputs(d.data, s);
@@ -106,7 +109,16 @@ LoadedData load_data(const Options& o) {
 }
 
 pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
-  pk::nn::Model model = pk::nn::mlp(o.text("arch"), o.text("activation"));
+  const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(o.text("arch"), o.text("activation"));
+  // The parameter count before any allocation: a width of 10^9 must be refused, not attempted.
+  double parameters = 0.0;
+  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
+    parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+  if (parameters > 1e9)
+    throw UsageError("--arch " + o.text("arch") + ": " + std::to_string(static_cast<long long>(parameters)) +
+                     " parameters; this library is for small networks (at most 10^9)");
+  require_memory(parameters * 8.0 * 8.0, "--arch " + o.text("arch") + " (weights, gradient, optimiser state, tape)");
+  pk::nn::Model model = pk::nn::mlp(spec);
   if (model.input_dim() != data.input_dim())
     throw UsageError("--arch " + o.text("arch") + ": takes " + std::to_string(model.input_dim()) +
                      " inputs but the data have " + std::to_string(data.input_dim()) + " input columns");
@@ -123,7 +135,7 @@ Tensor initial_weights(const Options& o, const pk::nn::Model& model) {
 
 pk::nn::TrainingConfig make_training_config(const Options& o) {
   pk::nn::TrainingConfig c;
-  c.steps = o.integer("steps", 1);
+  c.steps = o.integer("steps", 1, 1'000'000'000);
   const double lr = o.positive("lr");
   const std::string schedule = o.text("schedule");
   if (schedule == "constant") c.schedule = pk::nn::Schedule::constant(lr);
@@ -163,12 +175,21 @@ Tensor load_queries(const Options& o, const Tensor& fallback, std::int64_t featu
   return array;
 }
 
-pk::nn::Model model_of_run(const pk::nn::Trajectory& run) {
-  // The recorded name is "mlp <widths> <activation>" for the built-in networks.
-  const std::vector<std::string> words = split(run.model, ' ');
-  if (words.size() != 3 || words[0] != "mlp")
-    throw UsageError("run: model '" + run.model + "' is not a built-in MLP, so it cannot be rebuilt from the run directory");
-  return pk::nn::mlp(words[1], words[2]);
+Tensor load_run_points(const Options& o, const std::string& option, const pk::nn::RunFacts& run) {
+  const std::string file = o.text(option);
+  const Tensor raw = pk::io::read_csv_points(file);
+  if (raw.shape().dim(1) != run.input_dim)
+    throw UsageError("--" + option + " " + file + ": has " + std::to_string(raw.shape().dim(1)) +
+                     " columns but the run's model takes " + std::to_string(run.input_dim) + " inputs");
+  // A standardised run's model has only seen standardised inputs: raw points are mapped with the
+  // statistics of the run's own training data, never refitted.
+  return run.data.standardization ? run.data.standardization->apply(raw) : raw;
+}
+
+std::string point_space(const Options& o, const std::string& option, const pk::nn::RunFacts& run) {
+  if (!run.data.standardization) return "raw inputs (the run was not standardised)";
+  return o.given(option) ? "raw inputs from " + o.text(option) + ", standardised with the run's statistics"
+                         : "the run's standardised training inputs";
 }
 
 int thread_count(const Options& o) { return static_cast<int>(o.integer("threads", 1)); }

@@ -38,8 +38,13 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o);
 /// Query points from --queries FILE.csv (every column an input), or `fallback` when not given.
 pk::ad::Tensor load_queries(const Options& o, const pk::ad::Tensor& fallback, std::int64_t features);
 
-/// The model a run directory was trained with, rebuilt from its recorded name ("mlp 2-16-16-1 tanh").
-pk::nn::Model model_of_run(const pk::nn::Trajectory& run);
+/// Points from --OPTION FILE.csv for a recorded run: every column an input, as many as the run's
+/// model takes, mapped with the run's standardisation when it has one (the space its model saw).
+pk::ad::Tensor load_run_points(const Options& o, const std::string& option, const pk::nn::RunFacts& run);
+
+/// Which space points of --OPTION are in, for reports ("raw inputs ...", "... standardised with
+/// the run's statistics").
+std::string point_space(const Options& o, const std::string& option, const pk::nn::RunFacts& run);
 
 /// --threads N (at least 1).
 int thread_count(const Options& o);

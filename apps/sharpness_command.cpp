@@ -23,7 +23,7 @@ int sharpness_command(const Args& args) {
     throw UsageError("--out " + o.text("out") + ": already exists; choose another name or remove it");
   const pk::nn::TrajectoryReader reader(o.text("run"));
   const pk::nn::Trajectory& run = reader.facts();
-  const pk::nn::Model model = model_of_run(run);
+  const pk::nn::Model& model = reader.model();
   const pk::nn::Loss loss(run.loss);
   const std::int64_t every = o.integer("every", 1);
   const pk::ad::Tensor inputs(run.training_inputs()), targets(run.training_targets());

@@ -2,16 +2,20 @@
 // A directory that appears complete or not at all.
 
 #include <filesystem>
+#include <vector>
 
 namespace pk::io {
 
 /// Files are written into a temporary sibling of `target` ("<target>.partial-<pid>-<n>");
 /// `commit` renames it to `target` in one step. Destroyed without `commit` (an error, an
-/// exception), the temporary directory is removed, so a failed run leaves nothing behind.
+/// exception), the temporary directory is removed, and so are the parent directories the
+/// constructor created, so a failed run leaves nothing behind. A process stopped by a signal
+/// cleans up the same way through `remove_unfinished_directories`.
 class StagedDirectory {
  public:
   /// Throws std::runtime_error naming the path when `target` exists already or the temporary
-  /// directory cannot be created.
+  /// directory cannot be created (so an output location that cannot be written is found before
+  /// the work starts).
   explicit StagedDirectory(std::filesystem::path target);
   StagedDirectory(const StagedDirectory&) = delete;
   StagedDirectory& operator=(const StagedDirectory&) = delete;
@@ -26,7 +30,14 @@ class StagedDirectory {
 
  private:
   std::filesystem::path target_, staging_;
+  std::vector<std::filesystem::path> created_parents_;  // deepest first
   bool committed_ = false;
+  friend int remove_unfinished_directories();
 };
+
+/// Removes every staging directory of this process that is not committed, with the parents
+/// they created; returns how many. Meant for a signal-handling thread (not a signal handler):
+/// the command calls it when SIGINT or SIGTERM arrives, then exits.
+int remove_unfinished_directories();
 
 }  // namespace pk::io
