@@ -160,15 +160,15 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
   while (!lines.empty() && is_blank(lines.back())) lines.pop_back();
   if (lines.empty()) throw CsvError(file, 1, 1, "empty file: no header and no data rows");
 
-  std::vector<Row> rows;
-  rows.reserve(lines.size());
-  for (std::size_t i = 0; i < lines.size(); ++i) {
+  // Rows are split one at a time as they are read, so memory stays a small multiple of the file's
+  // size whatever its shape.
+  auto row_at = [&](std::size_t i) {
     const auto line_number = static_cast<std::int64_t>(i) + 1;
     if (is_blank(lines[i])) throw CsvError(file, line_number, 1, "blank line inside the table");
-    rows.push_back(split_line(lines[i], line_number, options.delimiter, file));
-  }
+    return split_line(lines[i], line_number, options.delimiter, file);
+  };
 
-  const Row& first = rows.front();
+  const Row first = row_at(0);
   const auto columns = static_cast<std::int64_t>(first.cells.size());
   bool header = options.header == CsvHeader::present;
   if (options.header == CsvHeader::detect) {
@@ -199,7 +199,7 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
     for (std::int64_t c = 0; c < columns; ++c) names.push_back(std::string("c").append(std::to_string(c)));
   }
   const std::size_t data_start = header ? 1 : 0;
-  if (rows.size() <= data_start)
+  if (lines.size() <= data_start)
     throw CsvError(file, 2, 1, "no data rows after the header");
 
   // Resolve the target columns before reading any number, so a bad name fails fast.
@@ -230,13 +230,13 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
   if (input_columns.empty())
     throw CsvError(file, 1, 1, "every column is a target: no input columns are left");
 
-  const auto m = static_cast<std::int64_t>(rows.size() - data_start);
+  const auto m = static_cast<std::int64_t>(lines.size() - data_start);
   const auto f = static_cast<std::int64_t>(input_columns.size());
   const auto t = static_cast<std::int64_t>(target_columns.size());
   ad::Tensor inputs(ad::Shape::matrix(m, f)), targets(ad::Shape::matrix(m, t));
   std::vector<double> values(static_cast<std::size_t>(columns));
   for (std::int64_t r = 0; r < m; ++r) {
-    const Row& row = rows[data_start + static_cast<std::size_t>(r)];
+    const Row row = r == 0 && data_start == 0 ? first : row_at(data_start + static_cast<std::size_t>(r));
     const auto n = static_cast<std::int64_t>(row.cells.size());
     if (n != columns) {
       const std::int64_t at = n > columns ? row.cells[static_cast<std::size_t>(columns)].column : row.end_column;
