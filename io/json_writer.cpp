@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace pk::io {
@@ -74,25 +75,9 @@ JsonWriter& JsonWriter::end_array() {
 }
 
 void JsonWriter::write_string(std::string_view s) {
-  out_ << '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out_ << "\\\""; break;
-      case '\\': out_ << "\\\\"; break;
-      case '\n': out_ << "\\n"; break;
-      case '\r': out_ << "\\r"; break;
-      case '\t': out_ << "\\t"; break;
-      default:
-        if (c < 0x20) {
-          const char* hex = "0123456789abcdef";
-          out_ << "\\u00" << hex[c >> 4] << hex[c & 15];
-        } else {
-          out_ << ch;
-        }
-    }
-  }
-  out_ << '"';
+  // The JSON library escapes, so that every string is valid JSON: control characters as \u00XX,
+  // and bytes that are not UTF-8 (a file name in another encoding) replaced by U+FFFD.
+  out_ << nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 JsonWriter& JsonWriter::value(std::string_view s) {
