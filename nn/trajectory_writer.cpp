@@ -1,11 +1,9 @@
 // DiskTrajectoryRecorder: a run streamed into a run directory as it goes (format in
 // nn/trajectory.hpp and nn/run_json.hpp).
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 
+#include "io/text_file.hpp"
 #include "nn/error.hpp"
 #include "nn/trajectory.hpp"
 
@@ -34,19 +32,8 @@ void DiskTrajectoryRecorder::write_run_json(std::string_view status, std::int64_
   manifest.message = message;
   manifest.final_loss = final_loss_;
   const std::string text = run_json_text(manifest);
-  // Written aside and renamed, so a reader never sees half of it.
-  const std::filesystem::path final_path = directory_ / run_files::manifest;
-  const std::filesystem::path temp = directory_ / "run.json.tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(temp.string() + ": cannot open for writing: " + std::strerror(errno));
-    out << text;
-    out.flush();
-    if (!out) throw IoError(temp.string() + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, final_path, ec);
-  if (ec) throw IoError(final_path.string() + ": cannot replace: " + ec.message());
+  // Replaced whole, so a reader never sees half of it.
+  io::replace_file(directory_ / run_files::manifest, [&](std::ostream& out) { out << text; });
 }
 
 void DiskTrajectoryRecorder::on_start(const RunInfo& info) {
