@@ -139,7 +139,7 @@ int demo_command(const Args& args) {
   StudyInputs random_start{model, loss, data, grid(-3.0, 3.0, 16), w0, "sine regression (64 points)"};
 
   pk::kernel::SweepOptions sweep;
-  sweep.min_steps = o.integer("min-steps", 1);
+  sweep.min_steps = o.integer("min-steps", 1, 100'000);
   sweep.threads = thread_count(o);
   // Learning rates from 1/128 of the stability limit to 0.9 of it; alpha * N fixed.
   sweep.lr_fractions = {1.0 / 128, 1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};

@@ -1,4 +1,5 @@
 // pathkernel sweep: the learning-rate study of the default job on the user's data and network.
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -36,7 +37,16 @@ int sweep_command(const Args& args) {
   sweep.lr_fractions.clear();
   std::istringstream list(o.text("fractions"));
   for (std::string item; std::getline(list, item, ',');) sweep.lr_fractions.push_back(parse_number(item, "--fractions"));
-  sweep.min_steps = o.integer("min-steps", 1);
+  sweep.min_steps = o.integer("min-steps", 1, 1'000'000);
+  {
+    // alpha * N is fixed, so the smallest fraction runs longest: refuse a sweep that would not end.
+    double largest = 0.0, steps = 0.0;
+    for (const double f : sweep.lr_fractions) largest = std::max(largest, f);
+    for (const double f : sweep.lr_fractions) steps += f > 0.0 ? static_cast<double>(sweep.min_steps) * largest / f : 0.0;
+    if (steps > 1e8)
+      throw UsageError("--fractions and --min-steps: the sweep would train " + std::to_string(static_cast<long long>(steps)) +
+                       " steps in all (the smallest fraction runs longest); at most 10^8");
+  }
   sweep.decomposition = make_decomposition_options(o);
   sweep.threads = thread_count(o);
   pk::io::StagedDirectory dir(o.text("out"));

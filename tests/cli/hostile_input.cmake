@@ -51,3 +51,7 @@ add_test(NAME cli_standardised_queries COMMAND ${CMAKE_COMMAND}
   "-DSTEP5=${CMAKE_COMMAND} -E compare_files own/queries.csv raw/queries.csv"
   -P ${CMAKE_CURRENT_SOURCE_DIR}/run_steps.cmake)
 set_tests_properties(cli_standardised_queries PROPERTIES LABELS cli)
+
+# A request whose work would not end in a lifetime is refused up front with the estimate.
+bad_input(endless_sweep "the sweep would train [0-9]+ steps in all" sweep --fractions 1e-9,0.5)
+bad_input(endless_demo "--min-steps: must be at most 100000" demo --min-steps 1000000000)
