@@ -12,9 +12,10 @@ namespace pk::app {
 
 int decompose_command(const Args& args) {
   Options o("decompose", "Splits every step's change of the predictions at query points into the\n"
-                         "path-kernel term F1, the second-order term F2 and the remainders, and writes\n"
-                         "a report directory (summary.json, steps.csv, queries.csv, attribution.csv,\n"
-                         "plots and index.html).");
+                         "path-kernel term F1, the second-order term F2 and the remainders, sums them\n"
+                         "over windows of steps and before and after the edge of stability, and writes\n"
+                         "a report directory (summary.json, steps.csv, queries.csv, windows.csv,\n"
+                         "attribution.csv, plots and index.html).");
   o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
   o.value("queries", "FILE.csv", "query points, one per row, every column an input [default: the training inputs]");
   o.value("out", "DIR", "the report directory to create [default: RUN/report]");
@@ -61,6 +62,7 @@ int decompose_command(const Args& args) {
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),
               report.run_identity_error(), pk::kernel::relative_error(report, pk::kernel::Correction::none));
+  std::fputs(accumulation_text(report).c_str(), stdout);
   std::printf("report: %s\n", dir.target().string().c_str());
   return 0;
 }
