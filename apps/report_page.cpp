@@ -86,6 +86,20 @@ std::string accumulation_text(const DecompositionReport& r) {
     o << line;
   }
   o << '\n';
+  // The failing windows with their shares of the final error, the first few of them.
+  int listed = 0;
+  for (const auto& w : windows) {
+    if (!w.fails) continue;
+    if (listed == 6) {
+      o << "  ...\n";
+      break;
+    }
+    std::snprintf(line, sizeof line, "  fails: steps [%lld, %lld), ||sum R1|| = %.3g x ||sum df||, share of the final error %.3g\n",
+                  static_cast<long long>(w.sums.start), static_cast<long long>(w.sums.end), w.sums.rel_error_first,
+                  w.error_share);
+    o << line;
+    ++listed;
+  }
   const pk::kernel::EdgeOfStability e = pk::kernel::edge_of_stability(r, r.options.eos_band);
   if (e.measurements == 0) {
     o << "edge of stability: sharpness not tracked\n";
