@@ -22,7 +22,7 @@ int decompose_command(const Args& args) {
   declare_decomposition_options(o);
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
-  o.value("query-chunk", "P", "query points per independent piece of work", "64");
+  o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
   o.flag("quiet", "no progress bar");
   if (!o.parse(args)) return 0;

@@ -117,6 +117,7 @@ std::string accumulation_text(const DecompositionReport& r) {
                 static_cast<long long>(*e.onset_step), e.band, e.threshold_at_onset, e.lambda_at_onset);
   o << line;
   for (const auto* phase : {&*e.before, &*e.after}) {
+    if (phase->start == phase->end) continue;  // an onset at step 0 leaves nothing before it
     std::snprintf(line, sizeof line,
                   "  steps [%lld, %lld): ||net change|| %.4g, first-order error %.3g, with F2 %.3g",
                   static_cast<long long>(phase->start), static_cast<long long>(phase->end), phase->norm_net_change,
