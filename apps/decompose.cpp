@@ -13,16 +13,17 @@ namespace pk::app {
 
 int decompose_command(const Args& args) {
   Options o("decompose", "Splits every step's change of the predictions at query points into the\n"
-                         "path-kernel term F1, the second-order term F2 and the remainders, and writes\n"
-                         "a report directory (summary.json, steps.csv, queries.csv, attribution.csv,\n"
-                         "plots and index.html).");
+                         "path-kernel term F1, the second-order term F2 and the remainders, sums them\n"
+                         "over windows of steps and before and after the edge of stability, and writes\n"
+                         "a report directory (summary.json, steps.csv, queries.csv, windows.csv,\n"
+                         "attribution.csv, plots and index.html).");
   o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
   o.value("queries", "FILE.csv", "query points, one per row, every column an input [default: the training inputs]");
   o.value("out", "DIR", "the report directory to create [default: RUN/report]");
   declare_decomposition_options(o);
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
-  o.value("query-chunk", "P", "query points per independent piece of work", "64");
+  o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
   o.flag("quiet", "no progress bar");
   if (!o.parse(args)) return 0;
@@ -76,6 +77,7 @@ int decompose_command(const Args& args) {
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),
               report.run_identity_error(), pk::kernel::relative_error(report, pk::kernel::Correction::none));
+  std::fputs(accumulation_text(report).c_str(), stdout);
   if (run.status == pk::nn::TrainingStatus::diverged)
     std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
                 static_cast<long long>(reader.steps()));

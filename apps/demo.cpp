@@ -2,7 +2,9 @@
 // grows, on built-in data, in three studies:
 //   1. a learning-rate sweep from small to near the stability limit, alpha * N fixed;
 //   2. the double well, where one large step jumps the barrier between two basins;
-//   3. the same sweep started near a trained network's weights, beside the random start.
+//   3. the same sweep started near a trained network's weights, beside the random start;
+//   4. the edge of stability, where every step looks linear and the sum over the steps does not.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
 #include "apps/sweep_study.hpp"
+#include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
 #include "io/staged_directory.hpp"
 
@@ -112,13 +115,117 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   s.section.images = {"double_well/steps.svg", "double_well/sharpness.svg"};
   return s;
 }
+struct EdgeOfStabilityStudy {
+  std::string text;
+  PageSection section;
+};
+
+// Progressive sharpening, then the edge of stability (Cohen et al. 2021): at a constant alpha the
+// sharpness climbs to 2 / alpha and hovers there while the predictions swing back and forth. Each
+// step's remainder stays a small fraction of its change, so T_c flags almost nothing, but the
+// swings cancel in df and not in R1: summed over the steps after the onset, the first-order error
+// exceeds the net change. The second- and third-order terms show how much of it is curvature.
+EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_timings) {
+  const pk::nn::Dataset data = pk::nn::sine_regression(32, 7);
+  const pk::nn::Model model = pk::nn::mlp("1-32-32-1", "tanh");
+  const pk::nn::Loss loss(pk::nn::LossKind::mse);
+  const Tensor queries = grid(-3.0, 3.0, 16);
+  const double lr = 0.1;
+  pk::kernel::DecompositionOptions options;
+  options.second_order = pk::kernel::SecondOrderMode::every_step;
+  options.order = 3;
+  options.tau = 0.01;
+  options.sharpness_every = 10;
+  options.attribution = false;
+  pk::nn::TrainingConfig config;
+  config.steps = 2000;
+  config.schedule = pk::nn::Schedule::constant(lr);
+  pk::nn::Trainer trainer(model, loss, data, config);
+  pk::kernel::DecompositionObserver decomposition(model, loss, queries, options);
+  trainer.add_observer(decomposition);
+  const pk::nn::TrainingResult result =
+      trainer.run(pk::nn::initialise(model.layout(), pk::nn::InitScheme::pytorch_default, 1));
+  const pk::kernel::DecompositionReport& r = decomposition.report();
+  const pk::kernel::EdgeOfStability eos = pk::kernel::edge_of_stability(r, options.eos_band);
+
+  // The per-step view after the onset: the median |R1| / |df| and the entries T_c flags.
+  const std::int64_t from = eos.onset_step.value_or(r.steps);
+  std::vector<double> step_ratio;
+  std::int64_t flagged = 0;
+  for (std::size_t i = static_cast<std::size_t>(from * r.queries * r.outputs); i < r.df.size(); ++i) {
+    if (r.df[i] != 0.0) step_ratio.push_back(std::abs(r.remainder1(i)) / std::abs(r.df[i]));
+    flagged += r.complex[i];
+  }
+  double median = std::nan("");
+  if (!step_ratio.empty()) {
+    std::nth_element(step_ratio.begin(), step_ratio.begin() + static_cast<std::ptrdiff_t>(step_ratio.size() / 2), step_ratio.end());
+    median = step_ratio[step_ratio.size() / 2];
+  }
+  // The plotted point: the one the first-order kernel misses most.
+  std::int64_t plot_query = 0;
+  double worst = -1.0;
+  for (std::int64_t q = 0; q < r.queries; ++q) {
+    const pk::kernel::QuerySummary s = r.summary(q, 0);
+    const double miss = std::abs(s.f_final - s.f_initial - s.sum_first_order);
+    if (miss > worst) {
+      worst = miss;
+      plot_query = q;
+    }
+  }
+  const pk::kernel::StepRangeSums run = pk::kernel::sum_steps(r, 0, r.steps);
+
+  std::ostringstream t;
+  char line[400];
+  std::snprintf(line, sizeof line,
+                "%s, sine regression (32 points), gradient descent at alpha = %g for %lld steps, final loss %.3g; "
+                "%lld query points on [-3, 3]\n",
+                model.name().c_str(), lr, static_cast<long long>(result.steps), result.final_loss,
+                static_cast<long long>(r.queries));
+  t << line;
+  std::snprintf(line, sizeof line,
+                "sharpness lambda_max climbs from %.4g at step 0 to 2/alpha = %g (largest alpha*lambda_max %.4g)\n",
+                r.sharpness.empty() ? std::nan("") : r.sharpness[0],
+                pk::kernel::sharpness_threshold(pk::nn::OptimizerKind::gradient_descent, lr), eos.max_lr_times_lambda);
+  t << line;
+  t << accumulation_text(r);
+  std::snprintf(line, sizeof line,
+                "per step after the onset: median |R1|/|df| %.2g, %lld of %lld entries complex (tau %g)\n",
+                median, static_cast<long long>(flagged),
+                static_cast<long long>((r.steps - from) * r.queries * r.outputs), options.tau);
+  t << line;
+  std::snprintf(line, sizeof line,
+                "whole run: the first-order kernel misses %.3g of the learned change, with F2 %.3g, with F3 %.3g\n",
+                run.rel_error_first, run.rel_error_second, run.rel_error_third);
+  t << line;
+
+  const fs::path sub = dir / "edge_of_stability";
+  fs::create_directory(sub);
+  pk::kernel::RunDescription d;
+  d.data = "sine regression (32 points)";
+  d.architecture = model.name();
+  d.loss = "mse";
+  d.optimizer = "gradient_descent";
+  d.schedule = "constant " + std::to_string(lr);
+  d.steps = result.steps;
+  d.include_timings = include_timings;
+  write_run_report(sub, r, d, plot_query);
+  EdgeOfStabilityStudy s;
+  s.text = t.str();
+  s.section.heading = "Edge of stability: every step looks linear, the sum does not";
+  s.section.html = "<pre>" + xml_escape(s.text) +
+                   "</pre><p><a href=\"edge_of_stability/index.html\">full report</a> (the cumulative plot is "
+                   "for query " + std::to_string(plot_query) + ")</p>";
+  s.section.images = {"edge_of_stability/cumulative.svg", "edge_of_stability/sharpness.svg"};
+  return s;
+}
 }  // namespace
 
 int demo_command(const Args& args) {
   Options o("demo", "The default job: on built-in data, how far the path-kernel picture holds as the\n"
                     "learning rate grows (a sweep up to the stability limit with alpha * N fixed),\n"
-                    "the double well where one step jumps a barrier, and the same sweep started near\n"
-                    "a trained network. Prints the tables and writes a report directory.");
+                    "the double well where one step jumps a barrier, the same sweep started near\n"
+                    "a trained network, and the edge of stability, where every step looks linear but\n"
+                    "the sum over the steps does not. Prints the tables and writes a report directory.");
   o.value("out", "DIR", "the report directory [default: pathkernel-report, or -2, -3, ... if taken]");
   o.value("threads", "N", "sweep runs trained and decomposed at once (results do not depend on it)", "2");
   o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
@@ -175,6 +282,10 @@ int demo_command(const Args& args) {
   const StudyResult near_result = run_sweep_study(dir.path(), "near", near_start, sweep, progress, timings);
   std::fputs(near_result.table.c_str(), stdout);
 
+  std::printf("\n4. The edge of stability: every step looks linear, the sum over the steps does not\n");
+  const EdgeOfStabilityStudy eos = edge_of_stability_study(dir.path(), timings);
+  std::fputs(eos.text.c_str(), stdout);
+
   write_text(dir.path() / "sweep_comparison.svg",
              sweep_plot({{"random start", &random.sweep}, {"near the solution", &near_result.sweep}}));
   PageSection compare{"Random start and near-solution start", "", {"sweep_comparison.svg"}};
@@ -183,8 +294,10 @@ int demo_command(const Args& args) {
   third.heading = "3. Near the solution: " + third.heading;
   PageSection second = well.section;
   second.heading = "2. " + second.heading;
+  PageSection fourth = eos.section;
+  fourth.heading = "4. " + fourth.heading;
   write_index(dir.path() / "index.html", "pathkernel: how far the path-kernel picture holds",
-              {first, second, third, compare});
+              {first, second, third, compare, fourth});
   dir.commit();
   std::printf("\nreport: %s/index.html\n", dir.target().string().c_str());
   return 0;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "apps/svg_plot.hpp"
+#include "kernel/accumulation.hpp"
 
 namespace pk::app {
 
@@ -64,6 +65,75 @@ std::string summary_table_html(const DecompositionReport& r) {
   return o.str();
 }
 
+std::string accumulation_text(const DecompositionReport& r) {
+  std::ostringstream o;
+  char line[512];
+  const auto windows = pk::kernel::window_totals(r, r.options.window, r.options.window_tau);
+  std::int64_t failing = 0;
+  const pk::kernel::WindowTotals* largest = nullptr;
+  for (const auto& w : windows) {
+    failing += w.fails ? 1 : 0;
+    if (!std::isnan(w.error_share) && (!largest || w.error_share > largest->error_share)) largest = &w;
+  }
+  std::snprintf(line, sizeof line, "windows of %lld steps: %lld of %zu fail (||sum R1|| > %g ||sum df||)",
+                static_cast<long long>(windows.empty() ? 0 : windows.front().sums.end - windows.front().sums.start),
+                static_cast<long long>(failing), windows.size(), r.options.window_tau);
+  o << line;
+  if (largest) {
+    std::snprintf(line, sizeof line, "; steps [%lld, %lld) carry %.3g of the final first-order error",
+                  static_cast<long long>(largest->sums.start), static_cast<long long>(largest->sums.end),
+                  largest->error_share);
+    o << line;
+  }
+  o << '\n';
+  // The failing windows with their shares of the final error, the first few of them.
+  int listed = 0;
+  for (const auto& w : windows) {
+    if (!w.fails) continue;
+    if (listed == 6) {
+      o << "  ...\n";
+      break;
+    }
+    std::snprintf(line, sizeof line, "  fails: steps [%lld, %lld), ||sum R1|| = %.3g x ||sum df||, share of the final error %.3g\n",
+                  static_cast<long long>(w.sums.start), static_cast<long long>(w.sums.end), w.sums.rel_error_first,
+                  w.error_share);
+    o << line;
+    ++listed;
+  }
+  const pk::kernel::EdgeOfStability e = pk::kernel::edge_of_stability(r, r.options.eos_band);
+  if (e.measurements == 0) {
+    o << "edge of stability: sharpness not tracked\n";
+    return o.str();
+  }
+  if (!e.onset_step) {
+    std::snprintf(line, sizeof line, "edge of stability: not reached (largest alpha*lambda_max %.4g over %lld measurements)\n",
+                  e.max_lr_times_lambda, static_cast<long long>(e.measurements));
+    o << line;
+    return o.str();
+  }
+  std::snprintf(line, sizeof line,
+                "edge of stability: from step %lld on, lambda_max stays within %g of 2/alpha = %.4g "
+                "(lambda_max %.4g at onset)\n",
+                static_cast<long long>(*e.onset_step), e.band, e.threshold_at_onset, e.lambda_at_onset);
+  o << line;
+  for (const auto* phase : {&*e.before, &*e.after}) {
+    if (phase->start == phase->end) continue;  // an onset at step 0 leaves nothing before it
+    std::snprintf(line, sizeof line,
+                  "  steps [%lld, %lld): ||net change|| %.4g, first-order error %.3g, with F2 %.3g",
+                  static_cast<long long>(phase->start), static_cast<long long>(phase->end), phase->norm_net_change,
+                  phase->rel_error_first, phase->rel_error_second);
+    o << line;
+    if (!phase->third_order.empty()) {
+      std::snprintf(line, sizeof line, ", with F3 %.3g", phase->rel_error_third);
+      o << line;
+    }
+    std::snprintf(line, sizeof line, "; df changes sign on %.0f%% of consecutive steps\n",
+                  100.0 * phase->sign_alternation);
+    o << line;
+  }
+  return o.str();
+}
+
 PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
                             std::int64_t query) {
   PageSection section;
@@ -74,6 +144,7 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
        << fmt(r.attribution_identity_error()) << ". Optimiser: " << r.optimizer
        << (r.kernel_form ? "" : " (no kernel form: attribution not available)") << ".</p>\n";
   html << summary_table_html(r);
+  html << "<pre>" << xml_escape(accumulation_text(r)) << "</pre>\n";
   section.html = html.str();
   if (r.steps == 0 || query < 0 || query >= r.queries) return section;
 
@@ -100,6 +171,35 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
   steps.marked_label = "complex steps (T_c)";
   write_text(dir / (prefix + "steps.svg"), render_svg(steps));
   section.images.push_back(prefix + "steps.svg");
+
+  // The per-step test cannot see remainders that add up: the sums over the steps can.
+  const pk::kernel::CumulativePath path = pk::kernel::cumulative_path(r, query, 0);
+  Plot cumulative;
+  cumulative.title = "Cumulative change of f at query " + std::to_string(query) + " (output 0)";
+  cumulative.x_label = "step k";
+  cumulative.y_label = "change since w_0";
+  Series actual{"f(x; w_k) - f(x; w_0)", {}, {}, "#333333"}, c1{"sum_{j<k} F1_j", {}, {}, "#1f77b4"},
+      c2{"sum_{j<k} (F1_j + F2_j)", {}, {}, "#2ca02c"};
+  c1.dashed = true;
+  actual.markers = c1.markers = c2.markers = false;
+  for (std::size_t k = 0; k < path.actual.size(); ++k) {
+    const auto x = static_cast<double>(k);
+    actual.x.push_back(x);
+    actual.y.push_back(path.actual[k]);
+    c1.x.push_back(x);
+    c1.y.push_back(path.first_order[k]);
+    c2.x.push_back(x);
+    c2.y.push_back(path.second_order[k]);
+  }
+  cumulative.series = {actual, c1};
+  if (path.second_order != path.first_order) cumulative.series.push_back(c2);
+  const pk::kernel::EdgeOfStability eos = pk::kernel::edge_of_stability(r, r.options.eos_band);
+  if (eos.onset_step) {
+    cumulative.marked_x = {static_cast<double>(*eos.onset_step)};
+    cumulative.marked_label = "edge of stability onset";
+  }
+  write_text(dir / (prefix + "cumulative.svg"), render_svg(cumulative));
+  section.images.push_back(prefix + "cumulative.svg");
 
   if (!r.attribution.empty()) {
     std::vector<std::int64_t> order(static_cast<std::size_t>(r.training_points));
@@ -133,6 +233,7 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
   if (!s.x.empty()) {
     sharp.series = {s};
     sharp.horizontal_lines = {2.0};
+    if (eos.onset_step) sharp.title += ": onset at step " + std::to_string(*eos.onset_step);
     for (std::int64_t k = 0; k < r.steps; ++k)
       if (r.complex[r.index(k, query, 0)]) sharp.marked_x.push_back(static_cast<double>(k));
     sharp.marked_label = "complex steps at query " + std::to_string(query);

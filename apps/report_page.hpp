@@ -20,10 +20,15 @@ struct PageSection {
   std::vector<std::string> images;  // relative paths of SVG files
 };
 
-/// Writes the plots of one decomposition into `dir` (steps.svg for `query`, attribution.svg,
-/// sharpness.svg when computed) and returns the section that shows them with the summary table.
+/// Writes the plots of one decomposition into `dir` (steps.svg and cumulative.svg for `query`,
+/// attribution.svg, sharpness.svg when computed) and returns the section that shows them with the summary table.
 PageSection write_run_plots(const std::filesystem::path& dir, const std::string& prefix,
                             const pk::kernel::DecompositionReport& report, std::int64_t query);
+
+/// Plain-text lines on what accumulates over windows of steps and on the edge of stability: the
+/// failing windows, the window with the largest share of the final first-order error, the onset
+/// and the errors before and after it. Shared by the command's headline and the report page.
+std::string accumulation_text(const pk::kernel::DecompositionReport& report);
 
 /// The kernel's report files plus plots and an index.html, into `dir`.
 void write_run_report(const std::filesystem::path& dir, const pk::kernel::DecompositionReport& report,

@@ -46,6 +46,11 @@ void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("attribution", "on|off", "attribution to training points and Domingos' path kernel", "on");
   o.value("sharpness-every", "S", "top Hessian eigenvalue of the training loss every S steps (0: never)", "10");
   o.value("pair-query", "Q", "split F2 of query Q into pairs of training points (-1: none)", "-1");
+  o.value("order", "2|3", "3: also the third-order term F3 and R3 = R2 - F3 where F2 is computed", "2");
+  o.value("window", "W", "steps per window of the accumulated remainders (0: about 20 windows)", "0");
+  o.value("window-tau", "TAU", "a window fails when ||sum R1|| > TAU * ||sum df|| over its steps", "0.1");
+  o.value("eos-band", "B", "edge of stability: alpha * lambda_max within (1 +- B) * 2 from the onset on", "0.1");
+  o.value("lanczos-tolerance", "TOL", "relative change of the sharpness estimate that stops Lanczos", "1e-8");
 }
 
 namespace {
@@ -163,6 +168,12 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
   d.attribution = on_off(o, "attribution");
   d.sharpness_every = o.integer("sharpness-every", 0);
   d.pair_query = o.integer("pair-query", -1);
+  d.order = static_cast<int>(o.integer("order", 2));
+  if (d.order > 3) throw UsageError("--order: expected 2 or 3");
+  d.window = o.integer("window", 0);
+  d.window_tau = o.positive("window-tau");
+  d.eos_band = o.positive("eos-band");
+  d.lanczos_tolerance = o.positive("lanczos-tolerance");
   return d;
 }
 

@@ -18,7 +18,8 @@ void declare_model_options(Options& o);
 /// Declares --lr, --schedule, --decay, --steps, --batch-size, --optimizer, --momentum.
 void declare_training_options(Options& o);
 /// Declares --second-order (defaulting to `second_order`), --tau, --exact, --exact-tolerance,
-/// --attribution, --sharpness-every, --pair-query.
+/// --attribution, --sharpness-every, --pair-query, --order, --window, --window-tau, --eos-band,
+/// --lanczos-tolerance.
 void declare_decomposition_options(Options& o, const char* second_order = "complex");
 
 /// The training data: a CSV file (with --targets) or a built-in set ("sine", "moons", "spirals",

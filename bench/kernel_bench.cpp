@@ -11,6 +11,7 @@
 //   training_step                    Trainer::run over kSteps steps, no observers
 //   decompose/first_order            df and F1 only (second order none, no exact, no attribution)
 //   decompose/second_order_every     + F2 at every step
+//   decompose/third_order_every      + F2 and F3 at every step (--order 3: a third nested derivative)
 //   decompose/exact_kernel           + the exact path kernel (adaptive Gauss-Legendre)
 //   decompose/attribution            + A_m and K^p (a 64 x 256 tangent kernel per step)
 //
@@ -136,11 +137,13 @@ void BM_TrainingStep(benchmark::State& state) {
   state.counters["D"] = static_cast<double>(p.model.parameter_count());
 }
 
-enum class Extra { none, second_order_every, exact_kernel, attribution };
+enum class Extra { none, second_order_every, third_order_every, exact_kernel, attribution };
 
 DecompositionOptions options_for(Extra extra) {
   DecompositionOptions o;
-  o.second_order = extra == Extra::second_order_every ? SecondOrderMode::every_step : SecondOrderMode::none;
+  const bool curvature = extra == Extra::second_order_every || extra == Extra::third_order_every;
+  o.second_order = curvature ? SecondOrderMode::every_step : SecondOrderMode::none;
+  o.order = extra == Extra::third_order_every ? 3 : 2;
   o.exact_kernel = extra == Extra::exact_kernel;
   o.attribution = extra == Extra::attribution;
   return o;
@@ -161,13 +164,15 @@ void BM_Decompose(benchmark::State& state, Extra extra) {
     if (extra == Extra::exact_kernel && !(r.exact_identity_error() <= 1e-10)) fail("exact kernel identity");
     for (const int n : r.exact_nodes) mean_nodes += static_cast<double>(n) / static_cast<double>(r.steps);
     if (extra == Extra::attribution && !(r.attribution_identity_error() <= 1e-12)) fail("attribution identity");
-    if (extra == Extra::second_order_every) {
-      double r1 = 0.0, r2 = 0.0;
+    if (extra == Extra::second_order_every || extra == Extra::third_order_every) {
+      double r1 = 0.0, r2 = 0.0, r3 = 0.0;
       for (std::size_t i = 0; i < r.df.size(); ++i) {
         r1 += std::abs(r.remainder1(i));
         r2 += std::abs(r.remainder2(i));
+        if (extra == Extra::third_order_every) r3 += std::abs(r.remainder3(i));
       }
       if (!(r2 < 0.5 * r1)) fail("the second-order term does not reduce the remainder");
+      if (extra == Extra::third_order_every && !(r3 < 0.5 * r2)) fail("the third-order term does not reduce the remainder");
     }
   }
   const double train = training_step_seconds();
@@ -236,6 +241,7 @@ void register_all() {
   benchmark::RegisterBenchmark("training_step/small", BM_TrainingStep)->Unit(benchmark::kMillisecond);
   const std::pair<const char*, Extra> extras[] = {{"first_order", Extra::none},
                                                   {"second_order_every", Extra::second_order_every},
+                                                  {"third_order_every", Extra::third_order_every},
                                                   {"exact_kernel", Extra::exact_kernel},
                                                   {"attribution", Extra::attribution}};
   for (const auto& [name, extra] : extras)

@@ -72,6 +72,11 @@ double DecompositionReport::remainder2(std::size_t i) const {
   return df[i] - first_order[i] - f2;
 }
 
+double DecompositionReport::remainder3(std::size_t i) const {
+  if (third_order.empty() || std::isnan(third_order[i])) return kNaN;
+  return remainder2(i) - third_order[i];
+}
+
 QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const {
   QuerySummary s;
   s.f_initial = f_initial(q, c);
@@ -206,11 +211,16 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
                              " for a model of " + std::to_string(model_.input_dim()) + " inputs");
   if (options.tau <= 0 || !(options.eps > 0))
     throw std::invalid_argument("decompose: tau and eps must be positive");
+  if (options.order != 2 && options.order != 3)
+    throw std::invalid_argument("decompose: order " + std::to_string(options.order) + " (expected 2 or 3)");
+  if (options.window < 0 || !(options.window_tau > 0) || !(options.eos_band > 0))
+    throw std::invalid_argument("decompose: window must be at least 0, window_tau and eos_band positive");
   report_.queries = queries_.shape().dim(0);
   report_.outputs = model_.output_dim();
   report_.training_points = inputs_.shape().as_rows();
   report_.kernel_form = pk::nn::has_kernel_form(optimizer);
   report_.optimizer = std::string(pk::nn::optimizer_name(optimizer));
+  report_.optimizer_kind = optimizer;
   if (!report_.kernel_form) {
     options.attribution = false;  // DESIGN.md: the attribution form does not apply
     options.pair_query = -1;
@@ -260,7 +270,9 @@ void Decomposer::add_step(const StepInput& step) {
   const std::int64_t pc = r.queries * r.outputs;
   const std::size_t base = r.df.size();
   bool any_complex = false;
-  double f_scale = 0.0;
+  // The rounding floor of each query point's quadrature: its own predictions' size, so a point's
+  // result does not depend on which points share its piece.
+  std::vector<double> row_floor(static_cast<std::size_t>(r.queries), 0.0);
   for (std::int64_t i = 0; i < pc; ++i) {
     const double df = after_f[i] - before_f[i];
     const double r1 = df - first[i];
@@ -270,7 +282,9 @@ void Decomposer::add_step(const StepInput& step) {
                          std::max(std::abs(after_f[i]), std::abs(before_f[i]));
     const bool complex = !(std::abs(r1) <= o.tau * std::max({std::abs(df), o.eps, noise}));
     any_complex = any_complex || complex;
-    f_scale = std::max({f_scale, std::abs(after_f[i]), std::abs(before_f[i])});
+    double& rf = row_floor[static_cast<std::size_t>(i / r.outputs)];
+    rf = std::max({rf, 64 * std::numeric_limits<double>::epsilon() * std::abs(after_f[i]),
+                   64 * std::numeric_limits<double>::epsilon() * std::abs(before_f[i])});
     r.df.push_back(df);
     r.first_order.push_back(first[i]);
     r.complex.push_back(complex ? 1 : 0);
@@ -278,6 +292,9 @@ void Decomposer::add_step(const StepInput& step) {
   r.learning_rate.push_back(step.learning_rate);
   r.loss.push_back(step.loss);
 
+  // In complex mode F2 belongs to the entries (step, query point, output) of T_c, whatever else
+  // shares the batch: the pass runs when some entry of this piece needs it, and only those keep
+  // it, so the report does not depend on how the query points are cut into pieces.
   const bool want_f2 = o.second_order == SecondOrderMode::every_step ||
                        (o.second_order == SecondOrderMode::complex_steps && any_complex);
   r.second_order_computed.push_back(want_f2 ? 1 : 0);
@@ -287,19 +304,24 @@ void Decomposer::add_step(const StepInput& step) {
     const pk::nn::MlpSpec* spec = model_.mlp_spec();
     const SecondOrder so = spec ? dense_second_order_term(*spec, queries_, w, dw, tape_)
                                 : second_order_term(f, queries_, w, dw, tape_);
-    for (std::int64_t i = 0; i < pc; ++i) r.second_order.push_back(so.second_order[i]);
+    Tensor third;
+    if (o.order >= 3) third = third_order_term(f, queries_, w, dw, tape_).third_order;
+    for (std::int64_t i = 0; i < pc; ++i) {
+      const bool keep = o.second_order == SecondOrderMode::every_step || r.complex[base + static_cast<std::size_t>(i)];
+      r.second_order.push_back(keep ? so.second_order[i] : kNaN);
+      if (o.order >= 3) r.third_order.push_back(keep ? third[i] : kNaN);
+    }
   } else {
     r.second_order.insert(r.second_order.end(), static_cast<std::size_t>(pc), kNaN);
+    if (o.order >= 3) r.third_order.insert(r.third_order.end(), static_cast<std::size_t>(pc), kNaN);
   }
 
   if (o.exact_kernel) {
     Stopwatch t(r.seconds_exact);
     Tensor df(Shape::matrix(r.queries, r.outputs));
     for (std::int64_t i = 0; i < pc; ++i) df[i] = r.df[base + static_cast<std::size_t>(i)];
-    // f_{k+1} - f_k carries rounding of about eps |f| that no quadrature can remove.
-    const double floor = 64 * std::numeric_limits<double>::epsilon() * f_scale;
-    const ExactChange ex =
-        exact_change(f, queries_, w, dw, df, tape_, o.exact_tolerance, floor, 2, o.exact_max_nodes);
+    const ExactChange ex = exact_change(f, queries_, w, dw, df, tape_, o.exact_tolerance, 0.0, 2,
+                                        o.exact_max_nodes, row_floor);
     r.exact_nodes.push_back(ex.nodes);
     for (std::int64_t i = 0; i < pc; ++i) {
       r.exact_change.push_back(ex.change[i]);
@@ -316,9 +338,12 @@ void Decomposer::add_step(const StepInput& step) {
     auto training_loss = [this](Var wv) {
       return loss_.value(model_.forward(wv.tape().constant(inputs_), wv), targets_);
     };
-    r.sharpness.push_back(sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_).lambda_max);
+    const Sharpness s = sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
+    r.sharpness.push_back(s.lambda_max);
+    r.sharpness_residual.push_back(s.residual);
   } else {
     r.sharpness.push_back(kNaN);
+    r.sharpness_residual.push_back(kNaN);
   }
 
   if (o.attribution) {
@@ -379,6 +404,8 @@ void Decomposer::split_f2_into_pairs(const StepInput& step) {
   std::copy_n(queries_.data() + q * features, features, x.data());
   const double half_a2 = 0.5 * step.learning_rate * step.learning_rate;
   for (std::int64_t c = 0; c < c_out; ++c) {
+    // Only where F2 was kept for this point and output, so the pairs add up to its sum of F2.
+    if (std::isnan(r.second_order[r.index(step.step, q, c)])) continue;
     auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, c, c + 1)); };
     for (std::int64_t n = 0; n < nb; ++n) {
       const Tensor hv = pk::ad::hvp(fc, w, v[static_cast<std::size_t>(n)], nullptr,
@@ -486,6 +513,7 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   for (const DecompositionReport& p : pieces) r.queries += p.queries;
   const auto cells = static_cast<std::size_t>(r.steps * r.queries * c_out);
   for (auto* v : {&r.df, &r.first_order, &r.second_order, &r.exact_change, &r.exact_error}) v->assign(cells, 0.0);
+  if (!r.third_order.empty()) r.third_order.assign(cells, 0.0);
   r.complex.assign(cells, 0);
   r.f_initial = Tensor(Shape::matrix(r.queries, c_out));
   r.f_final = Tensor(Shape::matrix(r.queries, c_out));
@@ -505,6 +533,7 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
           r.df[to] = p.df[from];
           r.first_order[to] = p.first_order[from];
           r.second_order[to] = p.second_order[from];
+          if (!r.third_order.empty()) r.third_order[to] = p.third_order[from];
           r.exact_change[to] = p.exact_change[from];
           r.exact_error[to] = p.exact_error[from];
           r.complex[to] = p.complex[from];

@@ -28,7 +28,8 @@ namespace pk::kernel {
 /// When the explicit second-order term F2 is computed.
 enum class SecondOrderMode {
   none,           // never
-  complex_steps,  // at the steps where some query point's linear approximation fails
+  complex_steps,  // at the entries (step, query point, output) of T_c: where the linear
+                  // approximation of that point's output fails at that step
   every_step,     // at every step
 };
 /// "none", "complex" or "every"; throws std::invalid_argument otherwise.
@@ -56,13 +57,25 @@ struct DecompositionOptions {
   /// settings everywhere sharpness is reported: the sweep, the decomposition, the command).
   int lanczos_iterations = 60;
   double lanczos_tolerance = 1e-8;
+  /// 3: also the third-order term F3 = 1/6 D^3 f[dw, dw, dw] and R3 = R2 - F3, wherever F2 is
+  /// computed. 2 (the default) leaves the reports as they were.
+  int order = 2;
+  /// Steps per window of the accumulated remainders (kernel/accumulation.hpp); 0 picks about 20
+  /// windows from the number of steps.
+  std::int64_t window = 0;
+  /// A window fails when ||sum R1|| > window_tau * ||sum df|| over its steps (norms over query
+  /// points and outputs).
+  double window_tau = 0.1;
+  /// The edge of stability is reached from the first sharpness measurement after which every
+  /// alpha_k lambda_max / threshold stays within 1 +- eos_band (threshold 2 for gradient descent).
+  double eos_band = 0.1;
   /// The query point whose F2 is split into pairs (m, n) of training points; -1: none.
   std::int64_t pair_query = -1;
   /// How many of the largest pairs to keep.
   int pair_count = 10;
   /// Query points are decomposed in independent pieces of this many (batched within a piece).
-  /// Results depend on it (a complex step triggers F2 for its piece, quadrature nodes adapt per
-  /// piece) but never on `threads`.
+  /// Results depend on neither it nor `threads`: F2 is kept per entry of T_c and the quadrature
+  /// converges per query point.
   std::int64_t query_chunk = 64;
   /// Pieces decomposed at once by `decompose` (offline); the online observer works on the
   /// training thread.
@@ -122,13 +135,17 @@ struct DecompositionReport {
   DecompositionOptions options;
   bool kernel_form = true;  // false for momentum and Adam: no attribution
   std::string optimizer;
+  pk::nn::OptimizerKind optimizer_kind = pk::nn::OptimizerKind::gradient_descent;
 
   std::vector<double> learning_rate, loss, sharpness;  // per step
+  std::vector<double> sharpness_residual;  // per step: ||H v - lambda v|| of the Lanczos answer
   std::vector<int> exact_nodes;                        // per step, 0 when not computed
   std::vector<std::uint8_t> second_order_computed;     // per step
 
   std::vector<double> df, first_order, second_order, exact_change, exact_error;
   std::vector<std::uint8_t> complex;
+  /// F3 where it was computed (NaN elsewhere); empty unless options.order is 3.
+  std::vector<double> third_order;
 
   pk::ad::Tensor f_initial, f_final;  // P x C
 
@@ -147,6 +164,8 @@ struct DecompositionReport {
   double remainder1(std::size_t i) const { return df[i] - first_order[i]; }
   /// df - F1 - F2, with F2 taken as 0 where it was not computed.
   double remainder2(std::size_t i) const;
+  /// R2 - F3 where F3 was computed, else NaN.
+  double remainder3(std::size_t i) const;
   QuerySummary summary(std::int64_t q, std::int64_t c) const;
   ComplexStepStats complex_stats(std::int64_t q, std::int64_t c) const;
   /// Pooled over every query point and output.

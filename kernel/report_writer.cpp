@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "io/json_writer.hpp"
+#include "kernel/accumulation.hpp"
 
 #ifndef PATHKERNEL_VERSION
 #define PATHKERNEL_VERSION "unknown"
@@ -37,7 +38,9 @@ void write_file(const std::filesystem::path& path, Writer writer) {
 }  // namespace
 
 void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
-  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness\n";
+  const bool third = !r.third_order.empty();  // only when asked, so other reports keep their bytes
+  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness"
+      << (third ? ",third_order,remainder3\n" : "\n");
   for (std::int64_t k = 0; k < r.steps; ++k)
     for (std::int64_t q = 0; q < r.queries; ++q)
       for (std::int64_t c = 0; c < r.outputs; ++c) {
@@ -60,6 +63,12 @@ void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
         cell(out, r.exact_error[i]);
         out << ',';
         cell(out, r.sharpness[ks]);
+        if (third) {
+          out << ',';
+          cell(out, r.third_order[i]);
+          out << ',';
+          cell(out, r.remainder3(i));
+        }
         out << '\n';
       }
 }
@@ -95,6 +104,36 @@ void write_attribution_csv(std::ostream& out, const DecompositionReport& r) {
       }
 }
 
+void write_windows_csv(std::ostream& out, const DecompositionReport& r) {
+  out << "window_start,window_end,query,output,net_change,sum_first_order,sum_second_order,"
+         "sum_remainder1,sum_remainder2\n";
+  for (const WindowTotals& w : window_totals(r, r.options.window, r.options.window_tau))
+    for (std::int64_t q = 0; q < r.queries; ++q)
+      for (std::int64_t c = 0; c < r.outputs; ++c) {
+        const auto j = static_cast<std::size_t>(q * r.outputs + c);
+        out << w.sums.start << ',' << w.sums.end << ',' << q << ',' << c;
+        for (double v : {w.sums.net_change[j], w.sums.first_order[j], w.sums.second_order[j],
+                         w.sums.remainder1[j], w.sums.remainder2[j]}) {
+          out << ',';
+          cell(out, v);
+        }
+        out << '\n';
+      }
+}
+
+namespace {
+// The norms and relative errors of a range of steps, as summary.json states them.
+void range_members(JsonWriter& j, const StepRangeSums& s) {
+  j.member("start", s.start).member("end", s.end);
+  j.member("norm_net_change", s.norm_net_change).member("norm_sum_remainder1", s.norm_remainder1);
+  j.member("norm_sum_remainder2", s.norm_remainder2);
+  j.member("rel_error_first", s.rel_error_first).member("rel_error_second", s.rel_error_second);
+  if (!s.third_order.empty())
+    j.member("norm_sum_remainder3", s.norm_remainder3).member("rel_error_third", s.rel_error_third);
+  j.member("sign_alternation", s.sign_alternation);
+}
+}  // namespace
+
 void write_summary_json(std::ostream& out, const DecompositionReport& r, const RunDescription& run) {
   JsonWriter j(out);
   j.begin_object();
@@ -108,6 +147,11 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   j.member("exact_kernel", r.options.exact_kernel).member("exact_tolerance", r.options.exact_tolerance);
   j.member("attribution", r.options.attribution);
   j.member("sharpness_every", r.options.sharpness_every);
+  j.member("lanczos_tolerance", r.options.lanczos_tolerance);
+  j.member("lanczos_iterations", static_cast<std::int64_t>(r.options.lanczos_iterations));
+  j.member("order", static_cast<std::int64_t>(r.options.order));
+  j.member("window", r.options.window == 0 ? default_window(r.steps) : r.options.window);
+  j.member("window_tau", r.options.window_tau).member("eos_band", r.options.eos_band);
   for (const auto& [name, value] : run.extra) j.member(name, value);
   j.end_object();
   j.member("status", run.status);
@@ -155,6 +199,56 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   }
   j.member("steps_computed", computed).member("max_lambda", top);
   j.member("max_lr_times_lambda", top_product).member("steps_beyond_2", beyond_two);
+  double worst_residual = std::nan("");
+  for (double e : r.sharpness_residual)
+    if (!std::isnan(e) && !(e <= worst_residual)) worst_residual = e;
+  j.member("lanczos_tolerance", r.options.lanczos_tolerance);
+  j.member("max_residual", worst_residual);  // ||H v - lambda v|| of the Ritz pair, worst step
+  j.end_object();
+
+  const std::vector<WindowTotals> windows = window_totals(r, r.options.window, r.options.window_tau);
+  j.key("windows").begin_object();
+  j.member("test", "a window fails when ||sum R1|| > window_tau * ||sum df|| over its steps "
+                   "(2-norms over query points and outputs)");
+  j.member("window", r.options.window == 0 ? default_window(r.steps) : r.options.window);
+  j.member("window_tau", r.options.window_tau);
+  j.member("count", static_cast<std::int64_t>(windows.size()));
+  std::int64_t failing = 0;
+  const WindowTotals* largest = nullptr;
+  for (const WindowTotals& w : windows) {
+    failing += w.fails ? 1 : 0;
+    if (!std::isnan(w.error_share) && (!largest || w.error_share > largest->error_share)) largest = &w;
+  }
+  j.member("failing", failing);
+  if (largest)
+    j.member("largest_error_share_start", largest->sums.start).member("largest_error_share_end", largest->sums.end);
+  j.key("list").begin_array();
+  for (const WindowTotals& w : windows) {
+    j.begin_object();
+    range_members(j, w.sums);
+    j.member("fails", w.fails).member("error_share", w.error_share);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+
+  const EdgeOfStability eos = edge_of_stability(r, r.options.eos_band);
+  j.key("edge_of_stability").begin_object();
+  j.member("threshold", r.optimizer_kind == pk::nn::OptimizerKind::gradient_descent
+                            ? "2 / alpha_k (gradient descent)"
+                            : "not derived for this optimiser");
+  j.member("band", eos.band).member("measurements", eos.measurements);
+  j.member("max_lr_times_lambda", eos.max_lr_times_lambda);
+  if (eos.onset_step) {
+    j.member("onset_step", *eos.onset_step);
+    j.member("lambda_at_onset", eos.lambda_at_onset).member("threshold_at_onset", eos.threshold_at_onset);
+    j.key("before_onset").begin_object();
+    range_members(j, *eos.before);
+    j.end_object();
+    j.key("after_onset").begin_object();
+    range_members(j, *eos.after);
+    j.end_object();
+  }
   j.end_object();
 
   std::int64_t max_nodes = 0;
@@ -213,6 +307,7 @@ void write_report_files(const std::filesystem::path& directory, const Decomposit
   write_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, report, run); });
   write_file(directory / "steps.csv", [&](std::ostream& o) { write_steps_csv(o, report); });
   write_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, report); });
+  write_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, report); });
   if (!report.attribution.empty())
     write_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
 }

@@ -1,6 +1,6 @@
 #pragma once
-// The report files of DESIGN.md "Data formats": summary.json, steps.csv, queries.csv and
-// attribution.csv. Numbers are written with enough digits to read back exactly; an empty CSV
+// The report files of DESIGN.md "Data formats": summary.json, steps.csv, queries.csv,
+// windows.csv and attribution.csv. Numbers are written with enough digits to read back exactly; an empty CSV
 // cell (a JSON null) marks a value that was not computed.
 
 #include <cstdint>
@@ -35,10 +35,14 @@ struct RunDescription {
 void write_steps_csv(std::ostream& out, const DecompositionReport& report);
 void write_queries_csv(std::ostream& out, const DecompositionReport& report);
 void write_attribution_csv(std::ostream& out, const DecompositionReport& report);
+/// The accumulated remainders over windows of options.window steps (0: about 20 windows), one
+/// row per window, query point and output.
+void write_windows_csv(std::ostream& out, const DecompositionReport& report);
 void write_summary_json(std::ostream& out, const DecompositionReport& report, const RunDescription& run);
 
-/// Writes the four files into `directory` (which must exist). attribution.csv is written only
-/// when the report has attributions. Throws std::runtime_error naming a file that fails.
+/// Writes the report files (summary.json, steps.csv, queries.csv, windows.csv, attribution.csv)
+/// into `directory` (which must exist). attribution.csv is written only when the report has
+/// attributions. Throws std::runtime_error naming a file that fails.
 void write_report_files(const std::filesystem::path& directory, const DecompositionReport& report,
                         const RunDescription& run);
 

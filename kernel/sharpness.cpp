@@ -36,6 +36,50 @@ double largest_tridiagonal_eigenvalue(const double* alpha, const double* beta, i
   return 0.5 * (lo + hi);
 }
 
+namespace {
+// The unit eigenvector of the tridiagonal T (diagonal alpha, off-diagonal beta) for its eigenvalue
+// lambda, by inverse iteration with a dense pivoted solve (T is at most the Lanczos steps wide).
+std::vector<double> tridiagonal_eigenvector(const std::vector<double>& alpha, const std::vector<double>& beta,
+                                            double lambda) {
+  const auto n = alpha.size();
+  std::vector<double> x(n, 1.0);
+  const double shift = lambda + 1e-10 * std::max(1.0, std::abs(lambda));
+  for (int iteration = 0; iteration < 3; ++iteration) {
+    std::vector<double> a(n * n, 0.0), b = x;
+    for (std::size_t i = 0; i < n; ++i) {
+      a[i * n + i] = alpha[i] - shift;
+      if (i + 1 < n) a[i * n + i + 1] = a[(i + 1) * n + i] = beta[i];
+    }
+    for (std::size_t c = 0; c < n; ++c) {
+      std::size_t p = c;
+      for (std::size_t r = c + 1; r < n; ++r)
+        if (std::abs(a[r * n + c]) > std::abs(a[p * n + c])) p = r;
+      if (p != c) {
+        for (std::size_t j = 0; j < n; ++j) std::swap(a[c * n + j], a[p * n + j]);
+        std::swap(b[c], b[p]);
+      }
+      if (a[c * n + c] == 0.0) a[c * n + c] = 1e-300;  // exactly singular: any tiny pivot will do
+      for (std::size_t r = c + 1; r < n; ++r) {
+        const double m = a[r * n + c] / a[c * n + c];
+        for (std::size_t j = c; j < n; ++j) a[r * n + j] -= m * a[c * n + j];
+        b[r] -= m * b[c];
+      }
+    }
+    for (std::size_t i = n; i-- > 0;) {
+      double v = b[i];
+      for (std::size_t j = i + 1; j < n; ++j) v -= a[i * n + j] * x[j];
+      x[i] = v / a[i * n + i];
+    }
+    double norm = 0.0;
+    for (double v : x) norm += v * v;
+    norm = std::sqrt(norm);
+    if (!(norm > 0) || !std::isfinite(norm)) break;
+    for (double& v : x) v /= norm;
+  }
+  return x;
+}
+}  // namespace
+
 Sharpness sharpness(pk::ad::Function loss, const Tensor& w, int max_iterations, double tolerance,
                     std::uint64_t seed, pk::ad::Tape* workspace) {
   const std::int64_t d = w.size();
@@ -86,6 +130,23 @@ Sharpness sharpness(pk::ad::Function loss, const Tensor& w, int max_iterations, 
     beta.push_back(norm);
     for (std::int64_t i = 0; i < d; ++i) q[i] = r[i] / norm;
   }
+  if (basis.empty()) return result;
+  // The Ritz vector of lambda_max in the Krylov basis, and its residual measured directly (not
+  // from the recurrence, which assumes an orthogonality that rounding erodes).
+  const std::vector<double> y = tridiagonal_eigenvector(alpha, beta, result.lambda_max);
+  Tensor v(w.shape(), 0.0);
+  for (std::size_t j = 0; j < y.size() && j < basis.size(); ++j)
+    for (std::int64_t i = 0; i < d; ++i) v[i] += y[j] * basis[j][i];
+  const double v_norm = std::sqrt(dot(v, v));
+  if (!(v_norm > 0)) return result;
+  for (double& x : v.span()) x /= v_norm;
+  const Tensor hv = pk::ad::hvp(loss, w, v, nullptr, pk::ad::HvpMethod::forward_over_reverse, &tape);
+  double residual = 0.0;
+  for (std::int64_t i = 0; i < d; ++i) {
+    const double e = hv[i] - result.lambda_max * v[i];
+    residual += e * e;
+  }
+  result.residual = std::sqrt(residual);
   return result;
 }
 

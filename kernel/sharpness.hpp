@@ -12,6 +12,9 @@ struct Sharpness {
   double lambda_max = 0.0;  // largest (algebraic) eigenvalue of the Hessian
   int iterations = 0;       // Lanczos steps taken (Hessian-vector products)
   double change = 0.0;      // |change| of the estimate over the last step (the convergence test)
+  /// ||H v - lambda v|| for the unit Ritz vector v of lambda_max: how far the answer is from an
+  /// eigenpair (one more Hessian-vector product measures it).
+  double residual = 0.0;
 };
 
 /// Lanczos with full reorthogonalisation from a seeded random start, stopping when the largest

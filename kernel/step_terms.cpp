@@ -63,6 +63,27 @@ SecondOrder second_order_term(ModelFunction f, const Tensor& queries, const Tens
   return {Tensor(j_dw.value()), std::move(second)};
 }
 
+ThirdOrder third_order_term(ModelFunction f, const Tensor& queries, const Tensor& w, const Tensor& dw,
+                            Tape& tape) {
+  check_direction(w, dw, "third_order_term");
+  tape.clear();
+  const Var wv = tape.variable(w, dw);
+  const Var y = call_model(f, tape, queries, wv);
+  // Everything below is linear in u, so its value does not matter; ones keep it simple.
+  const Var u = tape.variable(Tensor(y.shape(), 1.0));
+  const Var direction = tape.constant(dw);
+  const Var jt_u = pk::ad::grad(pk::ad::sum(pk::ad::mul(u, y)), wv, {.create_graph = true, .seed = {}});
+  const Var s1 = pk::ad::sum(pk::ad::mul(jt_u, direction));  // u^T J dw
+  const Var h_dw = pk::ad::grad(s1, wv, {.create_graph = true, .seed = {}});
+  const Var s2 = pk::ad::sum(pk::ad::mul(h_dw, direction));  // sum_i u_i dw^T H_i dw
+  const Var curvature = pk::ad::grad(s2, u);
+  const Var slope = pk::ad::grad(s1, u);
+  Tensor second(curvature.value()), third = curvature.tangent();
+  for (double& v : second.span()) v *= 0.5;
+  for (double& v : third.span()) v /= 6.0;
+  return {Tensor(slope.value()), std::move(second), std::move(third)};
+}
+
 SecondOrder dense_second_order_term(const pk::nn::MlpSpec& spec, const Tensor& queries,
                                     const Tensor& w, const Tensor& dw, Tape& tape) {
   const pk::nn::Model model = pk::nn::mlp(spec);
@@ -112,13 +133,24 @@ SecondOrder dense_second_order_term(const pk::nn::MlpSpec& spec, const Tensor& q
 
 ExactChange exact_change(ModelFunction f, const Tensor& queries, const Tensor& w, const Tensor& dw,
                          const Tensor& actual_change, Tape& tape, double tolerance, double floor,
-                         int min_nodes, int max_nodes) {
+                         int min_nodes, int max_nodes, const std::vector<double>& row_floor) {
   check_direction(w, dw, "exact_change");
-  double scale = 0.0;
-  for (double v : actual_change.span()) scale = std::max(scale, std::abs(v));
-  ExactChange best;
+  const std::int64_t rows = actual_change.shape().rank == 2 ? actual_change.shape().dim(0) : 1;
+  const std::int64_t cols = rows > 0 ? actual_change.size() / rows : 0;
+  if (!row_floor.empty() && static_cast<std::int64_t>(row_floor.size()) != rows)
+    throw pk::ad::ShapeError("exact_change: " + std::to_string(row_floor.size()) + " row floors for " +
+                             std::to_string(rows) + " query points");
+  // Each row is judged on its own scale and frozen once it converges, so a query point's result
+  // is the same whichever other points share its batch.
+  std::vector<double> scale(static_cast<std::size_t>(rows), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c)
+      scale[static_cast<std::size_t>(r)] = std::max(scale[static_cast<std::size_t>(r)], std::abs(actual_change[r * cols + c]));
+  std::vector<int> done_at(static_cast<std::size_t>(rows), 0);
+  ExactChange best{Tensor(actual_change.shape(), 0.0), 0, 0.0};
   Tensor point(w.shape());
-  for (int n = std::max(1, min_nodes);; n *= 2) {
+  std::int64_t open = rows;
+  for (int n = std::max(1, min_nodes); open > 0; n *= 2) {
     const GaussLegendre rule = gauss_legendre(n);
     Tensor sum(actual_change.shape(), 0.0);
     for (std::size_t i = 0; i < rule.nodes.size(); ++i) {
@@ -129,16 +161,25 @@ ExactChange exact_change(ModelFunction f, const Tensor& queries, const Tensor& w
                                  " but the actual change has shape " + sum.shape().str());
       for (std::int64_t j = 0; j < sum.size(); ++j) sum[j] += rule.weights[i] * jvp[j];
     }
-    double error = 0.0;
-    bool converged = true;
-    for (std::int64_t j = 0; j < sum.size(); ++j) {
-      const double e = std::abs(sum[j] - actual_change[j]);
-      error = std::max(error, e);
-      if (!(e <= tolerance * scale + floor)) converged = false;
+    const bool last = n * 2 > max_nodes;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto ru = static_cast<std::size_t>(r);
+      if (done_at[ru] != 0) continue;
+      const double allowed = tolerance * scale[ru] + floor + (row_floor.empty() ? 0.0 : row_floor[ru]);
+      bool converged = true;
+      for (std::int64_t c = 0; c < cols; ++c)
+        if (!(std::abs(sum[r * cols + c] - actual_change[r * cols + c]) <= allowed)) converged = false;
+      if (!converged && !last) continue;
+      done_at[ru] = n;
+      --open;
+      for (std::int64_t c = 0; c < cols; ++c) best.change[r * cols + c] = sum[r * cols + c];
+      best.nodes = std::max(best.nodes, n);
     }
-    best = {std::move(sum), n, error};
-    if (converged || n * 2 > max_nodes) return best;
+    if (last) break;
   }
+  for (std::int64_t j = 0; j < actual_change.size(); ++j)
+    best.error = std::max(best.error, std::abs(best.change[j] - actual_change[j]));
+  return best;
 }
 
 }  // namespace pk::kernel

@@ -33,6 +33,20 @@ SecondOrder second_order_term(ModelFunction f, const pk::ad::Tensor& queries,
                               const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
                               pk::ad::Tape& tape);
 
+/// The third-order term F3 = 1/6 D^3 f(x; w)[dw, dw, dw] for every query point and output, with
+/// F1 and F2 from the same pass: the construction of `second_order_term` taken one level
+/// further. With w carrying the tangent dw and u a P x C variable, s1 = (J^T u) . dw and
+/// s2 = (grad_w s1) . dw = sum u_i dw^T H_i dw are recorded by two create_graph backward passes;
+/// ds2/du is dw^T H dw per point and output, and its tangent along dw is the third derivative of
+/// t -> f(x; w + t dw) at 0. Any model (the engine differentiates to any order).
+struct ThirdOrder {
+  pk::ad::Tensor first_order;   // J(Q; w) dw
+  pk::ad::Tensor second_order;  // 1/2 dw^T H(Q) dw
+  pk::ad::Tensor third_order;   // 1/6 D^3 f(Q; w)[dw, dw, dw]
+};
+ThirdOrder third_order_term(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
+                            const pk::ad::Tensor& dw, pk::ad::Tape& tape);
+
 /// The same two terms for the MLP of `spec` (nn/mlp.hpp) by the fast route its structure allows:
 /// one forward pass carrying the first and second derivatives along the line w + t dw (Taylor
 /// mode). For a dense layer z = h W^T + b and h' = sigma(z),
@@ -47,18 +61,21 @@ SecondOrder dense_second_order_term(const pk::nn::MlpSpec& spec, const pk::ad::T
 
 /// The change along the whole step, integral_0^1 J(Q; w + t dw) dw dt, by Gauss-Legendre
 /// quadrature: the prediction of the exact (integrated) path kernel. Nodes double from
-/// `min_nodes` until every entry matches `actual_change` to within `tolerance` times the largest
-/// |actual change| in the batch plus `floor` (the rounding in f_{k+1} - f_k, about 1e-16 |f|,
-/// which no quadrature can beat), or until `max_nodes` is reached.
+/// `min_nodes` for each query point (row) separately until its entries match `actual_change` to
+/// within `tolerance` times the row's largest |actual change| plus `floor` plus the row's entry of
+/// `row_floor` (when given: the rounding in f_{k+1} - f_k, about 1e-16 |f|, which no quadrature
+/// can beat), or until `max_nodes` is reached. A row keeps the quadrature at which it converged,
+/// so its result does not depend on the other rows in the batch.
 struct ExactChange {
   pk::ad::Tensor change;  // the quadrature, P x C
-  int nodes = 0;          // the number of nodes used
+  int nodes = 0;          // the most nodes any row used
   double error = 0.0;     // max |quadrature - actual| over the batch
 };
 ExactChange exact_change(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
                          const pk::ad::Tensor& dw, const pk::ad::Tensor& actual_change,
                          pk::ad::Tape& tape, double tolerance = 1e-12, double floor = 0.0,
-                         int min_nodes = 2, int max_nodes = 64);
+                         int min_nodes = 2, int max_nodes = 64,
+                         const std::vector<double>& row_floor = {});
 
 /// f(Q; w), P x C.
 pk::ad::Tensor predict(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,

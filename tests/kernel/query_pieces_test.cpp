@@ -2,7 +2,11 @@
 // equals offline, and each piece agrees with decomposing its points alone.
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <string>
+
 #include "kernel/decomposition.hpp"
+#include "kernel/report_writer.hpp"
 #include "tests/kernel/kernel_test_support.hpp"
 
 namespace pk::kernel::testing {
@@ -34,6 +38,19 @@ void expect_same(const DecompositionReport& a, const DecompositionReport& b) {
   for (std::size_t i = 0; i < a.top_pairs.size(); ++i) EXPECT_TRUE(same_bits(a.top_pairs[i].value, b.top_pairs[i].value));
 }
 
+// Every report file but the timings, concatenated.
+std::string report_text(const DecompositionReport& r) {
+  std::ostringstream out;
+  RunDescription run;
+  run.include_timings = false;
+  write_summary_json(out, r, run);
+  write_steps_csv(out, r);
+  write_queries_csv(out, r);
+  write_windows_csv(out, r);
+  write_attribution_csv(out, r);
+  return out.str();
+}
+
 TEST(QueryPieces, ThreadCountDoesNotChangeTheReport) {
   const pk::nn::Dataset data = regression_data(24, 2, 2, 3);
   const pk::nn::Model model = pk::nn::mlp("2-6-2", "tanh");
@@ -49,6 +66,36 @@ TEST(QueryPieces, ThreadCountDoesNotChangeTheReport) {
   EXPECT_EQ(one.queries, 11);
   EXPECT_FALSE(one.top_pairs.empty());  // the pair query sits in the second piece
   EXPECT_FALSE(std::isnan(one.sharpness[0]));
+}
+
+// Regression: F2 in complex mode was kept for every point of a piece that had some complex
+// entry, and the quadrature's tolerance and rounding floor were the piece's, so cutting the
+// query points differently changed the report. Every cut must give the same bytes.
+TEST(QueryPieces, QueryChunkDoesNotChangeTheReport) {
+  const pk::nn::Dataset data = regression_data(24, 2, 2, 3);
+  const pk::nn::Model model = pk::nn::mlp("2-6-2", "tanh");
+  pk::nn::TrainingConfig config;
+  config.steps = 9;
+  config.schedule = pk::nn::Schedule::constant(0.4);
+  const TrainedRun run = train(model, pk::nn::LossKind::mse, data, config, init(model, 5));
+  const Tensor queries = query_points(11, 2, 8);
+  const DecompositionReport whole = decompose(model, run.trajectory, queries, everything(64, 1));
+  // The run must put complex and other entries on the same step, or the test proves nothing.
+  bool mixed = false;
+  for (std::int64_t k = 0; k < whole.steps; ++k) {
+    int flagged = 0;
+    for (std::int64_t i = 0; i < whole.queries * whole.outputs; ++i) flagged += whole.complex[static_cast<std::size_t>(k * whole.queries * whole.outputs + i)];
+    mixed = mixed || (flagged > 0 && flagged < whole.queries * whole.outputs);
+  }
+  ASSERT_TRUE(mixed);
+  const std::string files = report_text(whole);
+  for (std::int64_t chunk : {1, 2, 3, 5, 10}) {
+    SCOPED_TRACE("query_chunk " + std::to_string(chunk));
+    const DecompositionReport cut = decompose(model, run.trajectory, queries, everything(chunk, 2));
+    expect_same(whole, cut);
+    EXPECT_EQ(whole.second_order_computed, cut.second_order_computed);
+    EXPECT_TRUE(files == report_text(cut));
+  }
 }
 
 TEST(QueryPieces, OnlineEqualsOfflineAndEachPieceEqualsItsPointsAlone) {
