@@ -81,6 +81,7 @@ Var Tape::constant(TensorView value) { return leaf(value, nullptr, false); }
 Var Tape::scalar(double v) { return leaf(TensorView(&v, Shape::scalar()), nullptr, false); }
 
 Var Tape::fill(Shape shape, double v, bool zero_tangent) {
+  shape.validate("Tape::fill");
   Node n;
   n.shape = shape;
   n.value = allocate(shape.size());

@@ -58,6 +58,7 @@ const OpRule sum_rule{"sum_to", sum_forward, sum_tangent, sum_backward};
 
 Var broadcast_to(Var x, Shape shape) {
   Tape& t = detail::tape_of("broadcast_to", {x});
+  shape.validate("broadcast_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(x.shape(), shape))
     throw ShapeError("broadcast_to: shape " + x.shape().str() + " does not broadcast to " +
@@ -67,6 +68,7 @@ Var broadcast_to(Var x, Shape shape) {
 
 Var sum_to(Var x, Shape shape) {
   Tape& t = detail::tape_of("sum_to", {x});
+  shape.validate("sum_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(shape, x.shape()))
     throw ShapeError("sum_to: shape " + shape.str() + " does not broadcast to " +
