@@ -41,8 +41,9 @@ void check_geometry(const Conv2dGeometry& g, const Shape& operand, const char* o
     fail("the window is larger than the padded image");
   std::int64_t n = 0;
   if (__builtin_mul_overflow(g.channels * g.height, g.width, &n) || n > Shape::kMaxSize ||
-      __builtin_mul_overflow(g.channels * g.kernel_h, g.kernel_w, &n) || n > Shape::kMaxSize)
-    fail("the image or the window holds more than Shape::kMaxSize elements");
+      __builtin_mul_overflow(g.channels * g.kernel_h, g.kernel_w, &n) || n > Shape::kMaxSize ||
+      __builtin_mul_overflow(g.out_height(), g.out_width(), &n) || n > Shape::kMaxSize)
+    fail("the image, the window or the output positions number more than Shape::kMaxSize");
 }
 
 void check_window(const Conv2dGeometry& g, const Shape& x, const char* op) {
