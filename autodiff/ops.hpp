@@ -166,26 +166,28 @@ struct ImageShape {
   std::int64_t width = 1;
 };
 
-/// im2col: the window's inputs at every output position, one row per position. For x of
-/// N x (C*H*W) the result is (N*H'*W') x (C*kh*kw), row n*H'*W' + oh*W' + ow holding
-/// x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] at column (c*kh + i)*kw + j (0 in the padding).
-/// Linear in x; its adjoint is `fold`.
+/// im2col: the window's inputs at every output position, one column per position (PyTorch's
+/// F.unfold, with the images side by side). For x of N x (C*H*W) the result is
+/// (C*kh*kw) x (N*H'*W'), row (c*kh + i)*kw + j and column n*H'*W' + oh*W' + ow holding
+/// x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in the padding). Linear in x; its adjoint
+/// is `fold`.
 Var unfold(Var x, const Conv2dGeometry& g);
-/// col2im, the adjoint of `unfold`: every element of `cols` ((N*H'*W') x (C*kh*kw)) is added to
+/// col2im, the adjoint of `unfold`: every element of `cols` ((C*kh*kw) x (N*H'*W')) is added to
 /// the input pixel that unfold read it from (padding taps are dropped), giving N x (C*H*W).
 /// Linear; its adjoint is `unfold`.
 Var fold(Var cols, const Conv2dGeometry& g);
-/// Each row of x (N x (rows*cols)) read as a rows x cols matrix and transposed, giving
-/// N x (cols*rows). Linear; its adjoint is transpose_blocks(., cols, rows).
-Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols);
+/// Each row of x (N x (rows*cols*inner)) read as a rows x cols matrix of blocks of `inner`
+/// contiguous elements, transposed block-wise into cols x rows (same shape as x). Linear; its
+/// adjoint is transpose_blocks(., cols, rows, inner).
+Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols, std::int64_t inner = 1);
 
 /// 2-D convolution with PyTorch's Conv2d semantics (a cross-correlation): x is N x (C*H*W), the
 /// weight out x (C*kh*kw) (PyTorch's weight.view(out, -1)), and the result N x (out*H'*W') with
 ///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw].
-/// Computed as unfold(x) w^T (one GEMM for the batch) reordered to channel-major, so its
-/// derivatives are those of unfold, matmul and transpose_blocks: dL/dx = fold(G w) and
-/// dL/dw = G^T unfold(x), G the output adjoint reordered to (N*H'*W') x out; dL/db sums G over
-/// positions. `g.channels` must match the weight's C*kh*kw.
+/// Computed as w unfold(x) (one GEMM for the whole batch) reordered image-major, so its
+/// derivatives are those of unfold, matmul and transpose_blocks: dL/dx = fold(w^T G) and
+/// dL/dw = G unfold(x)^T, G the output adjoint reordered to out x (N*H'*W'); dL/db sums G over
+/// positions. The weight's columns must number g.channels*kh*kw.
 Var conv2d(Var x, Var weight, const Conv2dGeometry& g);
 /// As above plus a bias vector of `out` elements added to every position of channel o.
 Var conv2d(Var x, Var weight, Var bias, const Conv2dGeometry& g);

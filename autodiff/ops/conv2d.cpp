@@ -1,8 +1,9 @@
-// conv2d: unfold the batch once into (N*P) x (C*kh*kw) rows of window taps, multiply by the
-// weight's transpose in one GEMM for the whole batch, add the bias along the last axis (a plain
-// broadcast), and reorder the (N*P) x out product to channel-major images. Every step is an op
-// with its own rules, so conv2d has none of its own: its gradient and every higher derivative
-// come from unfold/fold, matmul, add and transpose_blocks.
+// conv2d: unfold the batch once into (C*kh*kw) x (N*P) columns of window taps, multiply by the
+// weight in one GEMM for the whole batch (out x (N*P)), add the bias down each row (a plain
+// broadcast of an out x 1 column), and reorder to image-major rows, N x (out*P). Every step is an
+// op with its own rules, so conv2d has none of its own: its gradient and every higher derivative
+// come from unfold/fold, matmul, add and transpose_blocks. This layout keeps every copy in
+// unfold, fold and the reordering a contiguous run of output positions.
 #include <string>
 
 #include "autodiff/ops.hpp"
@@ -28,9 +29,10 @@ Var convolve(Tape& t, Var x, Var weight, const Var* bias, const Conv2dGeometry& 
     throw ShapeError("conv2d: the output of " + std::to_string(n) + " images x " +
                      std::to_string(out) + " channels x " + std::to_string(p) +
                      " positions holds more than Shape::kMaxSize elements");
-  Var y = matmul(detail::unfold(x, t.store(g)), weight, false, true);
-  if (bias) y = add(y, *bias);
-  return transpose_blocks(reshape(y, Shape::matrix(n, p * out)), p, out);
+  Var y = matmul(weight, detail::unfold(x, t.store(g)));
+  if (bias) y = add(y, reshape(*bias, Shape::matrix(out, 1)));
+  y = transpose_blocks(reshape(y, Shape::matrix(1, size)), out, n, p);
+  return reshape(y, Shape::matrix(n, out * p));
 }
 }  // namespace
 

@@ -62,82 +62,81 @@ void check_window(const Conv2dGeometry& g, const Shape& x, const char* op) {
 }  // namespace detail
 
 namespace {
-// The window of output position (oh, ow) over image row h: which taps j fall inside the image.
-// Interior positions, the common case, skip the per-tap test.
-struct Row {
-  std::int64_t w0;    // column of tap 0 (may be negative)
-  bool interior;      // every tap of the row lies inside the image
+// The columns are laid out tap-major: row (c, i, j) of the (C*kh*kw) x (N*H'*W') result holds that
+// tap for every output position, so each (row, image, output row) is a run of W' values read
+// from one image row at stride sw. The taps that fall in the left or right padding are a prefix
+// and a suffix of the run, found once per tap instead of tested per element, and for stride 1
+// the middle is a plain copy.
+struct Run {
+  std::int64_t lo, hi;  // positions ow in [lo, hi) read inside the image; the rest are padding
+  std::int64_t w0;      // image column of position 0 (may be negative)
 };
 
-Row row_of(const Conv2dGeometry& g, std::int64_t ow) {
-  const std::int64_t w0 = ow * g.stride_w - g.padding_w;
-  return {w0, w0 >= 0 && w0 + (g.kernel_w - 1) * g.dilation_w < g.width};
+Run run_of(const Conv2dGeometry& g, std::int64_t j) {
+  const std::int64_t w0 = j * g.dilation_w - g.padding_w, sw = g.stride_w, ow_n = g.out_width();
+  // The smallest ow with w0 + ow*sw >= 0 and the first with w0 + ow*sw >= W.
+  const std::int64_t lo = w0 >= 0 ? 0 : (-w0 + sw - 1) / sw;
+  const std::int64_t hi = g.width - w0 <= 0 ? 0 : (g.width - w0 + sw - 1) / sw;
+  const std::int64_t l = std::min(lo, ow_n), h = std::clamp(hi, l, ow_n);
+  return {l, h, w0};
 }
 
-// cols ((N*P) x (C*kh*kw)) from x (N x (C*H*W)).
+// cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W)).
 void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* x, double* cols) {
-  const std::int64_t H = g.height, W = g.width, HW = H * W, kh = g.kernel_h, kw = g.kernel_w;
-  const std::int64_t dh = g.dilation_h, dw = g.dilation_w;
-  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
+  const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   double* dst = cols;
-  for (std::int64_t n = 0; n < n_images; ++n) {
-    const double* image = x + n * g.channels * HW;
-    for (std::int64_t oh = 0; oh < oh_n; ++oh) {
-      const std::int64_t h0 = oh * g.stride_h - g.padding_h;
-      for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-        const Row r = row_of(g, ow);
-        for (std::int64_t c = 0; c < g.channels; ++c)
-          for (std::int64_t i = 0; i < kh; ++i, dst += kw) {
-            const std::int64_t h = h0 + i * dh;
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t i = 0; i < g.kernel_h; ++i)
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const Run r = run_of(g, j);
+        for (std::int64_t n = 0; n < n_images; ++n, dst += p) {
+          const double* plane = x + n * g.channels * HW + c * HW;
+          for (std::int64_t oh = 0; oh < oh_n; ++oh) {
+            double* out = dst + oh * ow_n;
+            const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
             if (h < 0 || h >= H) {
-              std::fill_n(dst, kw, 0.0);
+              std::fill_n(out, ow_n, 0.0);
               continue;
             }
-            const double* src = image + c * HW + h * W + r.w0;
-            if (r.interior) {
-              for (std::int64_t j = 0; j < kw; ++j) dst[j] = src[j * dw];
+            const double* src = plane + h * W;
+            std::fill_n(out, r.lo, 0.0);
+            if (sw == 1) {
+              std::copy(src + r.w0 + r.lo, src + r.w0 + r.hi, out + r.lo);
             } else {
-              for (std::int64_t j = 0; j < kw; ++j) {
-                const std::int64_t w = r.w0 + j * dw;
-                dst[j] = w >= 0 && w < W ? src[j * dw] : 0.0;
-              }
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = src[r.w0 + ow * sw];
             }
+            std::fill(out + r.hi, out + ow_n, 0.0);
           }
+        }
       }
-    }
-  }
 }
 
 // x (N x (C*H*W)) = the sum of cols' elements onto the pixels unfold read them from.
 void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* cols, double* x) {
-  const std::int64_t H = g.height, W = g.width, HW = H * W, kh = g.kernel_h, kw = g.kernel_w;
-  const std::int64_t dh = g.dilation_h, dw = g.dilation_w;
-  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
+  const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   std::fill_n(x, n_images * g.channels * HW, 0.0);
   const double* src = cols;
-  for (std::int64_t n = 0; n < n_images; ++n) {
-    double* image = x + n * g.channels * HW;
-    for (std::int64_t oh = 0; oh < oh_n; ++oh) {
-      const std::int64_t h0 = oh * g.stride_h - g.padding_h;
-      for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-        const Row r = row_of(g, ow);
-        for (std::int64_t c = 0; c < g.channels; ++c)
-          for (std::int64_t i = 0; i < kh; ++i, src += kw) {
-            const std::int64_t h = h0 + i * dh;
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t i = 0; i < g.kernel_h; ++i)
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const Run r = run_of(g, j);
+        for (std::int64_t n = 0; n < n_images; ++n, src += p) {
+          double* plane = x + n * g.channels * HW + c * HW;
+          for (std::int64_t oh = 0; oh < oh_n; ++oh) {
+            const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
             if (h < 0 || h >= H) continue;
-            double* out = image + c * HW + h * W + r.w0;
-            if (r.interior) {
-              for (std::int64_t j = 0; j < kw; ++j) out[j * dw] += src[j];
+            const double* in = src + oh * ow_n;
+            double* out = plane + h * W;
+            if (sw == 1) {
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[r.w0 + ow] += in[ow];
             } else {
-              for (std::int64_t j = 0; j < kw; ++j) {
-                const std::int64_t w = r.w0 + j * dw;
-                if (w >= 0 && w < W) out[j * dw] += src[j];
-              }
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[r.w0 + ow * sw] += in[ow];
             }
           }
+        }
       }
-    }
-  }
 }
 
 const Conv2dGeometry& geometry(const Node& n) {
@@ -178,7 +177,7 @@ const OpRule fold_rule{"fold", fold_forward, fold_tangent, fold_backward};
 namespace detail {
 Var unfold(Var x, const Conv2dGeometry* g) {
   Tape& t = x.tape();
-  const Shape out = Shape::matrix(x.shape().dim(0) * positions(*g), patch_size(*g));
+  const Shape out = Shape::matrix(patch_size(*g), x.shape().dim(0) * positions(*g));
   OpParams p;
   p.record = g;
   return t.record(unfold_rule, {x}, out, p);
@@ -186,7 +185,7 @@ Var unfold(Var x, const Conv2dGeometry* g) {
 
 Var fold(Var cols, const Conv2dGeometry* g) {
   Tape& t = cols.tape();
-  const Shape out = Shape::matrix(cols.shape().dim(0) / positions(*g), image_size(*g));
+  const Shape out = Shape::matrix(cols.shape().dim(1) / positions(*g), image_size(*g));
   OpParams p;
   p.record = g;
   return t.record(fold_rule, {cols}, out, p);
@@ -204,10 +203,10 @@ Var fold(Var cols, const Conv2dGeometry& g) {
   const Shape s = cols.shape();
   detail::check_geometry(g, s, "fold");
   const std::int64_t p = detail::positions(g);
-  if (s.rank != 2 || s.dim(1) != detail::patch_size(g) || s.dim(0) % p != 0)
-    throw ShapeError("fold: columns of shape " + s.str() + " do not hold whole images of " +
-                     std::to_string(p) + " positions x " + std::to_string(detail::patch_size(g)) +
-                     " taps (" + detail::describe(g) + ")");
+  if (s.rank != 2 || s.dim(0) != detail::patch_size(g) || s.dim(1) % p != 0)
+    throw ShapeError("fold: columns of shape " + s.str() + " are not " +
+                     std::to_string(detail::patch_size(g)) + " taps x whole images of " +
+                     std::to_string(p) + " positions (" + detail::describe(g) + ")");
   return detail::fold(cols, t.store(g));
 }
 }  // namespace pk::ad

@@ -296,9 +296,12 @@ TEST(Conv, BadGeometriesAndShapesThrowShapeErrorNamingTheOp) {
            {.height = 1, .width = 1, .kernel_h = 1, .kernel_w = 1, .padding_h = big,
             .padding_w = big});
   });
-  expect_shape_error("fold", {"(7, 18)"}, [&] { fold(t.variable(Tensor(Shape::matrix(7, 18), 1.0)), ok); });
+  expect_shape_error("fold", {"(18, 7)"}, [&] { fold(t.variable(Tensor(Shape::matrix(18, 7), 1.0)), ok); });
+  expect_shape_error("fold", {"(17, 30)"}, [&] { fold(t.variable(Tensor(Shape::matrix(17, 30), 1.0)), ok); });
   expect_shape_error("transpose_blocks", {"(2, 70)"}, [&] { transpose_blocks(x, 3, 4); });
   expect_shape_error("transpose_blocks", {"(2, 70)"}, [&] { transpose_blocks(x, -7, -10); });
+  expect_shape_error("transpose_blocks", {"(2, 70)"}, [&] { transpose_blocks(x, 7, 10, 0); });
+  expect_shape_error("transpose_blocks", {"(2, 70)"}, [&] { transpose_blocks(x, 7, 5, 3); });
   expect_shape_error("avg_pool2d", {"(2, 70)"}, [&] { avg_pool2d(x, {2, 5, 6}, 2); });
   expect_shape_error("avg_pool2d", {"kernel 6 x 6"}, [&] { avg_pool2d(x, {2, 5, 7}, 6); });
   expect_shape_error("avg_pool2d", {"stride -1"}, [&] { avg_pool2d(x, {2, 5, 7}, 2, -1); });

@@ -251,7 +251,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dGeo
 Tensor unfold(const Tensor& x, const Conv2dGeometry& g) {
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
   const std::int64_t taps = g.channels * g.kernel_h * g.kernel_w;
-  Tensor cols(M(x.shape().dim(0) * oh_n * ow_n, taps));
+  Tensor cols(M(taps, x.shape().dim(0) * oh_n * ow_n));
   for (std::int64_t im = 0; im < x.shape().dim(0); ++im)
     for (std::int64_t oh = 0; oh < oh_n; ++oh)
       for (std::int64_t ow = 0; ow < ow_n; ++ow)
@@ -259,7 +259,7 @@ Tensor unfold(const Tensor& x, const Conv2dGeometry& g) {
           for (std::int64_t i = 0; i < g.kernel_h; ++i)
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
               const std::int64_t at = tap(g, c, oh, ow, i, j);
-              cols((im * oh_n + oh) * ow_n + ow, (c * g.kernel_h + i) * g.kernel_w + j) =
+              cols((c * g.kernel_h + i) * g.kernel_w + j, (im * oh_n + oh) * ow_n + ow) =
                   at >= 0 ? x(im, at) : 0.0;
             }
   return cols;
@@ -267,7 +267,7 @@ Tensor unfold(const Tensor& x, const Conv2dGeometry& g) {
 
 Tensor fold(const Tensor& cols, const Conv2dGeometry& g) {
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
-  const std::int64_t n = cols.shape().dim(0) / (oh_n * ow_n);
+  const std::int64_t n = cols.shape().dim(1) / (oh_n * ow_n);
   Tensor x(M(n, g.channels * g.height * g.width));
   for (std::int64_t im = 0; im < n; ++im)
     for (std::int64_t oh = 0; oh < oh_n; ++oh)
@@ -277,17 +277,19 @@ Tensor fold(const Tensor& cols, const Conv2dGeometry& g) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
               const std::int64_t at = tap(g, c, oh, ow, i, j);
               if (at >= 0)
-                x(im, at) += cols((im * oh_n + oh) * ow_n + ow,
-                                  (c * g.kernel_h + i) * g.kernel_w + j);
+                x(im, at) += cols((c * g.kernel_h + i) * g.kernel_w + j,
+                                  (im * oh_n + oh) * ow_n + ow);
             }
   return x;
 }
 
-Tensor transpose_blocks(const Tensor& x, std::int64_t rows, std::int64_t cols) {
+Tensor transpose_blocks(const Tensor& x, std::int64_t rows, std::int64_t cols, std::int64_t inner) {
   Tensor y(x.shape());
   for (std::int64_t b = 0; b < x.shape().dim(0); ++b)
     for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < cols; ++c) y(b, c * rows + r) = x(b, r * cols + c);
+      for (std::int64_t c = 0; c < cols; ++c)
+        for (std::int64_t e = 0; e < inner; ++e)
+          y(b, (c * rows + r) * inner + e) = x(b, (r * cols + c) * inner + e);
   return y;
 }
 
@@ -663,15 +665,19 @@ void conv_cases(std::vector<OpCase>& c) {
     c.push_back({"unfold " + label(g), {M(n, 70)}, {kAny},
                  [g](Operands v) { return unfold(v[0], g); },
                  [g](Plain v) { return ref::unfold(v[0], g); }});
-    c.push_back({"fold " + label(g), {M(rows, taps)}, {kAny},
+    c.push_back({"fold " + label(g), {M(taps, rows)}, {kAny},
                  [g](Operands v) { return fold(v[0], g); },
                  [g](Plain v) { return ref::fold(v[0], g); }});
   }
-  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{3, 4}, {5, 2}})
-    c.push_back({"transpose_blocks " + std::to_string(rows) + " x " + std::to_string(cols),
-                 {M(2, rows * cols)}, {kAny},
-                 [rows, cols](Operands v) { return transpose_blocks(v[0], rows, cols); },
-                 [rows, cols](Plain v) { return ref::transpose_blocks(v[0], rows, cols); }});
+  struct Blocks {
+    std::int64_t rows, cols, inner;
+  };
+  for (const Blocks& b : std::vector<Blocks>{{3, 4, 1}, {5, 2, 1}, {2, 3, 4}, {3, 2, 2}})
+    c.push_back({"transpose_blocks " + std::to_string(b.rows) + " x " + std::to_string(b.cols) +
+                     " of " + std::to_string(b.inner),
+                 {M(2, b.rows * b.cols * b.inner)}, {kAny},
+                 [b](Operands v) { return transpose_blocks(v[0], b.rows, b.cols, b.inner); },
+                 [b](Plain v) { return ref::transpose_blocks(v[0], b.rows, b.cols, b.inner); }});
   const ImageShape im{2, 5, 7};
   for (const auto& [k, s] : std::vector<std::pair<std::int64_t, std::int64_t>>{
            {2, 2}, {3, 1}, {2, 1}, {3, 2}}) {
