@@ -81,10 +81,37 @@ Run run_of(const Conv2dGeometry& g, std::int64_t j) {
   return {l, h, w0};
 }
 
+// With stride 1 and an output as wide as the image (a "same" convolution), a tap's values for
+// one image are the image shifted by a constant offset: the rows that lie inside the image are
+// one contiguous copy, after which the elements that wrapped around from a neighbouring image
+// row are the padding and are zeroed. Copies of single short rows would be dominated by the
+// call to memmove; this is one call per tap and image.
+void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* plane,
+                    double* dst) {
+  const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
+  const std::int64_t down = i * g.dilation_h - g.padding_h;  // image row of output row oh: oh + down
+  const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
+  const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
+  std::fill(dst, dst + oh_lo * W, 0.0);
+  std::fill(dst + oh_hi * W, dst + oh_n * W, 0.0);
+  if (r.lo >= r.hi) {
+    std::fill(dst + oh_lo * W, dst + oh_hi * W, 0.0);
+    return;
+  }
+  if (oh_lo >= oh_hi) return;
+  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
+  std::copy_n(plane + (oh_lo + down) * W + r.w0 + r.lo, last - first, dst + first);
+  for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    for (std::int64_t ow = 0; ow < r.lo; ++ow) dst[oh * W + ow] = 0.0;
+    for (std::int64_t ow = r.hi; ow < W; ++ow) dst[oh * W + ow] = 0.0;
+  }
+}
+
 // cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W)).
 void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* x, double* cols) {
   const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
+  const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
   double* dst = cols;
   for (std::int64_t c = 0; c < g.channels; ++c)
     for (std::int64_t i = 0; i < g.kernel_h; ++i)
@@ -92,6 +119,10 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
         const Run r = run_of(g, j);
         for (std::int64_t n = 0; n < n_images; ++n, dst += p) {
           const double* plane = x + n * g.channels * HW + c * HW;
+          if (shifted) {
+            unfold_shifted(g, r, i, plane, dst);
+            continue;
+          }
           for (std::int64_t oh = 0; oh < oh_n; ++oh) {
             double* out = dst + oh * ow_n;
             const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
@@ -100,13 +131,13 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
               continue;
             }
             const double* src = plane + h * W;
-            std::fill_n(out, r.lo, 0.0);
+            for (std::int64_t ow = 0; ow < r.lo; ++ow) out[ow] = 0.0;
             if (sw == 1) {
               std::copy(src + r.w0 + r.lo, src + r.w0 + r.hi, out + r.lo);
             } else {
               for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = src[r.w0 + ow * sw];
             }
-            std::fill(out + r.hi, out + ow_n, 0.0);
+            for (std::int64_t ow = r.hi; ow < ow_n; ++ow) out[ow] = 0.0;
           }
         }
       }
