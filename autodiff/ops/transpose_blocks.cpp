@@ -26,8 +26,13 @@ void transpose_values(std::int64_t lines, const Blocks& b, const double* x, doub
       continue;
     }
     for (std::int64_t r = 0; r < b.rows; ++r)
-      for (std::int64_t c = 0; c < b.cols; ++c)
-        std::copy_n(xl + (r * b.cols + c) * b.inner, b.inner, yl + (c * b.rows + r) * b.inner);
+      for (std::int64_t c = 0; c < b.cols; ++c) {
+        const double* from = xl + (r * b.cols + c) * b.inner;
+        double* to = yl + (c * b.rows + r) * b.inner;
+        // Blocks are short (a conv layer's output positions per image): an inline loop, not a
+        // call to memmove per block.
+        for (std::int64_t e = 0; e < b.inner; ++e) to[e] = from[e];
+      }
   }
 }
 

@@ -4,6 +4,7 @@
 // one's backward rule is the other, which makes derivatives of any order of everything built on
 // them (conv2d) come from these two rules and matmul's.
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -81,6 +82,23 @@ Run run_of(const Conv2dGeometry& g, std::int64_t j) {
   return {l, h, w0};
 }
 
+// dst[0, n) = src[0, n) for the short runs of small images: a call to memmove per run (what a
+// copy loop compiles to) costs more than the copy. Fixed-size chunks inline to vector moves; the
+// last chunk overlaps the one before instead of looping over a tail.
+void copy_run(const double* src, std::int64_t n, double* dst) {
+  if (n >= 8) {
+    for (std::int64_t q = 0; q + 8 <= n; q += 8) std::memcpy(dst + q, src + q, 8 * sizeof(double));
+    std::memcpy(dst + n - 8, src + n - 8, 8 * sizeof(double));
+    return;
+  }
+  if (n >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(double));
+    std::memcpy(dst + n - 4, src + n - 4, 4 * sizeof(double));
+    return;
+  }
+  for (std::int64_t q = 0; q < n; ++q) dst[q] = src[q];
+}
+
 // With stride 1 and an output as wide as the image (a "same" convolution), a tap's values for
 // one image are the image shifted by a constant offset: the rows that lie inside the image are
 // one contiguous copy, after which the elements that wrapped around from a neighbouring image
@@ -100,7 +118,7 @@ void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const
   }
   if (oh_lo >= oh_hi) return;
   const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  std::copy_n(plane + (oh_lo + down) * W + r.w0 + r.lo, last - first, dst + first);
+  copy_run(plane + (oh_lo + down) * W + r.w0 + r.lo, last - first, dst + first);
   for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
     for (std::int64_t ow = 0; ow < r.lo; ++ow) dst[oh * W + ow] = 0.0;
     for (std::int64_t ow = r.hi; ow < W; ++ow) dst[oh * W + ow] = 0.0;
@@ -133,7 +151,7 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
             const double* src = plane + h * W;
             for (std::int64_t ow = 0; ow < r.lo; ++ow) out[ow] = 0.0;
             if (sw == 1) {
-              std::copy(src + r.w0 + r.lo, src + r.w0 + r.hi, out + r.lo);
+              copy_run(src + r.w0 + r.lo, r.hi - r.lo, out + r.lo);
             } else {
               for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = src[r.w0 + ow * sw];
             }
@@ -143,10 +161,32 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
       }
 }
 
+// fold's counterpart of unfold_shifted: one pass over the contiguous range of a tap's values
+// for one image, each added to the pixel at a constant offset. The elements in the range that
+// unfold set to padding (they wrapped around from a neighbouring row) add +0.0, which leaves
+// every pixel unchanged: the sums start from +0.0 and so are never -0.0.
+void fold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* src,
+                  double* plane) {
+  const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
+  const std::int64_t down = i * g.dilation_h - g.padding_h;
+  const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
+  const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
+  if (r.lo >= r.hi || oh_lo >= oh_hi) return;
+  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
+  double* out = plane + (oh_lo + down) * W + r.w0 + r.lo;  // pixel of element `first`
+  const double* in = src + first;
+  std::int64_t col = r.lo;
+  for (std::int64_t q = 0; q < last - first; ++q) {
+    out[q] += col >= r.lo && col < r.hi ? in[q] : 0.0;
+    col = col + 1 == W ? 0 : col + 1;
+  }
+}
+
 // x (N x (C*H*W)) = the sum of cols' elements onto the pixels unfold read them from.
 void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* cols, double* x) {
   const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
+  const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
   std::fill_n(x, n_images * g.channels * HW, 0.0);
   const double* src = cols;
   for (std::int64_t c = 0; c < g.channels; ++c)
@@ -155,6 +195,10 @@ void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* c
         const Run r = run_of(g, j);
         for (std::int64_t n = 0; n < n_images; ++n, src += p) {
           double* plane = x + n * g.channels * HW + c * HW;
+          if (shifted) {
+            fold_shifted(g, r, i, src, plane);
+            continue;
+          }
           for (std::int64_t oh = 0; oh < oh_n; ++oh) {
             const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
             if (h < 0 || h >= H) continue;
