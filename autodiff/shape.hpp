@@ -40,7 +40,8 @@ struct Shape {
   /// Throws `ShapeError` naming `op` unless this is a shape the factories could have made: rank
   /// 0 to 2, unused extents 1, no negative extent, at most kMaxSize elements. Shapes built by the
   /// factories always pass; the public entry points that accept a shape (Tensor, reshape,
-  /// broadcast_to, sum_to, Tape::fill) check it, because the members can be set directly.
+  /// broadcast_to, sum_to, scatter_add, Tape::fill and the leaves) check it, because the
+  /// members can be set directly.
   void validate(const char* op) const;
 
   /// Number of elements.

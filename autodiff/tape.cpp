@@ -52,6 +52,7 @@ const Node& Tape::node(const Var& v) const {
 Var Tape::leaf(TensorView value, const double* tangent, bool requires_grad) {
   if (nodes_.size() >= std::numeric_limits<std::uint32_t>::max())
     throw TapeError("tape: more than 2^32 - 1 recorded values");
+  value.shape().validate("Tape: leaf");
   Node n;
   n.shape = value.shape();
   n.value = allocate(n.shape.size());

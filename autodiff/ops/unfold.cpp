@@ -118,7 +118,7 @@ void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const
   }
   if (oh_lo >= oh_hi) return;
   const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  copy_run(plane + (oh_lo + down) * W + r.w0 + r.lo, last - first, dst + first);
+  copy_run(plane + ((oh_lo + down) * W + r.w0 + r.lo), last - first, dst + first);
   for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
     for (std::int64_t ow = 0; ow < r.lo; ++ow) dst[oh * W + ow] = 0.0;
     for (std::int64_t ow = r.hi; ow < W; ++ow) dst[oh * W + ow] = 0.0;
@@ -151,7 +151,7 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
             const double* src = plane + h * W;
             for (std::int64_t ow = 0; ow < r.lo; ++ow) out[ow] = 0.0;
             if (sw == 1) {
-              copy_run(src + r.w0 + r.lo, r.hi - r.lo, out + r.lo);
+              copy_run(src + (r.w0 + r.lo), r.hi - r.lo, out + r.lo);
             } else {
               for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = src[r.w0 + ow * sw];
             }
@@ -173,7 +173,7 @@ void fold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const d
   const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
   if (r.lo >= r.hi || oh_lo >= oh_hi) return;
   const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  double* out = plane + (oh_lo + down) * W + r.w0 + r.lo;  // pixel of element `first`
+  double* out = plane + ((oh_lo + down) * W + r.w0 + r.lo);  // pixel of element `first`
   const double* in = src + first;
   std::int64_t col = r.lo;
   for (std::int64_t q = 0; q < last - first; ++q) {

@@ -232,6 +232,9 @@ TEST(Extremes, OpsRejectAnInvalidShapeWithShapeError) {
   expect_shape_error("broadcast_to", [&] { broadcast_to(x, by_hand(2, -1, 6)); });
   expect_shape_error("sum_to", [&] { sum_to(x, by_hand(1, -6, 1)); });
   expect_shape_error("Tape::fill", [&] { t.fill(by_hand(1, -4, 1), 0.0); });
+  const double one = 1.0;
+  expect_shape_error("Tape: leaf", [&] { t.constant(TensorView(&one, by_hand(1, -4, 1))); });
+  expect_shape_error("Tape: leaf", [&] { t.variable(TensorView(&one, by_hand(2, 1, -1))); });
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
   expect_shape_error("pad", [&] { pad(x, 0, max, 1); });
   expect_shape_error("pad", [&] { pad(x, 0, 1, max - 3); });
