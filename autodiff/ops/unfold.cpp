@@ -102,8 +102,8 @@ void copy_run(const double* src, std::int64_t n, double* dst) {
 // With stride 1 and an output as wide as the image (a "same" convolution), a tap's values for
 // one image are the image shifted by a constant offset: the rows that lie inside the image are
 // one contiguous copy, after which the elements that wrapped around from a neighbouring image
-// row are the padding and are zeroed. Copies of single short rows would be dominated by the
-// call to memmove; this is one call per tap and image.
+// row are the padding and are zeroed. For small images this is one copy per tap and image
+// instead of one per image row, each of which would cost more to set up than to run.
 void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* plane,
                     double* dst) {
   const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
