@@ -4,6 +4,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "apps/builtin_data.hpp"
+
 namespace pk::app {
 
 using pk::ad::Tensor;
@@ -78,7 +80,7 @@ LoadedData load_data(const Options& o) {
     d = {pk::nn::xor_problem(n, 7), "XOR (" + std::to_string(n) + " points)"};
   } else {
     std::filesystem::path path = source;
-    if (source == "iris") path = std::filesystem::path(PATHKERNEL_DATA_DIR) / "iris.csv";
+    if (source == "iris") path = builtin_data_file(source);
     pk::nn::CsvOptions csv;
     std::string targets = o.text("targets");
     if (source == "iris" && targets.empty()) targets = "species";
