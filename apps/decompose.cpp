@@ -56,7 +56,7 @@ int decompose_command(const Args& args) {
   description.seed = run.batch_seed;
   description.status = std::string(pk::nn::status_name(run.status));
   description.include_timings = !o.flag_set("no-timings");
-  write_run_report(dir.path(), report, description, plot_query);
+  write_run_report(dir.path(), report, description, plot_query, &queries);
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),
