@@ -47,7 +47,7 @@ int decompose_command(const Args& args) {
       });
   progress.finish();
   pk::kernel::RunDescription description;
-  description.data = run_dir.string();
+  description.data = "the training set of run directory " + run_dir.string();
   description.architecture = run.model;
   description.loss = std::string(pk::nn::Loss(run.loss).name());
   description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer));

@@ -121,7 +121,8 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   const double scale = std::max(std::abs(r.df[jump]), 1e-300);
   s.answer = "in the double well the step that jumps the barrier has R1 = " +
              format_number(std::abs(r.remainder1(jump)) / scale, "%.2g") + " times its change at " +
-             xml_escape(label) + ", and F2 leaves " + format_number(std::abs(r.remainder2(jump)) / scale, "%.2g") + ".";
+             xml_escape(label) + "; with F2 the remainder R2 is " +
+             format_number(std::abs(r.remainder2(jump)) / scale, "%.2g") + " times it.";
   return s;
 }
 }  // namespace
