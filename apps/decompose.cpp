@@ -59,7 +59,7 @@ int decompose_command(const Args& args) {
       });
   progress.finish();
   pk::kernel::RunDescription description;
-  description.data = run_dir.string();
+  description.data = "the training set of run directory " + run_dir.string();
   description.architecture = run.model;
   description.loss = std::string(pk::nn::Loss(run.loss).name());
   description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer.kind));
@@ -72,7 +72,7 @@ int decompose_command(const Args& args) {
   if (run.status == pk::nn::TrainingStatus::diverged)
     description.extra.emplace_back("diverged", "the run diverged; this report covers its " +
                                                    std::to_string(reader.steps()) + " finite steps");
-  write_run_report(dir.path(), report, description, plot_query);
+  write_run_report(dir.path(), report, description, plot_query, &queries);
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(report.steps), static_cast<long long>(report.queries),

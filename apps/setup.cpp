@@ -4,6 +4,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "apps/builtin_data.hpp"
 #include "apps/resources.hpp"
 
 namespace pk::app {
@@ -85,7 +86,7 @@ LoadedData load_data(const Options& o) {
     d = {pk::nn::xor_problem(n, 7), "XOR (" + std::to_string(n) + " points)"};
   } else {
     std::filesystem::path path = source;
-    if (source == "iris") path = std::filesystem::path(PATHKERNEL_DATA_DIR) / "iris.csv";
+    if (source == "iris") path = builtin_data_file(source);
     pk::nn::CsvOptions csv;
     std::string targets = o.text("targets");
     if (source == "iris" && targets.empty()) targets = "species";

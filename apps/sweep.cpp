@@ -51,8 +51,23 @@ int sweep_command(const Args& args) {
   sweep.threads = thread_count(o);
   pk::io::StagedDirectory dir(o.text("out"));
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
-  const StudyResult result = run_sweep_study(dir.path(), "sweep", in, sweep, progress, !o.flag_set("no-timings"));
-  write_index(dir.path() / "index.html", "pathkernel sweep", {result.section});
+  const StudyResult result = run_sweep_study(dir.path(), "", in, sweep, progress, !o.flag_set("no-timings"));
+  ReportPage page;
+  page.title = "pathkernel sweep: " + model.name() + " on " + data.description;
+  page.question = "How far does the path-kernel picture of this network's training hold as the learning rate grows?";
+  page.answer = sweep_answer(result.sweep);
+  page.configuration = {{"data", data.description},
+                        {"model", model.name() + ", initialisation " +
+                                      (o.given("init-weights") ? o.text("init-weights") : o.text("init")) +
+                                      ", seed " + o.text("seed")},
+                        {"loss", std::string(in.loss.name())},
+                        {"query points", std::to_string(in.queries.shape().dim(0)) +
+                                             (o.given("queries") ? " from " + o.text("queries") : ", the training inputs")}};
+  for (auto& row : sweep_configuration(result.sweep, sweep)) page.configuration.push_back(std::move(row));
+  page.configuration.emplace_back("pathkernel version", pk::kernel::version());
+  page.sections = {result.section};
+  page.files = {{result.csv, "one row per learning rate: steps, errors, complex-step share, identities"}};
+  write_page(dir.path() / "index.html", page);
   dir.commit();
   std::fputs(result.table.c_str(), stdout);
   std::printf("report: %s\n", dir.target().string().c_str());

@@ -43,7 +43,7 @@ Var operator*(double c, Var x);
 Var operator/(Var x, double c);
 Var operator/(double c, Var x);
 
-// --- elementwise functions, one file each --------------------------------------------------------
+// --- elementwise functions, one file each named after the op (exp.cpp, ..., tanh_backward.cpp) --
 
 /// e^x. d/dx = e^x.
 Var exp(Var x);
@@ -82,7 +82,7 @@ Var adjoint_scale(Var g, Var s);
 /// gradient of a tanh network costs one pass per layer. d/dy = -2 y g, d/dg = 1 - y^2.
 Var tanh_backward(Var y, Var g);
 
-// --- reductions (sum.cpp, mean.cpp, logsumexp.cpp, softmax.cpp, dot.cpp) ---------------------
+// --- reductions (sum.cpp, which also holds mean; logsumexp.cpp, softmax.cpp, dot.cpp) -------
 
 /// Sum of all elements (a scalar). The adjoint broadcasts back to every element.
 Var sum(Var x);
@@ -100,7 +100,8 @@ Var softmax(Var x, int axis);
 /// Inner product of two vectors of equal length. d/da = b, d/db = a.
 Var dot(Var a, Var b);
 
-// --- linear algebra and shape (matmul.cpp, transpose.cpp, reshape.cpp, slice.cpp, ...) -----
+// --- linear algebra and shape (matmul.cpp, transpose.cpp, reshape.cpp, slice.cpp with pad,
+//     concatenate.cpp, broadcast.cpp with sum_to) --------------------------------------------
 
 /// Matrix product with NumPy's rules for vectors: (m,k)@(k,n) -> (m,n), (m,k)@(k) -> (m),
 /// (k)@(k,n) -> (n), (k)@(k) -> (). d/dA = G B^T, d/dB = A^T G.

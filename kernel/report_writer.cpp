@@ -137,7 +137,7 @@ void range_members(JsonWriter& j, const StepRangeSums& s) {
 void write_summary_json(std::ostream& out, const DecompositionReport& r, const RunDescription& run) {
   JsonWriter j(out);
   j.begin_object();
-  j.member("version", version());
+  j.member("schema", "pathkernel-report/1").member("version", version());
   j.key("configuration").begin_object();
   j.member("data", run.data).member("architecture", run.architecture).member("loss", run.loss);
   j.member("optimizer", run.optimizer).member("schedule", run.schedule);

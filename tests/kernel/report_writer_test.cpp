@@ -1,4 +1,4 @@
-// The report files of DESIGN.md "Data formats": exact columns, values that read back to the
+// The report files of docs/conventions.md: exact columns, values that read back to the
 // report's, empty cells for what was not computed, a summary.json that parses and states the run
 // identity, and a staged directory that appears complete or not at all.
 #include <gtest/gtest.h>
