@@ -32,8 +32,13 @@ void declare_training_options(Options& o) {
   o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
   o.value("steps", "N", "training steps", "200");
   o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
-  o.value("optimizer", "NAME", "gd, momentum or adam", "gd");
-  o.value("momentum", "MU", "momentum coefficient", "0.9");
+  o.value("optimizer", "NAME", "gd, momentum, adam or adamw (PyTorch's conventions)", "gd");
+  o.value("momentum", "MU", "momentum coefficient (momentum)", "0.9");
+  o.flag("nesterov", "Nesterov's direction g + mu b (momentum)");
+  o.value("weight-decay", "LAMBDA", "weight decay: added to the gradient (gd, momentum, adam) or decoupled (adamw)", "0");
+  o.value("beta1", "B1", "Adam's first-moment decay", "0.9");
+  o.value("beta2", "B2", "Adam's second-moment decay", "0.999");
+  o.value("eps", "EPS", "Adam's epsilon", "1e-8");
 }
 
 void declare_decomposition_options(Options& o, const char* second_order) {
@@ -133,6 +138,16 @@ pk::nn::TrainingConfig make_training_config(const Options& o) {
   else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
   c.optimizer.kind = pk::nn::parse_optimizer(o.text("optimizer"));
   c.optimizer.momentum = o.number("momentum");
+  c.optimizer.nesterov = o.flag_set("nesterov");
+  c.optimizer.weight_decay = o.number("weight-decay");
+  c.optimizer.beta1 = o.number("beta1");
+  c.optimizer.beta2 = o.number("beta2");
+  c.optimizer.epsilon = o.number("eps");
+  try {
+    pk::nn::Optimizer check(c.optimizer, 1);
+  } catch (const pk::nn::SpecError& e) {
+    throw UsageError(std::string("--optimizer ") + o.text("optimizer") + ": " + e.what());
+  }
   c.batches.batch_size = o.integer("batch-size", 0);
   c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
   return c;

@@ -15,7 +15,8 @@ namespace pk::app {
 void declare_data_options(Options& o);
 /// Declares --arch, --activation, --loss, --init, --init-weights, --seed.
 void declare_model_options(Options& o);
-/// Declares --lr, --schedule, --decay, --steps, --batch-size, --optimizer, --momentum.
+/// Declares --lr, --schedule, --decay, --steps, --batch-size and the optimiser: --optimizer,
+/// --momentum, --nesterov, --weight-decay, --beta1, --beta2, --eps.
 void declare_training_options(Options& o);
 /// Declares --second-order (defaulting to `second_order`), --tau, --exact, --exact-tolerance,
 /// --attribution, --sharpness-every, --pair-query.
