@@ -32,6 +32,10 @@ void declare_training_options(Options& o) {
   o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
   o.value("steps", "N", "training steps", "200");
   o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
+  declare_optimizer_options(o);
+}
+
+void declare_optimizer_options(Options& o) {
   o.value("optimizer", "NAME", "gd, momentum, adam or adamw (PyTorch's conventions)", "gd");
   o.value("momentum", "MU", "momentum coefficient (momentum)", "0.9");
   o.flag("nesterov", "Nesterov's direction g + mu b (momentum)");
@@ -49,6 +53,7 @@ void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("attribution", "on|off", "attribution to training points and Domingos' path kernel", "on");
   o.value("sharpness-every", "S", "top Hessian eigenvalue of the training loss every S steps (0: never)", "10");
   o.value("pair-query", "Q", "split F2 of query Q into pairs of training points (-1: none)", "-1");
+  o.value("exact-attribution", "on|off", "attribution with each step's integrated Jacobian (costly)", "off");
 }
 
 namespace {
@@ -136,20 +141,26 @@ pk::nn::TrainingConfig make_training_config(const Options& o) {
   else if (schedule == "exponential") c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
   else if (schedule == "step") c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
   else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
-  c.optimizer.kind = pk::nn::parse_optimizer(o.text("optimizer"));
-  c.optimizer.momentum = o.number("momentum");
-  c.optimizer.nesterov = o.flag_set("nesterov");
-  c.optimizer.weight_decay = o.number("weight-decay");
-  c.optimizer.beta1 = o.number("beta1");
-  c.optimizer.beta2 = o.number("beta2");
-  c.optimizer.epsilon = o.number("eps");
+  c.optimizer = make_optimizer_config(o);
+  c.batches.batch_size = o.integer("batch-size", 0);
+  c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
+  return c;
+}
+
+pk::nn::OptimizerConfig make_optimizer_config(const Options& o) {
+  pk::nn::OptimizerConfig c;
+  c.momentum = o.number("momentum");
+  c.nesterov = o.flag_set("nesterov");
+  c.weight_decay = o.number("weight-decay");
+  c.beta1 = o.number("beta1");
+  c.beta2 = o.number("beta2");
+  c.epsilon = o.number("eps");
   try {
-    pk::nn::Optimizer check(c.optimizer, 1);
+    c.kind = pk::nn::parse_optimizer(o.text("optimizer"));
+    pk::nn::Optimizer check(c, 1);
   } catch (const pk::nn::SpecError& e) {
     throw UsageError(std::string("--optimizer ") + o.text("optimizer") + ": " + e.what());
   }
-  c.batches.batch_size = o.integer("batch-size", 0);
-  c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
   return c;
 }
 
@@ -166,6 +177,8 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
   d.attribution = on_off(o, "attribution");
   d.sharpness_every = o.integer("sharpness-every", 0);
   d.pair_query = o.integer("pair-query", -1);
+  d.exact_attribution = on_off(o, "exact-attribution");
+  if (d.exact_attribution && !d.exact_kernel) throw UsageError("--exact-attribution on: needs --exact on");
   return d;
 }
 
