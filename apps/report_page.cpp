@@ -72,7 +72,8 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
        << fmt(r.run_identity_error()) << " (relative); exact path kernel: "
        << fmt(r.exact_identity_error()) << "; attribution sum vs sum F1: "
        << fmt(r.attribution_identity_error()) << ". Optimiser: " << r.optimizer
-       << (r.kernel_form ? "" : " (no kernel form: attribution not available)") << ".</p>\n";
+       << (r.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
+                                "Domingos' path kernel not defined)") << ".</p>\n";
   html << summary_table_html(r);
   section.html = html.str();
   if (r.steps == 0 || query < 0 || query >= r.queries) return section;

@@ -214,13 +214,17 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
     size = std::max(size, std::abs(dw));
     replay_gap = std::max(replay_gap, std::abs(replayed_[static_cast<std::size_t>(i)] - w_next[i]));
   }
-  const double closure = size > 0 ? gap / size : (gap > 0 ? INFINITY : 0.0);
-  if (!(closure <= 1e-9) || !(replay_gap <= 1e-9 * std::max(size, 1e-300)))
+  // The replay follows the recorded run's own operations, so only another rule or other constants
+  // make it miss. The shares' sum is a different sum of the same numbers: where a parameter's
+  // per-point gradients cancel, Adam's division by a small sqrt(v) magnifies its rounding (by at
+  // most 1/eps), so its closure is reported, not enforced.
+  if (!(replay_gap <= 1e-9 * size))
     throw std::runtime_error("optimizer shares: step " + std::to_string(step) + " of this " +
                              std::string(pk::nn::optimizer_name(config_.kind)) +
-                             " run does not follow its recorded optimiser and constants (the shares miss w_" +
-                             std::to_string(step + 1) + " - w_" + std::to_string(step) + " by " +
-                             std::to_string(closure) + " of its size)");
+                             " run does not follow its recorded optimiser and constants (replayed w_" +
+                             std::to_string(step + 1) + " misses the recorded one by " +
+                             std::to_string(size > 0 ? replay_gap / size : replay_gap) + " of the step)");
+  const double closure = size > 0 ? gap / size : (gap > 0 ? INFINITY : 0.0);
   closure_error_ = std::max(closure_error_, closure);
   ++next_step_;
 }

@@ -57,10 +57,9 @@ class OptimizerShares {
                   pk::ad::Tensor training_inputs);
 
   /// Step k from w_k, w_{k+1}, alpha_k, its batch and L'_{k,m} (|B_k| x C). Replays the
-  /// optimiser from the batch gradient (taken as the trainer takes it) for Adam's preconditioner,
-  /// and checks that the shares add up to the recorded w_{k+1} - w_k: throws std::runtime_error
-  /// naming the step when they miss by more than 1e-9 of the step's size (a trajectory that
-  /// another rule or other constants made).
+  /// optimiser from the batch gradient (taken as the trainer takes it) for Adam's preconditioner;
+  /// throws std::runtime_error naming the step when the replay misses the recorded w_{k+1} by
+  /// more than 1e-9 of the step's size (a trajectory that another rule or other constants made).
   void add_step(std::int64_t step, pk::ad::TensorView w, pk::ad::TensorView w_next, double alpha,
                 std::span<const std::int64_t> batch, pk::ad::TensorView output_derivatives,
                 pk::ad::Tape& tape);

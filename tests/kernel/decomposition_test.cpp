@@ -349,6 +349,9 @@ void expect_same_report(const DecompositionReport& a, const DecompositionReport&
   EXPECT_TRUE(bitwise_equal(a.exact_error, b.exact_error)) << what << " exact_error";
   EXPECT_TRUE(bitwise_equal(a.attribution, b.attribution)) << what << " attribution";
   EXPECT_TRUE(bitwise_equal(a.path_kernel, b.path_kernel)) << what << " path_kernel";
+  EXPECT_TRUE(bitwise_equal(a.attribution_regularizer, b.attribution_regularizer)) << what << " attribution_regularizer";
+  EXPECT_TRUE(bitwise_equal(a.stability_threshold, b.stability_threshold)) << what << " stability_threshold";
+  EXPECT_TRUE(bitwise_equal(a.preconditioned_sharpness, b.preconditioned_sharpness)) << what << " preconditioned_sharpness";
   EXPECT_EQ(a.exact_nodes, b.exact_nodes) << what;
   EXPECT_EQ(a.second_order_computed, b.second_order_computed) << what;
   EXPECT_EQ(a.complex, b.complex) << what;
@@ -379,6 +382,10 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
       {"full batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::explicit_steps({0.2, 1.5, 0.1, 0.9, 0.05, 2.0})}},
       {"mini-batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::constant(0.7), .batches = {.batch_size = 4, .seed = 9}}},
       {"adam user model", custom_tanh_model(2), {.steps = 5, .schedule = Schedule::constant(0.05), .optimizer = {.kind = pk::nn::OptimizerKind::adam}}},
+      {"nesterov with decay, mini-batch", pk::nn::mlp("2-5-5-2", "tanh"),
+       {.steps = 6, .schedule = Schedule::constant(0.1),
+        .optimizer = {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.8, .nesterov = true, .weight_decay = 0.01},
+        .batches = {.batch_size = 4, .seed = 9}}},
   };
   for (const Case& c : cases) {
     DecompositionOptions o;

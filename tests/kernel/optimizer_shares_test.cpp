@@ -313,3 +313,25 @@ TEST(OptimizerShares, AdamReportsThePreconditionedSharpnessAgainstItsThreshold) 
 
 }  // namespace
 }  // namespace pk::kernel
+
+namespace pk::kernel {
+namespace {
+
+TEST(OptimizerShares, ARunWithOtherConstantsThanItsRecordIsRefusedNamingTheStep) {
+  const pk::nn::Dataset data = testing::regression_data(6, 2, 1, 351);
+  const pk::nn::Model model = pk::nn::mlp("2-3-1", "tanh");
+  testing::TrainedRun run = testing::train(model, pk::nn::LossKind::mse, data,
+                                           {.steps = 3, .schedule = pk::nn::Schedule::constant(0.1),
+                                            .optimizer = {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.9}},
+                                           testing::init(model, 352));
+  run.trajectory.optimizer.momentum = 0.8;
+  try {
+    decompose(model, run.trajectory, testing::query_points(2, 2, 353), DecompositionOptions{});
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("step 1 of this momentum run does not follow"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace pk::kernel
