@@ -17,6 +17,7 @@
 #include "apps/sweep_study.hpp"
 #include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
+#include "kernel/optimizer_comparison.hpp"
 #include "io/staged_directory.hpp"
 
 namespace pk::app {
@@ -198,7 +199,7 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
   std::snprintf(line, sizeof line,
                 "sharpness lambda_max climbs from %.4g at step 0 to 2/alpha = %g (largest alpha*lambda_max %.4g)\n",
                 r.sharpness.empty() ? std::nan("") : r.sharpness[0],
-                pk::kernel::sharpness_threshold(pk::nn::OptimizerKind::gradient_descent, lr), eos.max_lr_times_lambda);
+                pk::kernel::sharpness_threshold(pk::nn::OptimizerConfig{}, lr), eos.max_lr_times_lambda);
   t << line;
   t << accumulation_text(r);
   std::snprintf(line, sizeof line,
@@ -244,6 +245,7 @@ int demo_command(const Args& args) {
   o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
   o.flag("quiet", "no progress bars");
+  declare_optimizer_options(o);  // the rule of the sweeps (1 and 3)
   if (!o.parse(args)) return 0;
   const fs::path out = o.given("out") ? fs::path(o.text("out")) : default_report_dir();
   if (!o.given("out") && out != "pathkernel-report")
@@ -264,6 +266,7 @@ int demo_command(const Args& args) {
   pk::kernel::SweepOptions sweep;
   sweep.min_steps = o.integer("min-steps", 1, 100'000);
   sweep.threads = thread_count(o);
+  sweep.optimizer = make_optimizer_config(o);
   // Learning rates from 1/128 of the stability limit to 0.9 of it; alpha * N fixed.
   sweep.lr_fractions = {1.0 / 128, 1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
   // F2 at every step, so the table shows both corrections: on the complex steps only (the T_c
@@ -273,8 +276,8 @@ int demo_command(const Args& args) {
   sweep.decomposition.sharpness_every = 10;
 
   std::printf("1. How far does the path-kernel picture hold as the learning rate grows?\n");
-  std::printf("   %s, %s, gradient descent from one initialisation\n", model.name().c_str(),
-              random_start.data_description.c_str());
+  std::printf("   %s, %s, %s from one initialisation\n", model.name().c_str(),
+              random_start.data_description.c_str(), std::string(pk::nn::optimizer_name(sweep.optimizer.kind)).c_str());
   const StudyResult random = run_sweep_study(dir.path(), "random_start", random_start, sweep, progress, timings);
   std::fputs(random.table.c_str(), stdout);
 
@@ -286,6 +289,7 @@ int demo_command(const Args& args) {
   pk::nn::TrainingConfig pretrain;
   pretrain.steps = 3000;
   pretrain.schedule = pk::nn::Schedule::constant(0.5 * random.sweep.stability_limit);
+  pretrain.optimizer = sweep.optimizer;
   pk::nn::Trainer trainer(model, loss, data, pretrain);
   const pk::nn::TrainingResult trained = trainer.run(w0);
   Tensor near(trained.final_weights);
@@ -301,6 +305,24 @@ int demo_command(const Args& args) {
   std::printf("\n4. The edge of stability: every step looks linear, the sum over the steps does not\n");
   const EdgeOfStabilityStudy eos = edge_of_stability_study(dir.path(), timings);
   std::fputs(eos.text.c_str(), stdout);
+
+
+  // --- one line per optimiser (kernel/optimizer_comparison.hpp) ---
+  const double moderate_lr = 0.25 / random.sweep.lambda_max;  // 1/8 of gradient descent's limit
+  const std::int64_t compare_steps = 100;
+  std::printf("\n5. One learning rate (alpha lambda_max(w_0) = 0.25), %lld steps, under each optimiser\n",
+              static_cast<long long>(compare_steps));
+  pk::kernel::DecompositionOptions per_optimizer = sweep.decomposition;
+  per_optimizer.sharpness_every = 0;
+  const std::string optimizers = pk::kernel::optimizer_comparison_table(pk::kernel::compare_optimizers(
+      model, loss, data, random_start.queries, w0,
+      {{}, {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.9}, {.kind = pk::nn::OptimizerKind::adam}},
+      moderate_lr, compare_steps, per_optimizer));
+  std::fputs(optimizers.c_str(), stdout);
+  PageSection fifth;
+  fifth.heading = "5. Gradient descent, momentum and Adam at one learning rate";
+  fifth.html = "<pre>" + xml_escape(optimizers) + "</pre>";
+  // --- end one line per optimiser ---
 
   write_text(dir.path() / "lr_sweep_comparison.svg",
              sweep_plot({{"random start", &random.sweep}, {"near the solution", &near_result.sweep}}));
@@ -338,7 +360,7 @@ int demo_command(const Args& args) {
   compare.heading = "Random start and near-solution start";
   compare.html = "<p>Both sweeps' errors against the learning rate (solid: first order; dashed: with every F2).</p>";
   compare.images = {"lr_sweep_comparison.svg"};
-  page.sections = {first, second, third, compare, fourth};
+  page.sections = {first, second, third, compare, fourth, fifth};
   page.files = {{random.csv, "part 1: one row per learning rate"},
                 {near_result.csv, "part 3: one row per learning rate"},
                 {"double_well/steps.csv", "part 2: one row per step and query point"},

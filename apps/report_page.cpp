@@ -169,7 +169,8 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
          << fmt(r.run_identity_error()) << " (relative); the exact path kernel rebuilds f(x; w_N) to "
          << fmt(r.exact_identity_error()) << "; the attributions sum to sum F1 within "
          << fmt(r.attribution_identity_error()) << ". Optimiser: " << xml_escape(r.optimizer)
-         << (r.kernel_form ? "" : " (no kernel form: attribution not available)") << ".</p>\n";
+         << (r.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
+                                  "Domingos' path kernel not defined)") << ".</p>\n";
   section.html += "<pre>" + xml_escape(accumulation_text(r)) + "</pre>\n";
   section.tables = checks.str() + summary_table_html(r, queries);
   if (r.steps == 0 || query < 0 || query >= r.queries) return section;

@@ -35,8 +35,17 @@ void declare_training_options(Options& o) {
   o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
   o.value("steps", "N", "training steps", "200");
   o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
-  o.value("optimizer", "NAME", "gd, momentum or adam", "gd");
-  o.value("momentum", "MU", "momentum coefficient", "0.9");
+  declare_optimizer_options(o);
+}
+
+void declare_optimizer_options(Options& o) {
+  o.value("optimizer", "NAME", "gd, momentum, adam or adamw (PyTorch's conventions)", "gd");
+  o.value("momentum", "MU", "momentum coefficient (momentum)", "0.9");
+  o.flag("nesterov", "Nesterov's direction g + mu b (momentum)");
+  o.value("weight-decay", "LAMBDA", "weight decay: added to the gradient (gd, momentum, adam) or decoupled (adamw)", "0");
+  o.value("beta1", "B1", "Adam's first-moment decay", "0.9");
+  o.value("beta2", "B2", "Adam's second-moment decay", "0.999");
+  o.value("eps", "EPS", "Adam's epsilon", "1e-8");
 }
 
 void declare_decomposition_options(Options& o, const char* second_order) {
@@ -52,6 +61,7 @@ void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("window-tau", "TAU", "a window fails when ||sum R1|| > TAU * ||sum df|| over its steps", "0.1");
   o.value("eos-band", "B", "edge of stability: alpha * lambda_max within (1 +- B) * 2 from the onset on", "0.1");
   o.value("lanczos-tolerance", "TOL", "relative change of the sharpness estimate that stops Lanczos", "1e-8");
+  o.value("exact-attribution", "on|off", "attribution with each step's integrated Jacobian (costly)", "off");
 }
 
 namespace {
@@ -149,10 +159,26 @@ pk::nn::TrainingConfig make_training_config(const Options& o) {
   else if (schedule == "exponential") c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
   else if (schedule == "step") c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
   else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
-  c.optimizer.kind = pk::nn::parse_optimizer(o.text("optimizer"));
-  c.optimizer.momentum = o.number("momentum");
+  c.optimizer = make_optimizer_config(o);
   c.batches.batch_size = o.integer("batch-size", 0);
   c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
+  return c;
+}
+
+pk::nn::OptimizerConfig make_optimizer_config(const Options& o) {
+  pk::nn::OptimizerConfig c;
+  c.momentum = o.number("momentum");
+  c.nesterov = o.flag_set("nesterov");
+  c.weight_decay = o.number("weight-decay");
+  c.beta1 = o.number("beta1");
+  c.beta2 = o.number("beta2");
+  c.epsilon = o.number("eps");
+  try {
+    c.kind = pk::nn::parse_optimizer(o.text("optimizer"));
+    pk::nn::Optimizer check(c, 1);
+  } catch (const pk::nn::SpecError& e) {
+    throw UsageError(std::string("--optimizer ") + o.text("optimizer") + ": " + e.what());
+  }
   return c;
 }
 
@@ -175,6 +201,8 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
   d.window_tau = o.positive("window-tau");
   d.eos_band = o.positive("eos-band");
   d.lanczos_tolerance = o.positive("lanczos-tolerance");
+  d.exact_attribution = on_off(o, "exact-attribution");
+  if (d.exact_attribution && !d.exact_kernel) throw UsageError("--exact-attribution on: needs --exact on");
   return d;
 }
 

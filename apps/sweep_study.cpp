@@ -38,7 +38,7 @@ StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string&
     d.data = in.data_description;
     d.architecture = in.model.name();
     d.loss = std::string(in.loss.name());
-    d.optimizer = "gradient_descent";
+    d.optimizer = std::string(pk::nn::optimizer_name(options.optimizer.kind));
     char lr[64];
     std::snprintf(lr, sizeof lr, "constant %.6g", run.learning_rate);
     d.schedule = lr;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "kernel/optimizer_shares.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
@@ -48,9 +49,14 @@ struct DecompositionOptions {
   bool exact_kernel = true;
   double exact_tolerance = 1e-10;
   int exact_max_nodes = 64;
-  /// Attribution to training points (A_m and Domingos' K^p): one tangent kernel between the
-  /// query points and the training set per step. Needs plain gradient descent.
+  /// Attribution to training points: A_m for every optimiser, and Domingos' K^p for plain
+  /// gradient descent (one tangent kernel between the query points and the training set per
+  /// step); other rules attribute through their per-point shares (optimizer_shares.hpp).
   bool attribution = true;
+  /// The exact attribution, sum_k Jbar_k(x) c_{k,m} with the integrated Jacobian of each step
+  /// (on the exact kernel's quadrature nodes): per-sample Jacobians of the query points at every
+  /// node, so off unless asked for. Needs `exact_kernel`.
+  bool exact_attribution = false;
   /// Sharpness (top Hessian eigenvalue of the training loss) every this many steps; 0: never.
   std::int64_t sharpness_every = 0;
   /// Lanczos steps at most, and the relative change of the estimate that stops it (the same
@@ -133,12 +139,15 @@ struct QuerySummary {
 struct DecompositionReport {
   std::int64_t steps = 0, queries = 0, outputs = 0, training_points = 0;
   DecompositionOptions options;
-  bool kernel_form = true;  // false for momentum and Adam: no attribution
+  bool kernel_form = true;  // plain gradient descent: each step a kernel sum at w_k
   std::string optimizer;
-  pk::nn::OptimizerKind optimizer_kind = pk::nn::OptimizerKind::gradient_descent;
+  pk::nn::OptimizerConfig optimizer_config;
 
   std::vector<double> learning_rate, loss, sharpness;  // per step
   std::vector<double> sharpness_residual;  // per step: ||H v - lambda v|| of the Lanczos answer
+  /// Per step: the optimiser's stability threshold (stability_threshold), and for Adam and AdamW
+  /// the preconditioned sharpness it applies to (NaN where not computed or not defined).
+  std::vector<double> stability_threshold, preconditioned_sharpness;
   std::vector<int> exact_nodes;                        // per step, 0 when not computed
   std::vector<std::uint8_t> second_order_computed;     // per step
 
@@ -152,7 +161,20 @@ struct DecompositionReport {
   /// A_m(x) and K^p(x, x_m) (the same-output entry of the C x C block), indexed
   /// (q * C + c) * M + m; empty when attribution did not run.
   std::vector<double> attribution, path_kernel;
-  std::vector<F2Pair> top_pairs;     // largest |value| first
+  /// The weight decay's share A_reg(x), indexed q * C + c; empty without it or without
+  /// attribution.
+  std::vector<double> attribution_regularizer;
+  /// "kernel" (one tangent kernel per step, plain gradient descent) or "per_point_state" (shares
+  /// carried forward in time with M x D state); empty without attribution.
+  std::string attribution_method;
+  std::int64_t attribution_state_bytes = 0;  // summed over the query pieces
+  double shares_closure_error = 0.0;         // OptimizerShares::closure_error, the worst piece
+  /// sum_k Jbar_k(x) c_{k,m} and the regulariser's, laid out as `attribution` and
+  /// `attribution_regularizer`; empty unless options.exact_attribution.
+  std::vector<double> exact_attribution, exact_attribution_regularizer;
+  /// Per step: max over queries of |sum_m Jbar_k c_{k,m} + Jbar_k c_{k,reg} - df_k|.
+  std::vector<double> exact_attribution_error;
+  std::vector<F2Pair> top_pairs;     // largest |value| first; m or n = -1: the weight decay
   double pair_total = 0.0;           // sum over all pairs (equals the chosen query's sum of F2)
 
   double seconds_first_order = 0.0, seconds_second_order = 0.0, seconds_exact = 0.0,
@@ -177,9 +199,11 @@ struct DecompositionReport {
   /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
   /// exact kernel.
   double exact_identity_error() const;
-  /// max over queries and outputs of |sum_m A_m - sum_k F1_k| relative to max(|sum F1|, 1);
-  /// NaN without attribution.
+  /// max over queries and outputs of |sum_m A_m + A_reg - sum_k F1_k| relative to
+  /// max(|sum F1|, 1); NaN without attribution.
   double attribution_identity_error() const;
+  /// The same for the exact attribution against f(x; w_N) - f(x; w_0); NaN without it.
+  double exact_attribution_identity_error() const;
 };
 
 /// Decomposes one run step by step for one batch of query points, all in batched passes. Feed it
@@ -192,6 +216,11 @@ class Decomposer {
   Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
              pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
              pk::nn::OptimizerKind optimizer, DecompositionOptions options);
+  /// The same for a run of this optimiser with these constants (needed for attribution under
+  /// weight decay, momentum and Adam, and for the stability threshold).
+  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
+             pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
+             const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options);
   void add_step(const StepInput& step);
   /// The report, with f(x; w_N) evaluated at `final_weights` (w_N).
   DecompositionReport finish(pk::ad::TensorView final_weights);
@@ -199,6 +228,8 @@ class Decomposer {
  private:
   void attribute(const StepInput& step);
   void split_f2_into_pairs(const StepInput& step);
+  void attribute_shares(const StepInput& step, const pk::ad::Tensor& dw);
+  void split_f2_into_share_pairs(const StepInput& step);
   pk::ad::Tensor kernel_to_training_set(pk::ad::TensorView w);
 
   pk::nn::Model model_;
@@ -206,7 +237,9 @@ class Decomposer {
   pk::ad::Tensor queries_, inputs_, targets_;
   DecompositionReport report_;
   pk::ad::Tape tape_;
-  std::vector<double> pair_sums_;  // M x M x C for the pair decomposition
+  std::vector<double> pair_sums_;  // C x n x n for the pair decomposition (n: M, +1 for decay)
+  std::int64_t pair_points_ = 0;   // n
+  std::optional<OptimizerShares> shares_;
   std::int64_t next_step_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
 
 namespace pk::kernel {
@@ -74,6 +75,7 @@ SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk:
   config.steps = steps;
   config.schedule = pk::nn::Schedule::constant(lr);
   config.batches = options.batches;
+  config.optimizer = options.optimizer;
   pk::nn::Trainer trainer(model, loss, data, config);
   DecompositionObserver decomposition(model, loss, queries, options.decomposition);
   trainer.add_observer(decomposition);
@@ -117,7 +119,12 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
     throw std::runtime_error("sweep: the training loss has no positive curvature at w_0 "
                              "(lambda_max = " + std::to_string(result.lambda_max) +
                              "), so there is no stability limit to sweep towards");
-  result.stability_limit = 2.0 / result.lambda_max;
+  const double decay = options.optimizer.weight_decay;
+  result.stability_limit =
+      threshold_is_preconditioned(options.optimizer)
+          ? 2.0 / result.lambda_max
+          // stability_threshold is c / alpha - lambda: solve it for lambda_max.
+          : (stability_threshold(options.optimizer, 1.0) + decay) / (result.lambda_max + decay);
 
   std::vector<double> rates;
   for (double f : options.lr_fractions) rates.push_back(f * result.stability_limit);

@@ -278,6 +278,8 @@ std::string run_json_text(const RunManifest& m) {
   j["loss"] = std::string(Loss(f.loss).name());
   j["optimizer"] = {{"name", std::string(optimizer_name(f.optimizer.kind))},
                     {"momentum", f.optimizer.momentum},
+                    {"nesterov", f.optimizer.nesterov},
+                    {"weight_decay", f.optimizer.weight_decay},
                     {"beta1", f.optimizer.beta1},
                     {"beta2", f.optimizer.beta2},
                     {"eps", f.optimizer.epsilon}};
@@ -360,6 +362,8 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
     opt["name"].fail(std::string("is not an optimizer: ") + e.what());
   }
   f.optimizer.momentum = opt["momentum"].number();
+  f.optimizer.nesterov = opt["nesterov"].boolean();
+  f.optimizer.weight_decay = opt["weight_decay"].number();
   f.optimizer.beta1 = opt["beta1"].number();
   f.optimizer.beta2 = opt["beta2"].number();
   f.optimizer.epsilon = opt["eps"].number();

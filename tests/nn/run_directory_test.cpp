@@ -122,6 +122,30 @@ TEST(RunDirectory, RefusesRunsWithoutAVersionSayingHowToRecreateThem) {
   PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "re-create the run directory");
 }
 
+TEST(RunDirectory, EveryOptimiserConstantIsStoredAndRequired) {
+  const ScratchDir dir;
+  const OptimizerConfig adamw{.kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6};
+  const auto run = record(dir / "run", {.steps = 4, .schedule = Schedule::constant(0.01), .optimizer = adamw});
+  EXPECT_EQ(TrajectoryReader(run).facts().optimizer, adamw);
+  const auto nesterov = record(dir / "nesterov", {.steps = 3, .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.5, .nesterov = true}});
+  EXPECT_TRUE(TrajectoryReader(nesterov).facts().optimizer.nesterov);
+  const Json original = load(run);
+  for (const char* member : {"weight_decay", "nesterov", "beta1", "eps"}) {
+    SCOPED_TRACE(member);
+    Json j = original;
+    j["optimizer"].erase(member);
+    save(run, j);
+    PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, std::string("optimizer.") + member);
+  }
+  Json j = original;
+  j["optimizer"]["weight_decay"] = 0.06;  // the replayed steps no longer follow
+  save(run, j);
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, IoError, "the run directory contradicts itself");
+  j["optimizer"]["weight_decay"] = -1.0;
+  save(run, j);
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "weight decay");
+}
+
 TEST(RunDirectory, AnEditedOutputCountIsRefusedBeforeAnyNumerics) {
   // This edit once read past a heap buffer in the attribution and the F2 pair split.
   const ScratchDir dir;
