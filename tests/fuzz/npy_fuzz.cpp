@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const pk::io::NpyRowReader rows(file);
     PK_FUZZ_CHECK(rows.rows() >= 0 && rows.row_size() >= 0);
     if (prefix) PK_FUZZ_CHECK(prefix->shape[0] == rows.rows());
-    std::vector<double> row(static_cast<std::size_t>(rows.row_size()));
+    // Sized only for a file that holds a row: the header alone may claim rows of any size.
+    std::vector<double> row(rows.rows() > 0 ? static_cast<std::size_t>(rows.row_size()) : 0);
     // The first rows and the last: a file may claim billions of empty rows.
     for (std::int64_t k = 0; k < rows.rows(); k = k < 3 ? k + 1 : std::max(k + 1, rows.rows() - 1)) {
       rows.read_row(k, row);
