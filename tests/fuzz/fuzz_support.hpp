@@ -19,14 +19,26 @@
 namespace pk::fuzz {
 
 /// A directory of this process's own, created on first use and removed at exit. Several fuzzing
-/// processes (-jobs, -fork) run side by side, so the process id is in the name.
+/// processes (-jobs, -fork) run side by side, so the process id is in the name. libFuzzer often
+/// ends a process with _Exit, which skips atexit, so the directories of processes that are gone
+/// (no /proc/<pid>) are removed here too.
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     std::error_code ec;
     const std::filesystem::path base =
         std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
                                                       : std::filesystem::temp_directory_path();
-    std::filesystem::path d = base / ("pathkernel-fuzz-" + std::to_string(::getpid()));
+    const std::string prefix = "pathkernel-fuzz-";
+    if (std::filesystem::exists("/proc/self", ec)) {
+      for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+        const std::string name = entry.path().filename().string();
+        const std::string pid = name.substr(0, prefix.size()) == prefix ? name.substr(prefix.size()) : "";
+        if (!pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos &&
+            !std::filesystem::exists("/proc/" + pid, ec))
+          std::filesystem::remove_all(entry.path(), ec);
+      }
+    }
+    std::filesystem::path d = base / (prefix + std::to_string(::getpid()));
     std::filesystem::remove_all(d, ec);
     std::filesystem::create_directories(d);
     std::atexit([] {
