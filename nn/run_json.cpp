@@ -236,10 +236,19 @@ MlpSpec parse_layers(const Member& layers) {
   return spec;
 }
 
+// Stops at kMaxExtent + 1, beyond any D a run.json may state: one term is below 2^63 for widths up
+// to kMaxExtent, but a sum of several would overflow.
 std::int64_t mlp_parameter_count(const MlpSpec& spec) {
   std::int64_t d = 0;
-  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l) d += (spec.widths[l] + 1) * spec.widths[l + 1];
+  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l) {
+    d += (spec.widths[l] + 1) * spec.widths[l + 1];
+    if (d > kMaxExtent) return kMaxExtent + 1;
+  }
   return d;
+}
+
+std::string parameter_count_text(std::int64_t d) {
+  return d > kMaxExtent ? "more than " + std::to_string(kMaxExtent) : std::to_string(d);
 }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
@@ -316,6 +325,12 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   } catch (const Json::parse_error& e) {
     throw io::JsonError(file, "not valid JSON at " + position(text, e.byte > 0 ? e.byte - 1 : 0) +
                                   ": " + std::string(e.what()).substr(std::string(e.what()).find(':') + 1));
+  } catch (const Json::exception& e) {
+    // Not a syntax error but still the text's fault: a number beyond a double ("1e999") is
+    // nlohmann's out_of_range.406.
+    const std::string what = e.what();
+    const std::size_t tag_end = what.find("] ");
+    throw io::JsonError(file, "not valid JSON: " + (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   }
   const Member root(file, doc, "");
   if (!doc.is_object()) throw io::JsonError(file, "is not a JSON object");
@@ -407,7 +422,7 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   if (features != f.input_dim) sizes["F"].fail("is " + std::to_string(features) + " but model.input_shape is [" + std::to_string(f.input_dim) + "]");
   if (f.mlp && mlp_parameter_count(*f.mlp) != f.parameter_count)
     sizes["D"].fail("is " + std::to_string(f.parameter_count) + " but the model's layers have " +
-                    std::to_string(mlp_parameter_count(*f.mlp)) + " parameters");
+                    parameter_count_text(mlp_parameter_count(*f.mlp)) + " parameters");
   if (f.mlp && f.mlp->widths.back() != f.output_count)
     sizes["C"].fail("is " + std::to_string(f.output_count) + " but the model's last layer has " +
                     std::to_string(f.mlp->widths.back()) + " outputs");

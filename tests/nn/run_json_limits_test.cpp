@@ -1,0 +1,58 @@
+// Documents that run.json's parser once let through: found by fuzzing it
+// (tests/fuzz/run_json_fuzz.cpp).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "io/error.hpp"
+#include "nn/run_json.hpp"
+#include "test_support.hpp"
+
+namespace pk::nn {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// A valid manifest of a 1-1 MLP.
+Json valid_manifest() {
+  RunManifest m;
+  m.facts.model = "mlp 1-1 tanh";
+  m.facts.mlp = MlpSpec{{1, 1}, Activation::tanh};
+  m.facts.input_dim = 1;
+  m.facts.parameter_count = 2;
+  m.facts.sample_count = 1;
+  m.facts.output_count = 1;
+  m.facts.target_dim = 1;
+  m.facts.batch_capacity = 1;
+  m.facts.schedule = Schedule::constant(0.1).spec();
+  m.facts.data = {"", {"x"}, {"y"}, std::nullopt};
+  const std::string text = run_json_text(m);
+  EXPECT_EQ(parse_run_json(text, "run.json"), m);
+  return Json::parse(text);
+}
+
+// nlohmann reports a number beyond a double as out_of_range, not as a parse error; it escaped the
+// parser as a foreign exception.
+TEST(RunJsonLimits, RefusesANumberBeyondADoubleAsInvalidJson) {
+  Json j = valid_manifest();
+  j["optimizer"]["eps"] = "EPS";
+  std::string text = j.dump(2);
+  text.replace(text.find("\"EPS\""), 5, "1e555");
+  PK_EXPECT_THROW_WITH(parse_run_json(text, "run.json"), io::JsonError,
+                       "run.json: not valid JSON: number overflow parsing '1e555'");
+}
+
+// Widths are bounded one by one, but the parameter count of many wide layers summed past int64.
+TEST(RunJsonLimits, RefusesLayersWhoseParameterCountOverflows) {
+  Json j = valid_manifest();
+  const std::int64_t wide = std::int64_t{1} << 31;
+  j["model"]["layers"] = Json::array({{{"type", "linear"}, {"in", 1}, {"out", wide}}, {{"type", "tanh"}},
+                                      {{"type", "linear"}, {"in", wide}, {"out", wide}}, {{"type", "tanh"}},
+                                      {{"type", "linear"}, {"in", wide}, {"out", wide}}, {{"type", "tanh"}},
+                                      {{"type", "linear"}, {"in", wide}, {"out", 1}}});
+  PK_EXPECT_THROW_WITH(parse_run_json(j.dump(), "run.json"), io::JsonError,
+                       "\"sizes.D\" is 2 but the model's layers have more than 2147483648 parameters");
+}
+
+}  // namespace
+}  // namespace pk::nn
