@@ -1,6 +1,6 @@
 #pragma once
 // The per-step decomposition of a training run's change of the model's predictions at query
-// points (DESIGN.md, "Mathematics"): for every step k, query point x and output,
+// points (docs/mathematics.md): for every step k, query point x and output,
 //   df_k = f(x; w_{k+1}) - f(x; w_k),   F1_k = J_k(x) dw_k,   F2_k = 1/2 dw_k^T H_k(x) dw_k,
 //   R1_k = df_k - F1_k,   R2_k = df_k - F1_k - F2_k,
 // the complex steps T_c = { k : |R1_k| > tau max(|df_k|, eps) }, the exact (integrated) path
@@ -193,7 +193,7 @@ struct DecompositionReport {
   /// Pooled over every query point and output.
   ComplexStepStats complex_stats() const;
   /// max over queries and outputs of |f_final - (f_initial + sum (F1 + F2 + R2))| relative to
-  /// max(|f_final|, |f_initial|, 1): DESIGN.md's run identity, a check on every report. Infinite
+  /// max(|f_final|, |f_initial|, 1): the run identity of docs/mathematics.md, a check on every report. Infinite
   /// when a prediction or a sum is not finite (a diverging run cannot satisfy it).
   double run_identity_error() const;
   /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
