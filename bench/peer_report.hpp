@@ -14,17 +14,21 @@
 namespace pk::bench {
 
 /// Sets OpenBLAS, when it is the BLAS loaded in this process, to one thread and returns its
-/// configuration string ("" when no OpenBLAS is loaded). OpenBLAS reads OPENBLAS_NUM_THREADS
+/// configuration and thread count as it reports them ("" when no OpenBLAS is loaded). OpenBLAS reads OPENBLAS_NUM_THREADS
 /// before main runs, so only the call is certain to win over the environment; it is looked up at
 /// run time because a peer may link the generic libblas.so.3, whichever implementation that is.
 inline std::string pin_openblas_to_one_thread() {
   using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
   using GetConfig = char* (*)();
   const auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   const auto config = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   if (set == nullptr) return "";
   set(1);
-  return config != nullptr ? std::string(config()) : std::string("OpenBLAS");
+  std::string what = config != nullptr ? std::string(config()) : std::string("OpenBLAS");
+  if (get != nullptr) what += ", threads: " + std::to_string(get());
+  return what;
 }
 
 /// The console reporter, keeping the CPU time per iteration of every benchmark by name: the median
@@ -66,7 +70,9 @@ struct RatioRow {
 
 inline std::string format_seconds(double s) {
   char buf[32];
-  if (s < 1e-3)
+  if (s < 1e-6)
+    std::snprintf(buf, sizeof buf, "%.0f ns", s * 1e9);
+  else if (s < 1e-3)
     std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
   else if (s < 1.0)
     std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);

@@ -389,7 +389,7 @@ int main(int argc, char** argv) {
   const std::string blas = pk::bench::pin_openblas_to_one_thread();
   benchmark::AddCustomContext("libtorch", TORCH_VERSION);
   benchmark::AddCustomContext("libtorch threads", std::to_string(at::get_num_threads()));
-  benchmark::AddCustomContext("libtorch BLAS", blas.empty() ? "not OpenBLAS (threads not pinned)" : blas + ", 1 thread");
+  benchmark::AddCustomContext("libtorch BLAS", blas.empty() ? "not OpenBLAS (threads not pinned)" : blas);
 
   const std::vector<pk::bench::RatioRow> rows = register_all();
   benchmark::Initialize(&argc, argv);
