@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
   }
 #ifdef PATHKERNEL_BENCH_CBLAS
   const std::string blas = pk::bench::pin_openblas_to_one_thread();
-  benchmark::AddCustomContext("cblas", blas.empty() ? "not OpenBLAS (threads not pinned)" : blas);
+  benchmark::AddCustomContext("cblas_dgemm", pk::bench::provider_of("cblas_dgemm"));
+  benchmark::AddCustomContext("OpenBLAS", blas.empty() ? "not loaded" : blas);
 #endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,20 @@ inline std::string pin_openblas_to_one_thread() {
   std::string what = config != nullptr ? std::string(config()) : std::string("OpenBLAS");
   if (get != nullptr) what += ", threads: " + std::to_string(get());
   return what;
+}
+
+/// The file of the library that `symbol` (e.g. "dgemm_") resolves to in this process, symbolic
+/// links (Debian's BLAS alternatives) followed, or "" when none provides it: which BLAS a peer
+/// really calls, whatever else is loaded beside it.
+inline std::string provider_of(const char* symbol) {
+  Dl_info info{};
+  void* address = dlsym(RTLD_DEFAULT, symbol);
+  if (address == nullptr || dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "";
+  char* real = realpath(info.dli_fname, nullptr);
+  if (real == nullptr) return info.dli_fname;
+  std::string file(real);
+  std::free(real);
+  return file;
 }
 
 /// The console reporter, keeping the CPU time per iteration of every benchmark by name: the median
@@ -86,8 +101,7 @@ inline std::string format_seconds(double s) {
 /// benchmark or all of whose peer benchmarks did not run are left out.
 inline void print_ratio_table(const TimeKeeper& times, const std::vector<RatioRow>& rows,
                               const char* problem_header, const char* peer) {
-  std::printf("\nCPU time per call (median of the repetitions); ratio = %s / pathkernel\n\n", peer);
-  std::printf("| %s | op | pathkernel | %s | ratio |\n|---|---|---:|---:|---:|\n", problem_header, peer);
+  std::string table;
   for (const RatioRow& row : rows) {
     const double ours = times.seconds(row.ours);
     double theirs = -1.0;
@@ -96,9 +110,15 @@ inline void print_ratio_table(const TimeKeeper& times, const std::vector<RatioRo
       if (t > 0.0 && (theirs <= 0.0 || t < theirs)) theirs = t;
     }
     if (ours <= 0.0 || theirs <= 0.0) continue;
-    std::printf("| %s | %s | %s | %s | %.2fx |\n", row.problem.c_str(), row.op.c_str(),
-                format_seconds(ours).c_str(), format_seconds(theirs).c_str(), theirs / ours);
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.2fx", theirs / ours);
+    table += "| " + row.problem + " | " + row.op + " | " + format_seconds(ours) + " | " +
+             format_seconds(theirs) + " | " + ratio + " |\n";
   }
+  if (table.empty()) return;
+  std::printf("\nCPU time per call (median of the repetitions); ratio = %s / pathkernel\n\n", peer);
+  std::printf("| %s | op | pathkernel | %s | ratio |\n|---|---|---:|---:|---:|\n%s", problem_header, peer,
+              table.c_str());
   std::fflush(stdout);
 }
 

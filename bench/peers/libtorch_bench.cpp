@@ -389,7 +389,8 @@ int main(int argc, char** argv) {
   const std::string blas = pk::bench::pin_openblas_to_one_thread();
   benchmark::AddCustomContext("libtorch", TORCH_VERSION);
   benchmark::AddCustomContext("libtorch threads", std::to_string(at::get_num_threads()));
-  benchmark::AddCustomContext("libtorch BLAS", blas.empty() ? "not OpenBLAS (threads not pinned)" : blas);
+  benchmark::AddCustomContext("libtorch dgemm_", pk::bench::provider_of("dgemm_"));
+  benchmark::AddCustomContext("OpenBLAS", blas.empty() ? "not loaded" : blas);
 
   const std::vector<pk::bench::RatioRow> rows = register_all();
   benchmark::Initialize(&argc, argv);
