@@ -5,8 +5,8 @@
 // to 1e-12 (relative to the largest entry) before either is timed. After the suite the program
 // prints the ratio table `| MLP | op | pathkernel | libtorch | ratio |`.
 //
-//   forward         the loss; pathkernel records on a tape of constants, libtorch runs under
-//                   NoGradGuard
+//   forward         the loss; pathkernel records on a tape of constants, libtorch runs in
+//                   InferenceMode (no autograd bookkeeping: its fastest forward)
 //   gradient        the loss and its gradient; libtorch: torch::autograd::grad
 //   hvp             the Hessian of the loss times v; pathkernel forward-over-reverse, libtorch double
 //                   backward (grad with create_graph, then grad of g.v): libtorch 1.13's C++ API has
@@ -28,6 +28,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
@@ -158,7 +159,7 @@ struct TorchMlp {
   // the signals for all outputs at once are rows (point, output) of delta, which starts as one
   // identity block per point and is pulled back through W and tanh' = 1 - a^2.
   at::Tensor kernel_structured() const {
-    at::NoGradGuard no_grad;
+    c10::InferenceMode inference;
     const std::int64_t b = x.size(0), c = weights.back().size(0);
     std::vector<at::Tensor> inputs;  // the input of each layer
     at::Tensor h = x;
@@ -273,7 +274,7 @@ void pk_forward(benchmark::State& state, int s) {
 
 void torch_forward(benchmark::State& state, int s) {
   const TorchMlp& t = torch_problem(s);
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   for (auto _ : state) benchmark::DoNotOptimize(t.loss().item<double>());
   state.counters["FLOP/s"] =
       benchmark::Counter(problem(s).forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
