@@ -122,6 +122,18 @@ const Shape kShapes[] = {
     {true, false, 16, 1, 32},
     {false, true, 32, 16, 16},
     {false, true, 32, 16, 1},
+    // MLP 8-64-64-1, batch 128 (the small problem of mlp_problem.hpp): forward, dW, dX
+    {false, false, 128, 64, 8},
+    {false, false, 128, 64, 64},
+    {false, false, 128, 1, 64},
+    {true, false, 8, 64, 128},
+    {true, false, 64, 64, 128},
+    {true, false, 64, 1, 128},
+    {false, true, 128, 64, 64},
+    {false, true, 128, 64, 1},
+    // its tangent kernel over the batch by Gram matrices: G G^T and H H^T
+    {false, true, 128, 128, 64},
+    {false, true, 128, 128, 8},
     // wider layers: 256x64 @ 64x256, 256x256 @ 256x256, 256x256 @ 256x10 and their gradients
     {false, false, 256, 256, 64},
     {true, false, 64, 256, 256},
