@@ -173,7 +173,7 @@ struct TorchMlp {
     for (std::size_t l = layers(); l-- > 0;) {
       const at::Tensor gg = at::mm(delta, delta.t()).view({b, c, b, c});
       const at::Tensor hh = at::mm(inputs[l], inputs[l].t()).add_(1.0).view({b, 1, b, 1});
-      k.add_((gg * hh).view({b * c, b * c}));
+      k.view({b, c, b, c}).addcmul_(gg, hh);
       if (l == 0) break;
       const at::Tensor a = inputs[l];
       const std::int64_t width = a.size(1);
