@@ -126,18 +126,23 @@ pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
   // Digits and dashes only: the MLP shorthand of widths plus --activation.
   const bool widths = arch_text.find_first_not_of("0123456789-") == std::string::npos;
   pk::nn::Architecture arch;
+  // The parameter count before any allocation: a width of 10^9 must be refused, not attempted.
+  double parameters = 0.0;
   if (widths) {
-    arch = pk::nn::mlp_architecture(pk::nn::parse_mlp_spec(arch_text, o.text("activation")));
-    if (o.given("input-shape") && pk::nn::parse_input_shape(o.text("input-shape")) != arch.input_shape)
+    const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(arch_text, o.text("activation"));
+    for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
+      parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+    if (o.given("input-shape") && pk::nn::parse_input_shape(o.text("input-shape")) != std::vector<std::int64_t>{spec.widths.front()})
       throw UsageError("--input-shape " + o.text("input-shape") + ": the widths " + arch_text + " take " +
-                       std::to_string(arch.input_shape[0]) + " inputs");
+                       std::to_string(spec.widths.front()) + " inputs");
+    if (parameters <= 1e9) arch = pk::nn::mlp_architecture(spec);
   } else {
     std::vector<std::int64_t> shape = o.given("input-shape") ? pk::nn::parse_input_shape(o.text("input-shape"))
                                                              : std::vector<std::int64_t>{data.input_dim()};
+    // Each layer's size is bounded by the parser; the sum is checked here.
     arch = pk::nn::parse_architecture(arch_text, std::move(shape));
+    parameters = static_cast<double>(pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
   }
-  // The parameter count before any allocation: a width of 10^9 must be refused, not attempted.
-  const double parameters = static_cast<double>(pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
   if (parameters > 1e9)
     throw UsageError("--arch " + arch_text + ": " + std::to_string(static_cast<long long>(parameters)) +
                      " parameters; this library is for small networks (at most 10^9)");
