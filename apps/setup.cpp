@@ -12,7 +12,7 @@ namespace pk::app {
 using pk::ad::Tensor;
 
 void declare_data_options(Options& o) {
-  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris", "sine");
+  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris, digits (8x8 images, --input-shape 1x8x8)", "sine");
   o.value("targets", "COLS", "target columns of a CSV file, by name or 0-based index, comma-separated", "");
   o.value("header", "auto|yes|no", "whether the CSV file's first row is a header", "auto");
   o.value("samples", "M", "points in a built-in synthetic set", "64");
@@ -20,8 +20,15 @@ void declare_data_options(Options& o) {
 }
 
 void declare_model_options(Options& o) {
-  o.value("arch", "WIDTHS", "MLP widths from inputs to outputs, e.g. 1-32-32-1", "1-32-32-1");
-  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity", "tanh");
+  o.value("arch", "SPEC",
+          "MLP widths from inputs to outputs, e.g. 1-32-32-1 (with --activation), or layers joined by ',': "
+          "linear(out), conv2d(out,k,stride=1,padding=0), avg_pool2d(k,stride=k), max_pool2d(k,stride=k), "
+          "flatten, and activations by name, e.g. --input-shape 1x8x8 --arch \"conv2d(4,3,padding=1),tanh,"
+          "avg_pool2d(2),conv2d(8,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)\"",
+          "1-32-32-1");
+  o.value("input-shape", "CxHxW|F", "shape of one input of a layered --arch: images C x H x W (a CSV row's pixel "
+          "columns in that order) or a width F; default: the data's input columns", "");
+  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity (hidden activation of an MLP given by widths)", "tanh");
   o.value("loss", "NAME", "mse, bce (binary cross-entropy with logits) or cross_entropy", "mse");
   o.value("init", "SCHEME", "pytorch_default, xavier_uniform, xavier_normal, he_uniform, he_normal",
           "pytorch_default");
@@ -96,10 +103,11 @@ LoadedData load_data(const Options& o) {
     d = {pk::nn::xor_problem(n, 7), "XOR (" + std::to_string(n) + " points)"};
   } else {
     std::filesystem::path path = source;
-    if (source == "iris") path = builtin_data_file(source);
+    if (source == "iris" || source == "digits") path = builtin_data_file(source);
     pk::nn::CsvOptions csv;
     std::string targets = o.text("targets");
     if (source == "iris" && targets.empty()) targets = "species";
+    if (source == "digits" && targets.empty()) targets = "label";
     if (targets.empty())
       throw UsageError("--targets: name the target columns of " + path.string() + " (e.g. --targets y or --targets -1)");
     for (const std::string& t : split(targets, ',')) {
@@ -125,19 +133,39 @@ LoadedData load_data(const Options& o) {
 }
 
 pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
-  const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(o.text("arch"), o.text("activation"));
+  const std::string arch_text = o.text("arch");
+  // Digits and dashes only: the MLP shorthand of widths plus --activation.
+  const bool widths = arch_text.find_first_not_of("0123456789-") == std::string::npos;
+  pk::nn::Architecture arch;
   // The parameter count before any allocation: a width of 10^9 must be refused, not attempted.
   double parameters = 0.0;
-  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
-    parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+  if (widths) {
+    const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(arch_text, o.text("activation"));
+    for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
+      parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+    if (o.given("input-shape") && pk::nn::parse_input_shape(o.text("input-shape")) != std::vector<std::int64_t>{spec.widths.front()})
+      throw UsageError("--input-shape " + o.text("input-shape") + ": the widths " + arch_text + " take " +
+                       std::to_string(spec.widths.front()) + " inputs");
+    if (parameters <= 1e9) arch = pk::nn::mlp_architecture(spec);
+  } else {
+    std::vector<std::int64_t> shape = o.given("input-shape") ? pk::nn::parse_input_shape(o.text("input-shape"))
+                                                             : std::vector<std::int64_t>{data.input_dim()};
+    // Each layer's size is bounded by the parser; the sum is checked here.
+    arch = pk::nn::parse_architecture(arch_text, std::move(shape));
+    parameters = static_cast<double>(pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
+  }
   if (parameters > 1e9)
-    throw UsageError("--arch " + o.text("arch") + ": " + std::to_string(static_cast<long long>(parameters)) +
+    throw UsageError("--arch " + arch_text + ": " + std::to_string(static_cast<long long>(parameters)) +
                      " parameters; this library is for small networks (at most 10^9)");
-  require_memory(parameters * 8.0 * 8.0, "--arch " + o.text("arch") + " (weights, gradient, optimiser state, tape)");
-  pk::nn::Model model = pk::nn::mlp(spec);
-  if (model.input_dim() != data.input_dim())
-    throw UsageError("--arch " + o.text("arch") + ": takes " + std::to_string(model.input_dim()) +
+  require_memory(parameters * 8.0 * 8.0, "--arch " + arch_text + " (weights, gradient, optimiser state, tape)");
+  pk::nn::Model model = pk::nn::sequential(arch);
+  if (model.input_dim() != data.input_dim()) {
+    if (!widths)
+      throw UsageError("--input-shape " + o.text("input-shape") + ": " + std::to_string(model.input_dim()) +
+                       " values per input but the data have " + std::to_string(data.input_dim()) + " input columns");
+    throw UsageError("--arch " + arch_text + ": takes " + std::to_string(model.input_dim()) +
                      " inputs but the data have " + std::to_string(data.input_dim()) + " input columns");
+  }
   return model;
 }
 

@@ -2,7 +2,10 @@
 // Hessian-vector product (forward over reverse) of a sum-of-squares loss, with the parameters in
 // one flat vector cut into layers with slice/reshape, as the MLP benchmark does. Each benchmark
 // checks its answer before timing it: the forward against plain loops, the gradient and the HVP
-// against central differences.
+// against central differences. Then the same net as an nn layered model through the kernel
+// module: the 256 x 256 x C x C tangent kernel (the generic per-sample-Jacobian route) and one
+// decomposition step's F1 and F2 at 32 query points (bench/conv_bench_torch.py times PyTorch on
+// the same quantities).
 //
 //   input 1x8x8 -> conv2d(4, 3x3, padding 1) -> tanh -> avg_pool2d(2)
 //               -> conv2d(8, 3x3, padding 1) -> tanh -> avg_pool2d(2) -> flatten -> linear(10)
@@ -15,6 +18,9 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "kernel/model_tangent_kernel.hpp"
+#include "kernel/step_terms.hpp"
+#include "nn/architecture.hpp"
 
 using namespace pk::ad;
 
@@ -212,8 +218,44 @@ void BM_ConvHvp(benchmark::State& state) {
     benchmark::DoNotOptimize(tape.node(g).tangent);
   }
 }
+const pk::nn::Model& layered_model() {
+  static const pk::nn::Model m = pk::nn::sequential(pk::nn::parse_architecture(
+      "conv2d(4,3,padding=1),tanh,avg_pool2d(2),conv2d(8,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)",
+      {1, 8, 8}));
+  return m;
+}
+
+void BM_ConvTangentKernel256(benchmark::State& state) {
+  const ConvProblem& p = problem();
+  const pk::nn::Model& m = layered_model();
+  require(m.parameter_count() == p.w.size(), "parameter count", static_cast<double>(m.parameter_count()),
+          static_cast<double>(p.w.size()));
+  Tape tape;
+  for (auto _ : state) {
+    const Tensor k = pk::kernel::model_tangent_kernel(m, p.x, p.x, p.w, tape);
+    benchmark::DoNotOptimize(k.data());
+  }
+}
+
+void BM_ConvStepTerms32(benchmark::State& state) {
+  const ConvProblem& p = problem();
+  const pk::nn::Model& m = layered_model();
+  Tensor queries(Shape::matrix(32, 64));
+  for (std::int64_t i = 0; i < queries.size(); ++i) queries[i] = p.x[i];
+  const Tensor dw = direction(p.w);
+  Tensor step(p.w);
+  for (std::int64_t i = 0; i < dw.size(); ++i) step[i] = 1e-3 * dw[i];
+  auto f = [&](Var x, Var w) { return m.forward(x, w); };
+  Tape tape;
+  for (auto _ : state) {
+    const pk::kernel::SecondOrder t = pk::kernel::second_order_term(f, queries, p.w, step, tape);
+    benchmark::DoNotOptimize(t.second_order.data());
+  }
+}
 }  // namespace
 
+BENCHMARK(BM_ConvTangentKernel256)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConvStepTerms32)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvGradient)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvHvp)->Unit(benchmark::kMicrosecond);

@@ -51,7 +51,7 @@ TEST(RunJsonLimits, RefusesLayersWhoseParameterCountOverflows) {
                                       {{"type", "linear"}, {"in", wide}, {"out", wide}}, {{"type", "tanh"}},
                                       {{"type", "linear"}, {"in", wide}, {"out", 1}}});
   PK_EXPECT_THROW_WITH(parse_run_json(j.dump(), "run.json"), io::JsonError,
-                       "\"sizes.D\" is 2 but the model's layers have more than 2147483648 parameters");
+                       "\"model.layers\" do not fit model.input_shape: layer 2 'linear(2147483648)': too many weights");
 }
 
 }  // namespace
