@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "apps/svg_plot.hpp"
+#include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
 
 namespace pk::app {
@@ -19,25 +20,10 @@ namespace fs = std::filesystem;
 using pk::kernel::DecompositionReport;
 using pk::kernel::SweepResult;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.flush();
-  if (!out) throw std::runtime_error(path.string() + ": cannot write");
-}
+void write_text(const fs::path& path, const std::string& text) { pk::io::write_text_file(path, text); }
 
 void write_new_file(const fs::path& path, const std::function<void(const fs::path&)>& write) {
-  if (fs::exists(path)) throw std::runtime_error(path.string() + ": already exists; choose another name or remove it");
-  fs::path partial = path;
-  partial += ".partial";
-  try {
-    write(partial);
-    fs::rename(partial, path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(partial, ec);
-    throw;
-  }
+  pk::io::create_new_file(path, write);
 }
 
 namespace {
