@@ -83,16 +83,7 @@ TEST(RunDirectory, ReadsBackEveryFactAsStructuredData) {
 }
 
 TEST(RunDirectory, StringsRoundTripBeyondAscii) {
-  RunManifest m;
-  m.facts.model = "mlp 1-1 tanh";
-  m.facts.mlp = MlpSpec{{1, 1}, Activation::tanh};
-  m.facts.input_dim = 1;
-  m.facts.parameter_count = 2;
-  m.facts.sample_count = 1;
-  m.facts.output_count = 1;
-  m.facts.target_dim = 1;
-  m.facts.batch_capacity = 1;
-  m.facts.schedule = Schedule::constant(0.1).spec();
+  RunManifest m = testing::smallest_manifest();
   m.facts.data = {"données/été ☀.csv", {"température"}, {"y\"\\\n"}, std::nullopt};
   m.message = "naïve — ok";
   const RunManifest back = parse_run_json(run_json_text(m), "run.json");

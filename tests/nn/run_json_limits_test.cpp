@@ -15,17 +15,7 @@ using Json = nlohmann::ordered_json;
 
 // A valid manifest of a 1-1 MLP.
 Json valid_manifest() {
-  RunManifest m;
-  m.facts.model = "mlp 1-1 tanh";
-  m.facts.mlp = MlpSpec{{1, 1}, Activation::tanh};
-  m.facts.input_dim = 1;
-  m.facts.parameter_count = 2;
-  m.facts.sample_count = 1;
-  m.facts.output_count = 1;
-  m.facts.target_dim = 1;
-  m.facts.batch_capacity = 1;
-  m.facts.schedule = Schedule::constant(0.1).spec();
-  m.facts.data = {"", {"x"}, {"y"}, std::nullopt};
+  const RunManifest m = testing::smallest_manifest();
   const std::string text = run_json_text(m);
   EXPECT_EQ(parse_run_json(text, "run.json"), m);
   return Json::parse(text);
