@@ -9,6 +9,7 @@
 #include "apps/setup.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/sharpness.hpp"
+#include "nn/training_loss.hpp"
 
 namespace pk::app {
 
@@ -31,9 +32,7 @@ int sharpness_command(const Args& args) {
   const std::int64_t every = o.integer("every", 1);
   const double tolerance = o.positive("lanczos-tolerance");
   const pk::ad::Tensor inputs(run.training_inputs()), targets(run.training_targets());
-  auto training_loss = [&](pk::ad::Var w) {
-    return loss.value(model.forward(w.tape().constant(inputs), w), targets);
-  };
+  const pk::nn::TrainingLoss training_loss(model, loss, inputs, targets);
   std::ostringstream csv;
   csv << "step,lr,lambda_max,lr_times_lambda,residual\n";
   std::printf("  step          lr  lambda_max  lr*lambda  residual ||Hv - lambda v||\n");

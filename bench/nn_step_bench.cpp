@@ -90,7 +90,7 @@ void BM_BareGradient(benchmark::State& state, const Size& size) {
   const Problem p = make_problem(size);
   const Loss loss(LossKind::mse);
   pk::ad::Tape tape;
-  auto f = [&](pk::ad::Var w) { return loss.value(p.model.forward(w.tape().constant(p.data.inputs()), w), p.data.targets()); };
+  const pk::nn::TrainingLoss f(p.model, loss, p.data.inputs(), p.data.targets());
   // Check: the trainer's first step is -alpha times this gradient.
   const Tensor g = pk::ad::grad(f, p.w0, &tape);
   pk::nn::Trainer trainer(p.model, loss, p.data, config(1));

@@ -13,6 +13,7 @@
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
+#include "nn/training_loss.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel/tangent_kernel.hpp"
 
@@ -383,9 +384,7 @@ void Decomposer::add_step(const StepInput& step) {
   r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
   if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
     Stopwatch t(r.seconds_sharpness);
-    auto training_loss = [this](Var wv) {
-      return loss_.value(model_.forward(wv.tape().constant(inputs_), wv), targets_);
-    };
+    const pk::nn::TrainingLoss training_loss(model_, loss_, inputs_, targets_);
     const Sharpness s = sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
     r.sharpness.push_back(s.lambda_max);
     r.sharpness_residual.push_back(s.residual);

@@ -10,6 +10,7 @@
 
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
+#include "nn/training_loss.hpp"
 
 namespace pk::kernel {
 
@@ -110,9 +111,7 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
   if (options.min_steps < 1) throw std::invalid_argument("sweep: min_steps must be at least 1");
 
   SweepResult result;
-  auto training_loss = [&](Var w) {
-    return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets());
-  };
+  const pk::nn::TrainingLoss training_loss(model, loss, data.inputs(), data.targets());
   result.lambda_max = sharpness(training_loss, initial_weights, options.decomposition.lanczos_iterations,
                                 options.decomposition.lanczos_tolerance).lambda_max;
   if (!(result.lambda_max > 0))

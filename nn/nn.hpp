@@ -21,4 +21,5 @@
 #include "nn/schedule.hpp"    // learning-rate schedules
 #include "nn/synthetic.hpp"   // sine, two moons, spirals, XOR, double well
 #include "nn/trainer.hpp"     // Trainer, StepObserver, StepView
+#include "nn/training_loss.hpp" // the training loss as a function of the weights
 #include "nn/trajectory.hpp"  // in-memory and on-disk trajectories

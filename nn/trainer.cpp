@@ -7,7 +7,9 @@
 
 #include "autodiff/grad.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/functional.hpp"
 #include "nn/error.hpp"
+#include "nn/training_loss.hpp"
 
 namespace pk::nn {
 
@@ -181,23 +183,9 @@ ad::Tensor loss_gradient(const Model& model, const Loss& loss, const Dataset& da
                          ad::TensorView w, std::span<const std::int64_t> batch,
                          ad::Tape* workspace) {
   check_parameters(model, w, "loss_gradient");
-  ad::Tape own;
-  ad::Tape& t = workspace ? *workspace : own;
-  t.clear();
-  const ad::Var wv = t.variable(w);
-  ad::Var x;
-  ad::Tensor targets_rows;
-  ad::TensorView targets = data.targets();
-  if (batch.empty()) {
-    x = t.constant(data.inputs());
-  } else {
-    const Dataset part = data.rows(batch);
-    x = t.constant(part.inputs());
-    targets_rows = part.targets();
-    targets = targets_rows;
-  }
-  const ad::Var l = loss.value(model.forward(x, wv), targets);
-  return ad::Tensor(ad::grad(l, wv).value());
+  if (batch.empty()) return ad::grad(TrainingLoss(model, loss, data.inputs(), data.targets()), w, workspace);
+  const Dataset part = data.rows(batch);
+  return ad::grad(TrainingLoss(model, loss, part.inputs(), part.targets()), w, workspace);
 }
 
 }  // namespace pk::nn

@@ -203,7 +203,7 @@ TEST(Sharpness, StatesTheResidualOfItsRitzPair) {
   const pk::nn::Dataset data = regression_data(16, 2, 1, 71);
   const Tensor inputs(data.inputs()), targets(data.targets());
   const pk::nn::Loss loss(LossKind::mse);
-  auto training_loss = [&](Var w) { return loss.value(model.forward(w.tape().constant(inputs), w), targets); };
+  const pk::nn::TrainingLoss training_loss(model, loss, inputs, targets);
   const Tensor w = init(model, 12);
   const Sharpness tight = sharpness(training_loss, w, 60, 1e-13);
   const Sharpness loose = sharpness(training_loss, w, 60, 1e-2);

@@ -69,7 +69,7 @@ TEST(ClosedForm, ModelQuadraticInWeightsHasNoSecondOrderRemainderUpToNearDiverge
   const Tensor w0 = init(model, 5);
   // The stability limit of gradient descent at w_0: 2 / lambda_max of the training loss.
   const pk::nn::Loss loss(pk::nn::LossKind::mse);
-  auto training_loss = [&](Var w) { return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets()); };
+  const pk::nn::TrainingLoss training_loss(model, loss, data.inputs(), data.targets());
   const double lambda = sharpness(training_loss, w0, 60, 1e-12).lambda_max;
   ASSERT_GT(lambda, 0.0);
   const double limit = 2.0 / lambda;
