@@ -1,9 +1,7 @@
 #include "kernel/decomposition.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
-#include <thread>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -12,6 +10,7 @@
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
+#include "kernel/parallel_for.hpp"
 #include "kernel/sharpness.hpp"
 #include "nn/training_loss.hpp"
 #include "kernel/step_terms.hpp"
@@ -716,38 +715,21 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
   const auto count = pieces.parts.size();
   const std::int64_t total = steps * static_cast<std::int64_t>(count);
   std::vector<DecompositionReport> reports(count);
-  std::atomic<std::size_t> next{0};
-  std::atomic<std::int64_t> done{0};
-  std::mutex mutex;
-  std::exception_ptr failure;
+  std::int64_t done = 0;
+  std::mutex progress_mutex;
   // Each piece runs through every step on one thread, so the pieces need no coordination and
   // the result cannot depend on how many threads there are.
-  auto worker = [&] {
+  parallel_for(count, options.threads, [&](std::size_t i) {
     pk::nn::StepRecord scratch;
-    for (std::size_t i = next++; i < count; i = next++) {
-      try {
-        for (std::int64_t k = 0; k < steps; ++k) {
-          pieces.parts[i].add_step(read(k, scratch));
-          const std::int64_t now = ++done;
-          if (progress) {
-            std::lock_guard lock(mutex);
-            progress(now, total);
-          }
-        }
-        reports[i] = pieces.parts[i].finish(final_weights);
-      } catch (...) {
-        std::lock_guard lock(mutex);
-        if (!failure) failure = std::current_exception();
-        next = count;  // stop handing out pieces
+    for (std::int64_t k = 0; k < steps; ++k) {
+      pieces.parts[i].add_step(read(k, scratch));
+      if (progress) {
+        std::lock_guard lock(progress_mutex);
+        progress(++done, total);
       }
     }
-  };
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(count)));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
-  if (failure) std::rethrow_exception(failure);
+    reports[i] = pieces.parts[i].finish(final_weights);
+  });
   return merge_query_pieces(std::move(reports), pieces.offsets, options);
 }
 }  // namespace

@@ -1,14 +1,13 @@
 #include "kernel/sweep.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include "kernel/optimizer_shares.hpp"
+#include "kernel/parallel_for.hpp"
 #include "kernel/sharpness.hpp"
 #include "nn/training_loss.hpp"
 
@@ -133,33 +132,17 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
                               : rates.back() * static_cast<double>(options.min_steps);
 
   result.runs.resize(rates.size());
-  std::atomic<std::size_t> next{0}, finished{0};
+  std::size_t finished = 0;
   std::mutex progress_mutex;
-  std::exception_ptr failure;
-  auto worker = [&] {
-    for (std::size_t i = next++; i < rates.size(); i = next++) {
-      try {
-        const auto steps = std::max<std::int64_t>(
-            1, std::llround(result.lr_times_steps / rates[i]));
-        result.runs[i] = run_one(model, loss, data, queries, initial_weights, rates[i], steps,
-                                 result.lambda_max, options);
-      } catch (...) {
-        std::lock_guard lock(progress_mutex);
-        if (!failure) failure = std::current_exception();
-      }
-      const std::size_t done = ++finished;
-      if (options.progress) {
-        std::lock_guard lock(progress_mutex);
-        options.progress(done, rates.size());
-      }
+  parallel_for(rates.size(), options.threads, [&](std::size_t i) {
+    const auto steps = std::max<std::int64_t>(1, std::llround(result.lr_times_steps / rates[i]));
+    result.runs[i] =
+        run_one(model, loss, data, queries, initial_weights, rates[i], steps, result.lambda_max, options);
+    if (options.progress) {
+      std::lock_guard lock(progress_mutex);
+      options.progress(++finished, rates.size());
     }
-  };
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(rates.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
-  if (failure) std::rethrow_exception(failure);
+  });
 
   result.small_lr_limit = options.small_lr_limit;
   for (const bool small_only : {false, true}) {
