@@ -4,10 +4,10 @@
 
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <stdexcept>
 
 #include "io/json_writer.hpp"
+#include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
 
 #ifndef PATHKERNEL_VERSION
@@ -27,15 +27,6 @@ void cell(std::ostream& out, double x) {
   char buf[32];
   const auto res = std::to_chars(buf, buf + sizeof buf, x);
   out.write(buf, res.ptr - buf);
-}
-
-template <class Writer>
-void write_file(const std::filesystem::path& path, Writer writer) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw std::runtime_error(path.string() + ": cannot open for writing");
-  writer(out);
-  out.flush();
-  if (!out) throw std::runtime_error(path.string() + ": write failed");
 }
 }  // namespace
 
@@ -372,12 +363,12 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
 
 void write_report_files(const std::filesystem::path& directory, const DecompositionReport& report,
                         const RunDescription& run) {
-  write_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, report, run); });
-  write_file(directory / "steps.csv", [&](std::ostream& o) { write_steps_csv(o, report); });
-  write_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, report); });
-  write_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, report); });
+  io::replace_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, report, run); });
+  io::replace_file(directory / "steps.csv", [&](std::ostream& o) { write_steps_csv(o, report); });
+  io::replace_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, report); });
+  io::replace_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, report); });
   if (!report.attribution.empty())
-    write_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
+    io::replace_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
 }
 
 }  // namespace pk::kernel
