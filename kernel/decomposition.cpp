@@ -284,7 +284,7 @@ Tensor Decomposer::kernel_to_training_set(TensorView w) {
   return model_tangent_kernel(model_, queries_, inputs_, Tensor(w), tape_);
 }
 
-void Decomposer::add_step(const StepInput& step) {
+void Decomposer::add_step(const pk::nn::StepView& step) {
   if (step.step != next_step_)
     throw std::invalid_argument("decompose: step " + std::to_string(step.step) +
                                 " given where step " + std::to_string(next_step_) + " was expected");
@@ -416,7 +416,7 @@ void Decomposer::add_step(const StepInput& step) {
   r.steps = next_step_;
 }
 
-void Decomposer::attribute(const StepInput& step) {
+void Decomposer::attribute(const pk::nn::StepView& step) {
   DecompositionReport& r = report_;
   const std::int64_t c_out = r.outputs, m_all = r.training_points;
   const Tensor k = kernel_to_training_set(step.weights_before);  // (P*C) x (M*C)
@@ -438,7 +438,7 @@ void Decomposer::attribute(const StepInput& step) {
     }
 }
 
-void Decomposer::split_f2_into_pairs(const StepInput& step) {
+void Decomposer::split_f2_into_pairs(const pk::nn::StepView& step) {
   DecompositionReport& r = report_;
   const std::int64_t c_out = r.outputs, nb = static_cast<std::int64_t>(step.batch.size());
   const std::int64_t d = model_.parameter_count();
@@ -483,7 +483,7 @@ void Decomposer::split_f2_into_pairs(const StepInput& step) {
 
 // A_m(x) += J_k(x) c_{k,m} for every point with a share, and, when asked, the exact attribution
 // with the integrated Jacobian on the exact kernel's Gauss-Legendre nodes of this step.
-void Decomposer::attribute_shares(const StepInput& step, const Tensor& dw) {
+void Decomposer::attribute_shares(const pk::nn::StepView& step, const Tensor& dw) {
   DecompositionReport& r = report_;
   auto f = [this](Var x, Var w) { return model_.forward(x, w); };
   const Tensor w(step.weights_before);
@@ -517,7 +517,7 @@ void Decomposer::attribute_shares(const StepInput& step, const Tensor& dw) {
 
 // F2_k = 1/2 dw^T H dw with dw = sum_m c_{k,m} + c_{k,reg}: the pairs of shares, the decay's as
 // point M.
-void Decomposer::split_f2_into_share_pairs(const StepInput& step) {
+void Decomposer::split_f2_into_share_pairs(const pk::nn::StepView& step) {
   DecompositionReport& r = report_;
   const std::int64_t c_out = r.outputs, d = model_.parameter_count(), np = pair_points_;
   const std::int64_t features = inputs_.shape().dim(1);
@@ -612,17 +612,6 @@ Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const T
   return pieces;
 }
 
-StepInput step_of(const pk::nn::Trajectory& t, std::int64_t k) {
-  StepInput s;
-  s.step = k;
-  s.weights_before = t.weights(k);
-  s.weights_after = t.weights(k + 1);
-  s.learning_rate = t.learning_rate(k);
-  s.batch = t.batch(k);
-  s.output_derivatives = t.output_derivatives(k);
-  s.loss = t.loss_value(k);
-  return s;
-}
 }  // namespace
 
 DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
@@ -702,7 +691,7 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
 namespace {
 // The offline decomposition over any source of steps: `read(k, scratch)` gives step k (using
 // `scratch` for storage when it must read from disk).
-using StepSource = std::function<StepInput(std::int64_t, pk::nn::StepRecord&)>;
+using StepSource = std::function<pk::nn::StepView(std::int64_t, pk::nn::StepRecord&)>;
 
 DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
                                     std::int64_t steps, const StepSource& read,
@@ -737,7 +726,7 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
                               TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return step_of(trajectory, k); };
+  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return trajectory.step_view(k); };
   return decompose_steps(model, trajectory, trajectory.steps(), read,
                          Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
 }
@@ -747,17 +736,7 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
   const StepSource read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
     run.read_step(k, scratch);
-    const std::int64_t d = run.facts().parameter_count, c = run.facts().output_count;
-    StepInput s;
-    s.step = k;
-    s.weights_before = TensorView(scratch.weights_before.data(), Shape::vector(d));
-    s.weights_after = TensorView(scratch.weights_after.data(), Shape::vector(d));
-    s.learning_rate = scratch.learning_rate;
-    s.batch = scratch.batch;
-    s.output_derivatives = TensorView(scratch.output_derivatives.data(),
-                                      Shape::matrix(static_cast<std::int64_t>(scratch.batch.size()), c));
-    s.loss = scratch.loss;
-    return s;
+    return scratch.view();
   };
   Tensor final_weights(Shape::vector(run.facts().parameter_count));
   run.read_weights(run.steps(), final_weights.span());
@@ -777,15 +756,7 @@ void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
 }
 
 void DecompositionObserver::on_step(const pk::nn::StepView& step) {
-  StepInput s;
-  s.step = step.step;
-  s.weights_before = step.weights_before;
-  s.weights_after = step.weights_after;
-  s.learning_rate = step.learning_rate;
-  s.batch = step.batch;
-  s.output_derivatives = step.output_derivatives;
-  s.loss = step.loss;
-  for (Decomposer& piece : pieces_) piece.add_step(s);
+  for (Decomposer& piece : pieces_) piece.add_step(step);
 }
 
 void DecompositionObserver::on_finish(const pk::nn::TrainingResult& result) {

@@ -88,17 +88,6 @@ struct DecompositionOptions {
   int threads = 1;
 };
 
-/// What one step provides: the same whether it comes from a live run or a trajectory on disk.
-struct StepInput {
-  std::int64_t step = 0;
-  pk::ad::TensorView weights_before;       // w_k
-  pk::ad::TensorView weights_after;        // w_{k+1}
-  double learning_rate = 0.0;              // alpha_k
-  std::span<const std::int64_t> batch;     // B_k
-  pk::ad::TensorView output_derivatives;   // L'_{k,m} for m in B_k, |B_k| x C
-  double loss = 0.0;                       // L_k(w_k)
-};
-
 /// One pair (m, n) of training points in the decomposition of F2 for the chosen query point:
 /// sum over the steps where F2 was computed of 1/2 alpha_k^2 v_m^T H_k(x) v_n, with
 /// v_m = J_k(x_m)^T L'_{k,m}. Symmetric pairs (m, n) and (n, m) are kept as one, doubled.
@@ -221,15 +210,15 @@ class Decomposer {
   Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
              pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
              const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options);
-  void add_step(const StepInput& step);
+  void add_step(const pk::nn::StepView& step);
   /// The report, with f(x; w_N) evaluated at `final_weights` (w_N).
   DecompositionReport finish(pk::ad::TensorView final_weights);
 
  private:
-  void attribute(const StepInput& step);
-  void split_f2_into_pairs(const StepInput& step);
-  void attribute_shares(const StepInput& step, const pk::ad::Tensor& dw);
-  void split_f2_into_share_pairs(const StepInput& step);
+  void attribute(const pk::nn::StepView& step);
+  void split_f2_into_pairs(const pk::nn::StepView& step);
+  void attribute_shares(const pk::nn::StepView& step, const pk::ad::Tensor& dw);
+  void split_f2_into_share_pairs(const pk::nn::StepView& step);
   pk::ad::Tensor kernel_to_training_set(pk::ad::TensorView w);
 
   pk::nn::Model model_;

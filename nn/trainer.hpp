@@ -19,6 +19,7 @@
 #include "nn/optimizer.hpp"
 #include "nn/run_facts.hpp"
 #include "nn/schedule.hpp"
+#include "nn/step.hpp"
 
 namespace pk::nn {
 
@@ -28,21 +29,6 @@ struct RunInfo : RunFacts {
   ad::TensorView initial_weights;      // w_0, valid during on_start
   ad::TensorView training_inputs;      // x_m (M x F), valid during on_start
   ad::TensorView training_targets;     // y*_m (M x T), valid during on_start
-};
-
-/// One step as an observer sees it. The views are valid only during the call.
-struct StepView {
-  std::int64_t step = 0;                  // k, from 0
-  ad::TensorView weights_before;          // w_k (D)
-  ad::TensorView weights_after;           // w_{k+1} (D)
-  double learning_rate = 0.0;             // alpha_k
-  std::span<const std::int64_t> batch;    // B_k: ascending 0-based training rows
-  /// f(x_m; w_k) for m in B_k: |B_k| x C, row i for training point batch[i].
-  ad::TensorView outputs;
-  /// L'_{k,m} for m in B_k: |B_k| x C, row i for training point batch[i]; the 1/|B_k| is
-  /// included, and L'_{k,m} = 0 for every m outside the batch (not stored).
-  ad::TensorView output_derivatives;
-  double loss = 0.0;                      // L_k(w_k), the batch loss before the update
 };
 
 /// How a run ended.

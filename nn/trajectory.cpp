@@ -28,6 +28,19 @@ ad::TensorView Trajectory::weights(std::int64_t k) const {
   return {weights_.data() + k * parameter_count, ad::Shape::vector(parameter_count)};
 }
 
+StepView Trajectory::step_view(std::int64_t k) const {
+  check_step(k, "step_view");
+  StepView s;
+  s.step = k;
+  s.weights_before = weights(k);
+  s.weights_after = weights(k + 1);
+  s.learning_rate = learning_rate(k);
+  s.batch = batch(k);
+  s.output_derivatives = output_derivatives(k);
+  s.loss = loss_value(k);
+  return s;
+}
+
 ad::Tensor Trajectory::step(std::int64_t k) const {
   check_step(k, "step");
   ad::Tensor dw(ad::Shape::vector(parameter_count));

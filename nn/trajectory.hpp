@@ -36,6 +36,7 @@
 #include "io/npy.hpp"
 #include "nn/model.hpp"
 #include "nn/run_json.hpp"
+#include "nn/step.hpp"
 #include "nn/trainer.hpp"
 
 namespace pk::nn {
@@ -60,6 +61,8 @@ class Trajectory : public RunFacts {
   bool has_kernel_form() const { return nn::has_kernel_form(optimizer.kind); }
   /// w_k for 0 <= k <= N.
   ad::TensorView weights(std::int64_t k) const;
+  /// Step k (0 <= k < N), borrowing this trajectory's storage.
+  StepView step_view(std::int64_t k) const;
   /// dw_k = w_{k+1} - w_k for 0 <= k < N.
   ad::Tensor step(std::int64_t k) const;
   /// alpha_k.
@@ -139,16 +142,6 @@ class DiskTrajectoryRecorder : public StepObserver {
   std::vector<double> batch_row_;
   std::vector<double> derivative_row_;
   std::int64_t steps_ = 0;
-};
-
-/// One step of a recorded run, as read from disk.
-struct StepRecord {
-  std::vector<double> weights_before;      // w_k (D)
-  std::vector<double> weights_after;       // w_{k+1} (D)
-  double learning_rate = 0.0;              // alpha_k
-  double loss = 0.0;                       // L_k(w_k)
-  std::vector<std::int64_t> batch;         // B_k, ascending
-  std::vector<double> output_derivatives;  // L'_{k,m} for m in B_k, |B_k| x C row-major
 };
 
 /// A trajectory directory read step by step, for runs longer than memory: opening it reads

@@ -212,6 +212,8 @@ void TrajectoryReader::read_step(std::int64_t k, StepRecord& out) const {
                   std::to_string(steps_));
   const std::int64_t c = facts_.output_count, bmax = facts_.batch_capacity;
   const std::int64_t m = facts_.sample_count;
+  out.step = k;
+  out.output_count = c;
   out.weights_before.resize(static_cast<std::size_t>(facts_.parameter_count));
   out.weights_after.resize(static_cast<std::size_t>(facts_.parameter_count));
   read_weights(k, out.weights_before);

@@ -585,14 +585,7 @@ TEST(Decomposition, RefusesStepsOutOfOrderAndBadOptions) {
                std::invalid_argument);
   const TrainedRun run = train(model, LossKind::mse, data, {.steps = 2, .schedule = Schedule::constant(0.1)}, init(model, 25));
   Decomposer d(model, loss, query_points(2, 2, 1), data.inputs(), data.targets(), pk::nn::OptimizerKind::gradient_descent, {});
-  StepInput s;
-  s.step = 1;
-  s.weights_before = run.trajectory.weights(1);
-  s.weights_after = run.trajectory.weights(2);
-  s.learning_rate = 0.1;
-  s.batch = run.trajectory.batch(1);
-  s.output_derivatives = run.trajectory.output_derivatives(1);
-  EXPECT_THROW(d.add_step(s), std::invalid_argument);
+  EXPECT_THROW(d.add_step(run.trajectory.step_view(1)), std::invalid_argument);  // step 1 before step 0
   EXPECT_EQ(parse_second_order_mode("none"), SecondOrderMode::none);
   EXPECT_EQ(parse_second_order_mode("complex"), SecondOrderMode::complex_steps);
   EXPECT_EQ(parse_second_order_mode("every"), SecondOrderMode::every_step);
