@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernel/attribution_backward.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
@@ -257,17 +258,23 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
   const auto pcm = pc * static_cast<std::size_t>(report_.training_points);
   const bool preconditioned = threshold_is_preconditioned(optimizer) && options.sharpness_every > 0;
+  // The backward method (attribution_backward.hpp) needs only the replay here; the pair split
+  // needs the per-point shares whichever way the attribution runs.
+  const bool backward = options.attribution_method == AttributionMethod::backward;
+  const bool per_point = (!backward && ((options.attribution && !report_.kernel_form) || options.exact_attribution)) ||
+                         (options.pair_query >= 0 && !report_.kernel_form);
   if (((options.attribution || options.pair_query >= 0) && !report_.kernel_form) || options.exact_attribution ||
       preconditioned)
-    shares_.emplace(model_, optimizer, inputs_);
+    shares_.emplace(model_, optimizer, inputs_, per_point);
   if (options.attribution) {
     report_.attribution.assign(pcm, 0.0);
     // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.
     if (report_.kernel_form) report_.path_kernel.assign(pcm, 0.0);
     else report_.attribution_regularizer.assign(pc, 0.0);
-    report_.attribution_method = report_.kernel_form ? "kernel" : "per_point_state";
+    report_.attribution_method = report_.kernel_form ? "kernel" : backward ? "per_query_backward" : "per_point_state";
   }
   if (options.exact_attribution) {
+    report_.exact_attribution_method = backward ? "per_query_backward" : "per_point_state";
     report_.exact_attribution.assign(pcm, 0.0);
     report_.exact_attribution_regularizer.assign(pc, 0.0);
   }
@@ -406,7 +413,7 @@ void Decomposer::add_step(const StepInput& step) {
     Stopwatch t(r.seconds_attribution);
     attribute(step);
   }
-  if ((o.attribution && !r.kernel_form) || o.exact_attribution) {
+  if (((o.attribution && !r.kernel_form) || o.exact_attribution) && o.attribution_method != AttributionMethod::backward) {
     Stopwatch t(r.seconds_attribution);
     attribute_shares(step, dw);
   }
@@ -711,9 +718,14 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
                                     const Tensor& final_weights, TensorView queries,
                                     const DecompositionOptions& options,
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
-                              Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
-                              facts.optimizer, options);
+  // Forward or backward attribution (attribution_method.hpp): the pieces run forward either way;
+  // the backward sums follow each piece's forward pass, which gives them df and the node counts.
+  const AttributionPlan plan = plan_attribution(model, facts, steps, queries.shape().dim(0), options, true);
+  DecompositionOptions resolved = options;
+  resolved.attribution_method = plan.method;
+  const Tensor training_inputs(facts.training_inputs());
+  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries), training_inputs,
+                              Tensor(facts.training_targets()), facts.optimizer, resolved);
   const auto count = pieces.parts.size();
   const std::int64_t total = steps * static_cast<std::int64_t>(count);
   std::vector<DecompositionReport> reports(count);
@@ -736,6 +748,9 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
           }
         }
         reports[i] = pieces.parts[i].finish(final_weights);
+        if (plan.method == AttributionMethod::backward)
+          attribute_backward(model, facts.optimizer, training_inputs, queries, pieces.offsets[i], steps, read, reports[i]);
+        reports[i].attribution_plan = plan;
       } catch (...) {
         std::lock_guard lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -789,8 +804,12 @@ DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss l
 
 void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
   report_.reset();
+  // Online the steps arrive in order: the attribution runs forward (attribution_method.hpp).
+  plan_ = plan_attribution(model_, info, info.planned_steps, queries_.shape().dim(0), options_, false);
+  DecompositionOptions resolved = options_;
+  resolved.attribution_method = plan_.method;
   Pieces pieces = make_pieces(model_, loss_, queries_, Tensor(info.training_inputs),
-                              Tensor(info.training_targets), info.optimizer, options_);
+                              Tensor(info.training_targets), info.optimizer, resolved);
   pieces_ = std::move(pieces.parts);
   offsets_ = std::move(pieces.offsets);
 }
@@ -811,6 +830,7 @@ void DecompositionObserver::on_finish(const pk::nn::TrainingResult& result) {
   std::vector<DecompositionReport> reports;
   for (Decomposer& piece : pieces_) reports.push_back(piece.finish(result.final_weights));
   report_ = merge_query_pieces(std::move(reports), offsets_, options_);
+  report_->attribution_plan = plan_;
 }
 
 const DecompositionReport& DecompositionObserver::report() const {
