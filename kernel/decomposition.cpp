@@ -385,7 +385,7 @@ void Decomposer::add_step(const StepInput& step) {
     shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
                       step.output_derivatives, tape_);
     r.attribution_state_bytes = shares_->state_bytes();
-    r.shares_closure_error = shares_->closure_error();
+    r.shares_closure_error = shares_->per_point() ? shares_->closure_error() : kNaN;  // no shares formed: no closure
   }
   r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
   if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
