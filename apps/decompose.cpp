@@ -21,6 +21,9 @@ int decompose_command(const Args& args) {
   o.value("queries", "FILE.csv", "query points, one per row, every column an input [default: the training inputs]");
   o.value("out", "DIR", "the report directory to create [default: RUN/report]");
   declare_decomposition_options(o);
+  o.value("attribution-method", "auto|forward|backward",
+          "attribution through the optimiser's shares: forward in time (M x D state), backward "
+          "(Q x C x D state) or auto, the smaller; same result to rounding", "auto");
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
   o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
@@ -37,6 +40,11 @@ int decompose_command(const Args& args) {
   pk::kernel::DecompositionOptions options = make_decomposition_options(o);
   options.threads = thread_count(o);
   options.query_chunk = o.integer("query-chunk", 1);
+  try {
+    options.attribution_method = pk::kernel::parse_attribution_method(o.text("attribution-method"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--attribution-method: ") + e.what());
+  }
   const std::int64_t plot_query = o.integer("plot-query", 0);
   if (plot_query >= queries.shape().dim(0))
     throw UsageError("--plot-query " + std::to_string(plot_query) + ": there are " +

@@ -156,7 +156,16 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
          << fmt(r.exact_identity_error()) << "; the attributions sum to sum F1 within "
          << fmt(r.attribution_identity_error()) << ". Optimiser: " << xml_escape(r.optimizer)
          << (r.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
-                                  "Domingos' path kernel not defined)") << ".</p>\n";
+                                  "Domingos' path kernel not defined)") << ".";
+  if (r.attribution_method == "per_point_state" || r.attribution_method == "per_query_backward" ||
+      !r.exact_attribution_method.empty())
+    checks << " Attribution method: "
+           << (r.attribution_plan.method == pk::kernel::AttributionMethod::backward
+                   ? "backward in time, per-query state (Q x C x D)"
+                   : "forward in time, per-point state (M x D)")
+           << ", " << r.attribution_state_bytes << " bytes of state"
+           << (r.attribution_plan.reason.empty() ? "" : " (" + xml_escape(r.attribution_plan.reason) + ")") << ".";
+  checks << "</p>\n";
   section.html += "<pre>" + xml_escape(accumulation_text(r)) + "</pre>\n";
   section.tables = checks.str() + summary_table_html(r, queries);
   if (r.steps == 0 || query < 0 || query >= r.queries) return section;

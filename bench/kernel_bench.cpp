@@ -15,6 +15,15 @@
 //   decompose/exact_kernel           + the exact path kernel (adaptive Gauss-Legendre)
 //   decompose/attribution            + A_m and K^p (a 64 x 256 tangent kernel per step)
 //
+// Attribution through the optimiser's shares, forward in time (per-point state, M x D) against
+// backward (per-query state, Q x C x D), on a run where M is large and Q small: the MLP 2-16-16-1
+// on 2000 points, 4 query points, mini-batches of 20, 20 steps, momentum 0.9 and Adam (first order
+// and attribution only). Each reports its state bytes and time per step; the backward case also
+// "forward_over_backward_time" and "forward_over_backward_state", the forward case's measured in
+// the same process (best of 3). Both are checked against each other (1e-12 of max |A_m|) first.
+//
+//   attribution_method/{momentum,adam}/{forward,backward}
+//
 // Tangent kernel: K(X, X) for 256 points, by per-sample Jacobians and by dense Gram matrices, for
 //   tiny 2-16-16-1, small 8-64-64-1, medium 64-256-256-10.
 // The per-sample route on the medium MLP forms a 2560 x 85002 Jacobian (1.7 GB) and takes
@@ -191,6 +200,93 @@ void BM_Decompose(benchmark::State& state, Extra extra) {
   if (extra == Extra::exact_kernel) state.counters["quadrature_nodes"] = mean_nodes;  // the last rule's, per step
 }
 
+// The attribution methods' problem: large M, small Q.
+constexpr std::int64_t kAttributionPoints = 2000, kAttributionQueries = 4;
+
+struct AttributionRun {
+  Problem problem;
+  pk::nn::Trajectory trajectory;
+};
+
+const AttributionRun& attribution_run(pk::nn::OptimizerKind kind) {
+  auto make = [](pk::nn::OptimizerKind k) {
+    AttributionRun a{make_problem("2-16-16-1", kAttributionPoints, kAttributionQueries), {}};
+    const bool adam = k == pk::nn::OptimizerKind::adam;
+    const pk::nn::TrainingConfig config{.steps = kSteps, .schedule = pk::nn::Schedule::constant(adam ? 0.005 : 0.05),
+                                        .optimizer = {.kind = k, .momentum = 0.9, .weight_decay = 0.001},
+                                        .batches = {.batch_size = 20, .seed = 7}};
+    pk::nn::Trainer trainer(a.problem.model, pk::nn::Loss(pk::nn::LossKind::mse), a.problem.data, config);
+    pk::nn::TrajectoryRecorder recorder;
+    trainer.add_observer(recorder);
+    const pk::nn::TrainingResult r = trainer.run(a.problem.w0);
+    if (r.status != pk::nn::TrainingStatus::completed) fail("training: " + r.message);
+    a.trajectory = recorder.take();
+    return a;
+  };
+  static const AttributionRun momentum = make(pk::nn::OptimizerKind::momentum);
+  static const AttributionRun adam = make(pk::nn::OptimizerKind::adam);
+  return kind == pk::nn::OptimizerKind::adam ? adam : momentum;
+}
+
+DecompositionReport attribute(const AttributionRun& a, pk::kernel::AttributionMethod method) {
+  DecompositionOptions o;
+  o.second_order = SecondOrderMode::none;
+  o.exact_kernel = false;
+  o.attribution = true;
+  o.attribution_method = method;
+  return pk::kernel::decompose(a.problem.model, a.trajectory, a.problem.queries, o);
+}
+
+double seconds_of(const AttributionRun& a, pk::kernel::AttributionMethod method) {
+  double best = 1e300;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    const DecompositionReport r = attribute(a, method);
+    benchmark::DoNotOptimize(r.attribution.data());
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind, pk::kernel::AttributionMethod method) {
+  using pk::kernel::AttributionMethod;
+  const AttributionRun& a = attribution_run(kind);
+  const DecompositionReport forward = attribute(a, AttributionMethod::forward);
+  const DecompositionReport backward = attribute(a, AttributionMethod::backward);
+  {
+    // Check: the same attribution either way, adding up to the first-order total.
+    double scale = 0.0, gap = 0.0;
+    for (std::size_t i = 0; i < forward.attribution.size(); ++i) {
+      scale = std::max(scale, std::abs(forward.attribution[i]));
+      gap = std::max(gap, std::abs(forward.attribution[i] - backward.attribution[i]));
+    }
+    if (!(scale > 0 && gap <= 1e-12 * scale)) fail("forward and backward attributions differ");
+    if (!(backward.attribution_identity_error() <= 1e-12)) fail("backward attribution identity");
+    if (forward.attribution_method != "per_point_state" || backward.attribution_method != "per_query_backward")
+      fail("attribution methods not as forced");
+  }
+  const DecompositionReport& mine = method == AttributionMethod::forward ? forward : backward;
+  double seconds = 0.0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    const DecompositionReport r = attribute(a, method);
+    benchmark::DoNotOptimize(r.attribution.data());
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  state.counters["step_time"] = benchmark::Counter(static_cast<double>(kSteps),
+                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["state_bytes"] = static_cast<double>(mine.attribution_state_bytes);
+  state.counters["M"] = static_cast<double>(kAttributionPoints);
+  state.counters["Q"] = static_cast<double>(kAttributionQueries);
+  state.counters["D"] = static_cast<double>(a.problem.model.parameter_count());
+  if (method == AttributionMethod::backward) {
+    const double mine_seconds = seconds / static_cast<double>(state.iterations());
+    state.counters["forward_over_backward_time"] = seconds_of(a, AttributionMethod::forward) / mine_seconds;
+    state.counters["forward_over_backward_state"] =
+        static_cast<double>(forward.attribution_state_bytes) / static_cast<double>(backward.attribution_state_bytes);
+  }
+}
+
 struct KernelSize {
   const char* name;
   const char* widths;
@@ -247,6 +343,12 @@ void register_all() {
   for (const auto& [name, extra] : extras)
     benchmark::RegisterBenchmark((std::string("decompose/") + name + "/small").c_str(), BM_Decompose, extra)
         ->Unit(benchmark::kMillisecond);
+  for (const auto kind : {pk::nn::OptimizerKind::momentum, pk::nn::OptimizerKind::adam})
+    for (const auto method : {pk::kernel::AttributionMethod::forward, pk::kernel::AttributionMethod::backward})
+      benchmark::RegisterBenchmark((std::string("attribution_method/") + std::string(pk::nn::optimizer_name(kind)) + "/" +
+                                    std::string(pk::kernel::attribution_method_name(method))).c_str(),
+                                   BM_AttributionMethod, kind, method)
+          ->Unit(benchmark::kMillisecond);
   for (const KernelSize& s : kKernelSizes) {
     const std::string n = s.name;
     benchmark::RegisterBenchmark(("tangent_kernel_dense_grams/" + n).c_str(), BM_TangentKernel, s,

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernel/attribution_backward.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
@@ -257,17 +258,23 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
   const auto pcm = pc * static_cast<std::size_t>(report_.training_points);
   const bool preconditioned = threshold_is_preconditioned(optimizer) && options.sharpness_every > 0;
+  // The backward method (attribution_backward.hpp) needs only the replay here; the pair split
+  // needs the per-point shares whichever way the attribution runs.
+  const bool backward = options.attribution_method == AttributionMethod::backward;
+  const bool per_point = (!backward && ((options.attribution && !report_.kernel_form) || options.exact_attribution)) ||
+                         (options.pair_query >= 0 && !report_.kernel_form);
   if (((options.attribution || options.pair_query >= 0) && !report_.kernel_form) || options.exact_attribution ||
       preconditioned)
-    shares_.emplace(model_, optimizer, inputs_);
+    shares_.emplace(model_, optimizer, inputs_, per_point);
   if (options.attribution) {
     report_.attribution.assign(pcm, 0.0);
     // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.
     if (report_.kernel_form) report_.path_kernel.assign(pcm, 0.0);
     else report_.attribution_regularizer.assign(pc, 0.0);
-    report_.attribution_method = report_.kernel_form ? "kernel" : "per_point_state";
+    report_.attribution_method = report_.kernel_form ? "kernel" : backward ? "per_query_backward" : "per_point_state";
   }
   if (options.exact_attribution) {
+    report_.exact_attribution_method = backward ? "per_query_backward" : "per_point_state";
     report_.exact_attribution.assign(pcm, 0.0);
     report_.exact_attribution_regularizer.assign(pc, 0.0);
   }
@@ -378,7 +385,7 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
                       step.output_derivatives, tape_);
     r.attribution_state_bytes = shares_->state_bytes();
-    r.shares_closure_error = shares_->closure_error();
+    r.shares_closure_error = shares_->per_point() ? shares_->closure_error() : kNaN;  // no shares formed: no closure
   }
   r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
   if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
@@ -404,7 +411,7 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     Stopwatch t(r.seconds_attribution);
     attribute(step);
   }
-  if ((o.attribution && !r.kernel_form) || o.exact_attribution) {
+  if (((o.attribution && !r.kernel_form) || o.exact_attribution) && o.attribution_method != AttributionMethod::backward) {
     Stopwatch t(r.seconds_attribution);
     attribute_shares(step, dw);
   }
@@ -689,18 +696,21 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
 }
 
 namespace {
-// The offline decomposition over any source of steps: `read(k, scratch)` gives step k (using
-// `scratch` for storage when it must read from disk).
-using StepSource = std::function<pk::nn::StepView(std::int64_t, pk::nn::StepRecord&)>;
+// The offline decomposition over any source of steps (a StepReader, attribution_backward.hpp).
 
 DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
-                                    std::int64_t steps, const StepSource& read,
+                                    std::int64_t steps, const StepReader& read,
                                     const Tensor& final_weights, TensorView queries,
                                     const DecompositionOptions& options,
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
-                              Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
-                              facts.optimizer, options);
+  // Forward or backward attribution (attribution_method.hpp): the pieces run forward either way;
+  // the backward sums follow each piece's forward pass, which gives them df and the node counts.
+  const AttributionPlan plan = plan_attribution(model, facts, steps, queries.shape().dim(0), options, true);
+  DecompositionOptions resolved = options;
+  resolved.attribution_method = plan.method;
+  const Tensor training_inputs(facts.training_inputs());
+  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries), training_inputs,
+                              Tensor(facts.training_targets()), facts.optimizer, resolved);
   const auto count = pieces.parts.size();
   const std::int64_t total = steps * static_cast<std::int64_t>(count);
   std::vector<DecompositionReport> reports(count);
@@ -718,6 +728,9 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
       }
     }
     reports[i] = pieces.parts[i].finish(final_weights);
+    if (plan.method == AttributionMethod::backward)
+      attribute_backward(model, facts.optimizer, training_inputs, queries, pieces.offsets[i], steps, read, reports[i]);
+    reports[i].attribution_plan = plan;
   });
   return merge_query_pieces(std::move(reports), pieces.offsets, options);
 }
@@ -726,7 +739,7 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
                               TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return trajectory.step_view(k); };
+  const StepReader read = [&](std::int64_t k, pk::nn::StepRecord&) { return trajectory.step_view(k); };
   return decompose_steps(model, trajectory, trajectory.steps(), read,
                          Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
 }
@@ -734,7 +747,7 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
                               TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
+  const StepReader read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
     run.read_step(k, scratch);
     return scratch.view();
   };
@@ -749,8 +762,12 @@ DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss l
 
 void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
   report_.reset();
+  // Online the steps arrive in order: the attribution runs forward (attribution_method.hpp).
+  plan_ = plan_attribution(model_, info, info.planned_steps, queries_.shape().dim(0), options_, false);
+  DecompositionOptions resolved = options_;
+  resolved.attribution_method = plan_.method;
   Pieces pieces = make_pieces(model_, loss_, queries_, Tensor(info.training_inputs),
-                              Tensor(info.training_targets), info.optimizer, options_);
+                              Tensor(info.training_targets), info.optimizer, resolved);
   pieces_ = std::move(pieces.parts);
   offsets_ = std::move(pieces.offsets);
 }
@@ -763,6 +780,7 @@ void DecompositionObserver::on_finish(const pk::nn::TrainingResult& result) {
   std::vector<DecompositionReport> reports;
   for (Decomposer& piece : pieces_) reports.push_back(piece.finish(result.final_weights));
   report_ = merge_query_pieces(std::move(reports), offsets_, options_);
+  report_->attribution_plan = plan_;
 }
 
 const DecompositionReport& DecompositionObserver::report() const {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "kernel/attribution_method.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
@@ -57,6 +58,11 @@ struct DecompositionOptions {
   /// (on the exact kernel's quadrature nodes): per-sample Jacobians of the query points at every
   /// node, so off unless asked for. Needs `exact_kernel`.
   bool exact_attribution = false;
+  /// How the attribution through the optimiser's shares (and the exact attribution) runs:
+  /// forward in time with per-point state, backward with per-query state (`decompose` only: it
+  /// needs the steps in reverse), or `automatic`, the one with less state
+  /// (kernel/attribution_method.hpp). The results agree to rounding.
+  AttributionMethod attribution_method = AttributionMethod::automatic;
   /// Sharpness (top Hessian eigenvalue of the training loss) every this many steps; 0: never.
   std::int64_t sharpness_every = 0;
   /// Lanczos steps at most, and the relative change of the estimate that stops it (the same
@@ -153,9 +159,15 @@ struct DecompositionReport {
   /// The weight decay's share A_reg(x), indexed q * C + c; empty without it or without
   /// attribution.
   std::vector<double> attribution_regularizer;
-  /// "kernel" (one tangent kernel per step, plain gradient descent) or "per_point_state" (shares
-  /// carried forward in time with M x D state); empty without attribution.
+  /// "kernel" (one tangent kernel per step, plain gradient descent), "per_point_state" (shares
+  /// carried forward in time with M x D state) or "per_query_backward" (kernel/
+  /// attribution_backward.hpp: Q x C x D state, steps in reverse); empty without attribution.
   std::string attribution_method;
+  /// The same for the exact attribution ("per_point_state" or "per_query_backward"); empty
+  /// without it.
+  std::string exact_attribution_method;
+  /// How the method was chosen and the state each would hold (`decompose` and the observer).
+  AttributionPlan attribution_plan;
   std::int64_t attribution_state_bytes = 0;  // summed over the query pieces
   double shares_closure_error = 0.0;         // OptimizerShares::closure_error, the worst piece
   /// sum_k Jbar_k(x) c_{k,m} and the regulariser's, laid out as `attribution` and
@@ -269,6 +281,7 @@ class DecompositionObserver : public pk::nn::StepObserver {
   DecompositionOptions options_;
   std::vector<Decomposer> pieces_;
   std::vector<std::int64_t> offsets_;
+  AttributionPlan plan_;
   std::optional<DecompositionReport> report_;
 };
 

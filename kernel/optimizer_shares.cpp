@@ -58,7 +58,38 @@ double preconditioned_sharpness(pk::ad::Function loss, const Tensor& w, std::spa
   return sharpness(in_u, u, max_iterations, tolerance, 0x5eed, workspace).lambda_max;
 }
 
-OptimizerShares::OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config, Tensor training_inputs)
+Tensor batch_rows(const Tensor& inputs, std::span<const std::int64_t> batch, std::int64_t step) {
+  const std::int64_t m_all = inputs.shape().as_rows(), features = inputs.shape().dim(1);
+  const auto nb = static_cast<std::int64_t>(batch.size());
+  Tensor rows(Shape::matrix(nb, features));
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::int64_t m = batch[static_cast<std::size_t>(b)];
+    if (m < 0 || m >= m_all)
+      throw std::out_of_range("optimizer shares: step " + std::to_string(step) + " names training point " +
+                              std::to_string(m) + " of " + std::to_string(m_all));
+    std::copy_n(inputs.data() + m * features, features, rows.data() + b * features);
+  }
+  return rows;
+}
+
+std::vector<double> per_sample_gradients(const pk::nn::Model& model, const Tensor& batch_inputs, const Tensor& w,
+                                         TensorView output_derivatives, pk::ad::Tape& tape) {
+  const std::int64_t nb = batch_inputs.shape().as_rows(), c_out = model.output_dim(), d = model.parameter_count();
+  const auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
+  const Tensor jac = per_sample_jacobians(f, batch_inputs, w, tape);  // (nb*C) x D
+  std::vector<double> v(static_cast<std::size_t>(nb * d), 0.0);
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (std::int64_t c = 0; c < c_out; ++c) {
+      const double l = output_derivatives[b * c_out + c];
+      const double* row = jac.data() + (b * c_out + c) * d;
+      double* vb = v.data() + b * d;
+      for (std::int64_t i = 0; i < d; ++i) vb[i] += l * row[i];
+    }
+  return v;
+}
+
+OptimizerShares::OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config, Tensor training_inputs,
+                                 bool per_point)
     : model_(std::move(model)),
       config_(config),
       inputs_(std::move(training_inputs)),
@@ -66,29 +97,55 @@ OptimizerShares::OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerCon
       d_(model_.parameter_count()),
       c_(model_.output_dim()),
       features_(model_.input_dim()),
+      per_point_(per_point),
       replay_(config, model_.parameter_count()) {
   if (inputs_.shape().rank != 2 || inputs_.shape().dim(1) != features_)
     throw pk::ad::ShapeError("optimizer shares: training inputs of shape " + inputs_.shape().str() +
                              " for a model of " + std::to_string(features_) + " inputs");
   const auto md = static_cast<std::size_t>(m_ * d_), d = static_cast<std::size_t>(d_);
+  replayed_.assign(d, 0.0);
+  if (!per_point_) return;
   // Plain gradient descent carries nothing from step to step.
   if (config.kind != OptimizerKind::gradient_descent) state_.assign(md, 0.0);
   shares_.assign(md, 0.0);
   regularizer_state_.assign(d, 0.0);
   regularizer_share_.assign(d, 0.0);
-  replayed_.assign(d, 0.0);
   active_.assign(static_cast<std::size_t>(m_), 0);
 }
 
 std::span<const double> OptimizerShares::share(std::int64_t m) const {
+  if (!per_point_) throw std::logic_error("optimizer shares: built without per-point state");
   return {shares_.data() + m * d_, static_cast<std::size_t>(d_)};
 }
 
+std::int64_t OptimizerShares::state_bytes_for(const pk::nn::OptimizerConfig& config, std::int64_t m, std::int64_t d,
+                                              std::int64_t batch, bool per_point) {
+  // replayed w_{k+1}, and Adam's two moments and divisor inside the replayed optimiser
+  std::int64_t doubles = d + (threshold_is_preconditioned(config) ? 3 * d : 0);
+  std::int64_t bytes = 0;
+  if (per_point) {
+    doubles += (config.kind != OptimizerKind::gradient_descent ? m * d : 0) + m * d  // buffers, shares
+               + 2 * d + batch * d;  // the decay's buffer and share, the batch's gradients
+    bytes += m;                      // active flags
+  }
+  return bytes + doubles * static_cast<std::int64_t>(sizeof(double));
+}
+
 std::int64_t OptimizerShares::state_bytes() const {
-  const std::size_t doubles = state_.size() + shares_.size() + regularizer_state_.size() +
-                              regularizer_share_.size() + gradients_.capacity() + replayed_.size() +
-                              (threshold_is_preconditioned(config_) ? 3 * static_cast<std::size_t>(d_) : 0);
-  return static_cast<std::int64_t>(doubles * sizeof(double) + active_.size());
+  return state_bytes_for(config_, m_, d_, max_batch_, per_point_);
+}
+
+void OptimizerShares::check_replay(std::int64_t step, double replay_gap, double size) const {
+  // The replay follows the recorded run's own operations, so only another rule or other constants
+  // make it miss. The shares' sum is a different sum of the same numbers: where a parameter's
+  // per-point gradients cancel, Adam's division by a small sqrt(v) magnifies its rounding (by at
+  // most 1/eps), so its closure is reported, not enforced.
+  if (!(replay_gap <= 1e-9 * size))
+    throw std::runtime_error("optimizer shares: step " + std::to_string(step) + " of this " +
+                             std::string(pk::nn::optimizer_name(config_.kind)) +
+                             " run does not follow its recorded optimiser and constants (replayed w_" +
+                             std::to_string(step + 1) + " misses the recorded one by " +
+                             std::to_string(size > 0 ? replay_gap / size : replay_gap) + " of the step)");
 }
 
 void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_next, double alpha,
@@ -102,14 +159,7 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
     throw pk::ad::ShapeError("optimizer shares: step " + std::to_string(step) + " has weights of " +
                              std::to_string(w.size()) + " and " + std::to_string(nb) + " x " +
                              std::to_string(c_) + " output derivatives for D = " + std::to_string(d_));
-  Tensor batch_inputs(Shape::matrix(nb, features_));
-  for (std::int64_t b = 0; b < nb; ++b) {
-    const std::int64_t m = batch[static_cast<std::size_t>(b)];
-    if (m < 0 || m >= m_)
-      throw std::out_of_range("optimizer shares: step " + std::to_string(step) + " names training point " +
-                              std::to_string(m) + " of " + std::to_string(m_));
-    std::copy_n(inputs_.data() + m * features_, features_, batch_inputs.data() + b * features_);
-  }
+  const Tensor batch_inputs = batch_rows(inputs_, batch, step);
 
   // The batch gradient as the trainer takes it (one reverse sweep seeded by L'), so the replayed
   // optimiser, and with it Adam's preconditioner, is the recorded run's to the bit.
@@ -122,18 +172,20 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
     const Tensor gradient(pk::ad::grad(y, wv, {.create_graph = false, .seed = seed}).value());
     replay_.step(w.span(), gradient.span(), alpha, replayed_);
   }
+  if (!per_point_) {
+    double size = 0.0, replay_gap = 0.0;
+    for (std::int64_t i = 0; i < d_; ++i) {
+      size = std::max(size, std::abs(w_next[i] - w[i]));
+      replay_gap = std::max(replay_gap, std::abs(replayed_[static_cast<std::size_t>(i)] - w_next[i]));
+    }
+    check_replay(step, replay_gap, size);
+    ++next_step_;
+    return;
+  }
 
   // v_{k,m} = J_k(x_m)^T L'_{k,m} for the batch's points.
-  const auto ModelFn = [this](Var x, Var wv) { return model_.forward(x, wv); };
-  const Tensor jac = per_sample_jacobians(ModelFn, batch_inputs, wt, tape);  // (nb*C) x D
-  gradients_.assign(static_cast<std::size_t>(nb * d_), 0.0);
-  for (std::int64_t b = 0; b < nb; ++b)
-    for (std::int64_t c = 0; c < c_; ++c) {
-      const double l = output_derivatives[b * c_ + c];
-      const double* row = jac.data() + (b * c_ + c) * d_;
-      double* v = gradients_.data() + b * d_;
-      for (std::int64_t i = 0; i < d_; ++i) v[i] += l * row[i];
-    }
+  gradients_ = per_sample_gradients(model_, batch_inputs, wt, output_derivatives, tape);
+  max_batch_ = std::max(max_batch_, nb);
 
   // The point's gradient at this step, zero outside the batch: recurrences below run over every
   // point that has state, in the optimiser's own order of operations.
@@ -214,16 +266,7 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
     size = std::max(size, std::abs(dw));
     replay_gap = std::max(replay_gap, std::abs(replayed_[static_cast<std::size_t>(i)] - w_next[i]));
   }
-  // The replay follows the recorded run's own operations, so only another rule or other constants
-  // make it miss. The shares' sum is a different sum of the same numbers: where a parameter's
-  // per-point gradients cancel, Adam's division by a small sqrt(v) magnifies its rounding (by at
-  // most 1/eps), so its closure is reported, not enforced.
-  if (!(replay_gap <= 1e-9 * size))
-    throw std::runtime_error("optimizer shares: step " + std::to_string(step) + " of this " +
-                             std::string(pk::nn::optimizer_name(config_.kind)) +
-                             " run does not follow its recorded optimiser and constants (replayed w_" +
-                             std::to_string(step + 1) + " misses the recorded one by " +
-                             std::to_string(size > 0 ? replay_gap / size : replay_gap) + " of the step)");
+  check_replay(step, replay_gap, size);
   const double closure = size > 0 ? gap / size : (gap > 0 ? INFINITY : 0.0);
   closure_error_ = std::max(closure_error_, closure);
   ++next_step_;

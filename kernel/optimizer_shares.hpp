@@ -9,8 +9,10 @@
 // no sum over points). Then A_m(x) = sum_k J_k(x) c_{k,m} and A_reg(x) add up to sum_k F1_k(x).
 //
 // The sums run forward in time with per-point state (M x D), so the decomposition can follow a
-// run as it trains. Also here: the stability threshold of each optimiser and the preconditioned
-// sharpness that Adam's threshold applies to.
+// run as it trains; kernel/attribution_backward.hpp runs the same sums backwards with per-query
+// state and uses this class's replay (without per-point state) for Adam's preconditioners. Also
+// here: the stability threshold of each optimiser and the preconditioned sharpness that Adam's
+// threshold applies to.
 
 #include <cstdint>
 #include <span>
@@ -48,13 +50,30 @@ double preconditioned_sharpness(pk::ad::Function loss, const pk::ad::Tensor& w,
                                 std::span<const double> denominator, double coupled_decay,
                                 int max_iterations, double tolerance, pk::ad::Tape* workspace);
 
+/// The rows of `inputs` (M x F) that `batch` names, |B| x F; throws std::out_of_range naming
+/// `step` for a row outside [0, M).
+pk::ad::Tensor batch_rows(const pk::ad::Tensor& inputs, std::span<const std::int64_t> batch, std::int64_t step);
+
+/// The per-sample gradients v_{k,m} = J_k(x_m)^T L'_{k,m} of a batch at w: |B| x D row-major, from
+/// the batch's inputs (|B| x F) and L' (|B| x C).
+std::vector<double> per_sample_gradients(const pk::nn::Model& model, const pk::ad::Tensor& batch_inputs,
+                                         const pk::ad::Tensor& w, pk::ad::TensorView output_derivatives,
+                                         pk::ad::Tape& tape);
+
 /// The shares of each step of a run, computed forward in time from per-sample gradients. Feed it
 /// the steps in order; after `add_step(k)` it holds c_{k,m} and c_{k,reg}.
 class OptimizerShares {
  public:
-  /// `training_inputs` is M x F, the rows the run's batches index.
+  /// `training_inputs` is M x F, the rows the run's batches index. With `per_point` false it
+  /// only replays the optimiser (checking the run and giving Adam's preconditioner) and holds no
+  /// per-point state: `share`, `active` and the closure are then not available.
   OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config,
-                  pk::ad::Tensor training_inputs);
+                  pk::ad::Tensor training_inputs, bool per_point = true);
+
+  /// What `state_bytes` comes to for M points, D parameters and batches of at most `batch`
+  /// points, without building the object (the forward side of the automatic choice).
+  static std::int64_t state_bytes_for(const pk::nn::OptimizerConfig& config, std::int64_t m, std::int64_t d,
+                                      std::int64_t batch, bool per_point = true);
 
   /// Step k from w_k, w_{k+1}, alpha_k, its batch and L'_{k,m} (|B_k| x C). Replays the
   /// optimiser from the batch gradient (taken as the trainer takes it) for Adam's preconditioner;
@@ -67,24 +86,29 @@ class OptimizerShares {
   std::int64_t parameter_count() const { return d_; }
   std::int64_t training_points() const { return m_; }
   /// Whether c_{k,m} may be non-zero (point m was in some batch so far, or in this one).
-  bool active(std::int64_t m) const { return active_[static_cast<std::size_t>(m)] != 0; }
+  bool active(std::int64_t m) const { return per_point_ && active_[static_cast<std::size_t>(m)] != 0; }
   /// c_{k,m}, D numbers.
   std::span<const double> share(std::int64_t m) const;
   /// c_{k,reg}, D numbers (zero without weight decay).
   std::span<const double> regularizer_share() const { return regularizer_share_; }
   bool has_regularizer() const { return config_.weight_decay != 0.0; }
+  bool per_point() const { return per_point_; }
   /// Adam's divisor sqrt(v_k) / sqrt(1 - b2^t) + eps of this step; empty for the other rules.
   std::span<const double> adam_denominator() const { return replay_.adam_denominator(); }
+  /// Adam's alpha_k / (1 - b1^(k+1)) of this step.
+  double adam_step_size() const { return replay_.adam_step_size(); }
   /// max over the steps so far of |sum_m c_{k,m} + c_{k,reg} - (w_{k+1} - w_k)|_inf / |w_{k+1} - w_k|_inf.
   double closure_error() const { return closure_error_; }
   /// Bytes of per-point and per-step state held.
   std::int64_t state_bytes() const;
 
  private:
+  void check_replay(std::int64_t step, double replay_gap, double size) const;
   pk::nn::Model model_;
   pk::nn::OptimizerConfig config_;
   pk::ad::Tensor inputs_;
-  std::int64_t m_ = 0, d_ = 0, c_ = 0, features_ = 0, next_step_ = 0;
+  std::int64_t m_ = 0, d_ = 0, c_ = 0, features_ = 0, next_step_ = 0, max_batch_ = 0;
+  bool per_point_ = true;
   pk::nn::Optimizer replay_;
   std::vector<double> state_;   // M x D: per-point momentum buffers or first moments
   std::vector<double> shares_;  // M x D: c_{k,m}

@@ -9,6 +9,7 @@
 #include "io/json_writer.hpp"
 #include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
+#include "kernel/attribution_method.hpp"
 
 #ifndef PATHKERNEL_VERSION
 #define PATHKERNEL_VERSION "unknown"
@@ -148,8 +149,11 @@ void write_optimizer_facts(JsonWriter& j, const DecompositionReport& r) {
   j.member("method", r.attribution_method.empty() ? std::string("none") : r.attribution_method);
   j.member("state", r.attribution_method == "per_point_state"
                         ? "per training point, carried forward in time (M x D per query piece)"
-                        : r.attribution_method == "kernel" ? "none: one tangent kernel per step" : "none");
+                    : r.attribution_method == "per_query_backward"
+                        ? "per query point and output, carried backward in time (Q x C x D per query piece)"
+                    : r.attribution_method == "kernel" ? "none: one tangent kernel per step" : "none");
   j.member("peak_state_bytes", r.attribution_state_bytes);
+  write_attribution_plan(j, r.attribution_plan, r.exact_attribution_method);
   j.member("shares_closure_max_relative_error", r.attribution_state_bytes > 0 ? r.shares_closure_error : std::nan(""));
   if (r.kernel_form) {
     j.member("path_kernel", "K^p(x, x_m) = sum_k alpha_k K_k(x, x_m) (Domingos)");

@@ -93,6 +93,7 @@ TEST(OptimizerShares, EveryOptimiserSumsToTheFirstOrderTermsOnMiniBatchesWithDec
                                   .batches = {.batch_size = 5, .seed = 3}}, w0);
     DecompositionOptions o = attribution_only();
     o.query_chunk = 3;  // two pieces, each with its own shares
+    o.attribution_method = AttributionMethod::forward;  // the backward sums: attribution_backward_test.cpp
     const DecompositionReport r = decompose(model, run.trajectory, queries, o);
     EXPECT_FALSE(r.kernel_form) << name;
     EXPECT_EQ(r.attribution_method, "per_point_state") << name;
@@ -165,7 +166,10 @@ TEST(OptimizerShares, ClosedFormsForAModelLinearInW) {
     const TrainedRun run = train(model, LossKind::mse, data,
                                  {.steps = steps, .schedule = Schedule::constant(alpha), .optimizer = config,
                                   .batches = {.batch_size = 4, .seed = 8}}, w0);
-    const DecompositionReport r = decompose(model, run.trajectory, queries, attribution_only());
+    for (const AttributionMethod method : {AttributionMethod::forward, AttributionMethod::backward}) {
+    DecompositionOptions o = attribution_only();
+    o.attribution_method = method;
+    const DecompositionReport r = decompose(model, run.trajectory, queries, o);
     const pk::nn::Trajectory& t = run.trajectory;
     // Dense L'_{j,m} (zero outside B_j).
     std::vector<std::vector<double>> l(static_cast<std::size_t>(steps), std::vector<double>(m_all, 0.0));
@@ -207,7 +211,7 @@ TEST(OptimizerShares, ClosedFormsForAModelLinearInW) {
           }
         }
         const double got = r.attribution[static_cast<std::size_t>(q * m_all + m)];
-        EXPECT_NEAR(got, want, 1e-12 * (1 + std::abs(want))) << name << " query " << q << " point " << m;
+        EXPECT_NEAR(got, want, 1e-12 * (1 + std::abs(want))) << name << " " << r.attribution_method << " query " << q << " point " << m;
         total += got;
         scale = std::max(scale, std::abs(want));
       }
@@ -224,6 +228,7 @@ TEST(OptimizerShares, ClosedFormsForAModelLinearInW) {
         want *= -alpha * config.weight_decay;
         EXPECT_NEAR(r.attribution_regularizer[static_cast<std::size_t>(q)], want, 1e-12 * (1 + std::abs(want))) << name;
       }
+    }
     }
   }
 }
