@@ -9,6 +9,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "autodiff/error.hpp"
+#include "autodiff/functional.hpp"
+#include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"

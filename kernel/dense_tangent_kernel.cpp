@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/error.hpp"
+#include "autodiff/grad.hpp"
+#include "autodiff/ops.hpp"
 #include "nn/layers.hpp"
 
 namespace pk::kernel {
