@@ -6,6 +6,7 @@
 
 #include "autodiff/error.hpp"
 #include "autodiff/grad.hpp"
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 
 namespace pk::ad {
@@ -33,7 +34,7 @@ class Workspace {
 Var call(Function f, Var w, const char* who) {
   const Var y = f(w);
   if (!y.defined()) throw GradError(std::string(who) + ": the function returned an undefined value");
-  w.tape().check(y, who);
+  check(w.tape(), y, who);
   return y;
 }
 

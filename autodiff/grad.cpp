@@ -5,6 +5,7 @@
 #include <string>
 
 #include "autodiff/error.hpp"
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 
 namespace pk::ad {
@@ -19,14 +20,14 @@ void copy_into(const Node& from, const Node& to) {
 void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions& options) {
   if (!y.defined()) throw GradError("grad: output is an undefined value");
   Tape& t = y.tape();
-  t.check(y, "grad (output)");
-  for (const Var& w : wrt) t.check(w, "grad (with respect to)");
+  check(t, y, "grad (output)");
+  for (const Var& w : wrt) check(t, w, "grad (with respect to)");
   if (out.size() != wrt.size())
     throw GradError("grad: " + std::to_string(out.size()) + " result slots for " +
                     std::to_string(wrt.size()) + " values");
   const Shape ys = y.shape();
   if (options.seed.defined()) {
-    t.check(options.seed, "grad (seed)");
+    check(t, options.seed, "grad (seed)");
     if (options.seed.shape() != ys)
       throw GradError("grad: seed of shape " + options.seed.shape().str() +
                       " for an output of shape " + ys.str());
@@ -49,22 +50,22 @@ void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions
 
   if (options.create_graph) {
     const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
-    t.sweep(y.index(), seed, targets);
+    sweep(t, y.index(), seed, targets);
     for (std::size_t k = 0; k < wrt.size(); ++k) {
-      const Var a = t.adjoint(wrt[k].index());
+      const Var a = adjoint(t, wrt[k].index());
       out[k] = a.defined() ? a : t.fill(wrt[k].shape(), 0.0);
     }
     return;
   }
 
   // The results are made before the mark, so rewinding the backward pass keeps them.
-  for (std::size_t k = 0; k < wrt.size(); ++k) out[k] = t.fill(wrt[k].shape(), 0.0, t.tangents_seen());
+  for (std::size_t k = 0; k < wrt.size(); ++k) out[k] = t.fill(wrt[k].shape(), 0.0, tangents_seen(t));
   const Tape::Mark before_backward = t.mark();
   const Var seed = options.seed.defined() ? options.seed : t.fill(ys, 1.0);
-  t.sweep(y.index(), seed, targets);
+  sweep(t, y.index(), seed, targets);
   for (std::size_t k = 0; k < wrt.size(); ++k) {
-    const Var a = t.adjoint(wrt[k].index());
-    if (a.defined()) copy_into(t.node(a), t.node(out[k]));
+    const Var a = adjoint(t, wrt[k].index());
+    if (a.defined()) copy_into(node(t, a), node(t, out[k]));
   }
   t.rewind(before_backward);
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "autodiff/error.hpp"
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 
 namespace pk::ad {
@@ -15,38 +16,45 @@ Tape& Var::tape() const {
   return *tape_;
 }
 
-Shape Var::shape() const { return tape().node(*this).shape; }
+Shape Var::shape() const { return node(tape(), *this).shape; }
 
 TensorView Var::value() const {
-  const Node& n = tape().node(*this);
+  const Node& n = node(tape(), *this);
   return {n.value, n.shape};
 }
 
-bool Var::has_tangent() const { return tape().node(*this).tangent != nullptr; }
+bool Var::has_tangent() const { return node(tape(), *this).tangent != nullptr; }
 
 Tensor Var::tangent() const {
-  const Node& n = tape().node(*this);
+  const Node& n = node(tape(), *this);
   if (!n.tangent) return Tensor(n.shape, 0.0);
   return Tensor(TensorView(n.tangent, n.shape));
 }
 
-bool Var::requires_grad() const { return tape().node(*this).requires_grad; }
+bool Var::requires_grad() const { return node(tape(), *this).requires_grad; }
 
 Tape::Tape() { nodes_.reserve(256); }
+Tape::~Tape() = default;
+Tape::Tape(Tape&&) noexcept = default;
+Tape& Tape::operator=(Tape&&) noexcept = default;
 
-void Tape::check(const Var& v, const char* what) const {
-  if (v.tape_ == nullptr)
+std::size_t Tape::size() const { return nodes_.size(); }
+
+void check(const Tape& tape, const Var& v, const char* what) {
+  using A = detail::TapeAccess;
+  if (A::tape(v) == nullptr)
     throw TapeError(std::string(what) + ": operand is an undefined value (default-constructed)");
-  if (v.tape_ != this)
+  if (A::tape(v) != &tape)
     throw TapeError(std::string(what) + ": operand belongs to another tape");
-  if (v.index_ >= nodes_.size() || nodes_[v.index_].stamp != v.stamp_)
-    throw TapeError(std::string(what) + ": operand #" + std::to_string(v.index_) +
+  const std::vector<Node>& nodes = A::nodes(tape);
+  if (A::index(v) >= nodes.size() || nodes[A::index(v)].stamp != A::stamp(v))
+    throw TapeError(std::string(what) + ": operand #" + std::to_string(A::index(v)) +
                     " was recorded before its tape was cleared or rewound; it no longer exists");
 }
 
-const Node& Tape::node(const Var& v) const {
-  check(v, "value access");
-  return nodes_[v.index_];
+const Node& node(const Tape& tape, const Var& v) {
+  check(tape, v, "value access");
+  return detail::TapeAccess::nodes(tape)[detail::TapeAccess::index(v)];
 }
 
 Var Tape::leaf(TensorView value, const double* tangent, bool requires_grad) {
@@ -55,10 +63,10 @@ Var Tape::leaf(TensorView value, const double* tangent, bool requires_grad) {
   value.shape().validate("Tape: leaf");
   Node n;
   n.shape = value.shape();
-  n.value = allocate(n.shape.size());
+  n.value = arena_.allocate(n.shape.size());
   std::copy_n(value.data(), n.shape.size(), n.value);
   if (tangent) {
-    n.tangent = allocate(n.shape.size());
+    n.tangent = arena_.allocate(n.shape.size());
     std::copy_n(tangent, n.shape.size(), n.tangent);
     tangents_seen_ = true;
   }
@@ -85,10 +93,10 @@ Var Tape::fill(Shape shape, double v, bool zero_tangent) {
   shape.validate("Tape::fill");
   Node n;
   n.shape = shape;
-  n.value = allocate(shape.size());
+  n.value = arena_.allocate(shape.size());
   std::fill_n(n.value, shape.size(), v);
   if (zero_tangent) {
-    n.tangent = allocate(shape.size());
+    n.tangent = arena_.allocate(shape.size());
     std::fill_n(n.tangent, shape.size(), 0.0);
   }
   n.stamp = next_stamp_++;
@@ -116,9 +124,11 @@ std::size_t Tape::reserved_bytes() const {
          adjoint_.capacity() * sizeof(std::uint32_t) + leads_to_target_.capacity();
 }
 
-Var Tape::record(const OpRule& rule, std::initializer_list<Var> inputs, Shape shape,
-                 OpParams params) {
-  if (nodes_.size() >= std::numeric_limits<std::uint32_t>::max())
+Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Shape shape,
+           OpParams params) {
+  using A = detail::TapeAccess;
+  std::vector<Node>& nodes = A::nodes(tape);
+  if (nodes.size() >= std::numeric_limits<std::uint32_t>::max())
     throw TapeError("tape: more than 2^32 - 1 recorded values");
   Node n;
   n.op = &rule;
@@ -126,68 +136,73 @@ Var Tape::record(const OpRule& rule, std::initializer_list<Var> inputs, Shape sh
   n.params = params;
   bool any_tangent = false;
   for (const Var& v : inputs) {
-    check(v, rule.name);
-    const Node& in = nodes_[v.index_];
-    n.inputs[n.arity++] = v.index_;
+    check(tape, v, rule.name);
+    const Node& in = nodes[A::index(v)];
+    n.inputs[n.arity++] = A::index(v);
     n.requires_grad = n.requires_grad || in.requires_grad;
     any_tangent = any_tangent || in.tangent != nullptr;
   }
-  rule.forward(*this, n);
-  if (any_tangent) rule.tangent(*this, n);
-  n.stamp = next_stamp_++;
-  nodes_.push_back(n);
-  return {this, static_cast<std::uint32_t>(nodes_.size() - 1), n.stamp};
+  rule.forward(tape, n);
+  if (any_tangent) rule.tangent(tape, n);
+  n.stamp = A::next_stamp(tape)++;
+  nodes.push_back(n);
+  return A::make(tape, static_cast<std::uint32_t>(nodes.size() - 1), n.stamp);
 }
 
 void BackwardContext::accumulate(int i, Var g) {
-  const std::uint32_t target = tape_.nodes_[node_].inputs[static_cast<std::size_t>(i)];
-  const Shape& want = tape_.nodes_[target].shape;
+  const std::uint32_t target = node_at(tape_, node_).inputs[static_cast<std::size_t>(i)];
+  const Shape& want = node_at(tape_, target).shape;
   if (g.shape() != want)
-    throw GradError(std::string("backward of ") + tape_.nodes_[node_].op->name +
+    throw GradError(std::string("backward of ") + node_at(tape_, node_).op->name +
                     ": adjoint of input " + std::to_string(i) + " has shape " +
                     g.shape().str() + ", expected " + want.str());
-  std::uint32_t& slot = tape_.adjoint_[target];
+  std::uint32_t& slot = detail::TapeAccess::adjoint(tape_)[target];
   if (slot == 0) {
     slot = g.index() + 1;
   } else {
-    slot = add(tape_.handle(slot - 1), g).index() + 1;
+    slot = add(handle(tape_, slot - 1), g).index() + 1;
   }
 }
 
-void Tape::sweep(std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {
-  check(seed, "backward seed");
-  adjoint_.assign(static_cast<std::size_t>(output) + 1, 0);
-  adjoint_[output] = seed.index_ + 1;
-  leads_to_target_.clear();
+void sweep(Tape& tape, std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {
+  using A = detail::TapeAccess;
+  const std::vector<Node>& nodes = A::nodes(tape);
+  std::vector<std::uint32_t>& adjoints = A::adjoint(tape);
+  std::vector<std::uint8_t>& leads = A::leads_to_target(tape);
+  check(tape, seed, "backward seed");
+  adjoints.assign(static_cast<std::size_t>(output) + 1, 0);
+  adjoints[output] = seed.index() + 1;
+  leads.clear();
   if (!targets.empty()) {
     // One forward scan marks the values downstream of a target: only through them can an
     // adjoint reach a target, so the sweep skips the rest (in a second-order pass, most of the
     // forward graph).
-    leads_to_target_.assign(static_cast<std::size_t>(output) + 1, 0);
+    leads.assign(static_cast<std::size_t>(output) + 1, 0);
     for (const std::uint32_t t : targets)
-      if (t <= output) leads_to_target_[t] = 1;
+      if (t <= output) leads[t] = 1;
     for (std::uint32_t i = 0; i <= output; ++i) {
-      const Node& n = nodes_[i];
-      for (std::uint8_t a = 0; a < n.arity && !leads_to_target_[i]; ++a)
-        if (leads_to_target_[n.inputs[a]]) leads_to_target_[i] = 1;
+      const Node& n = nodes[i];
+      for (std::uint8_t a = 0; a < n.arity && !leads[i]; ++a)
+        if (leads[n.inputs[a]]) leads[i] = 1;
     }
   }
   // A plain loop in reverse recording order: every consumer of a value was recorded after it,
   // so a value's adjoint is complete when the loop reaches it, and depth costs no stack.
   for (std::uint32_t i = output + 1; i-- > 0;) {
-    const std::uint32_t slot = adjoint_[i];
+    const std::uint32_t slot = adjoints[i];
     if (slot == 0) continue;
-    const OpRule* op = nodes_[i].op;
-    if (op == nullptr || !nodes_[i].requires_grad) continue;
-    if (!leads_to_target_.empty() && !leads_to_target_[i]) continue;
-    BackwardContext ctx(*this, i, handle(slot - 1));
+    const OpRule* op = nodes[i].op;
+    if (op == nullptr || !nodes[i].requires_grad) continue;
+    if (!leads.empty() && !leads[i]) continue;
+    BackwardContext ctx(tape, i, handle(tape, slot - 1));
     op->backward(ctx);
   }
 }
 
-Var Tape::adjoint(std::uint32_t index) {
-  if (index >= adjoint_.size() || adjoint_[index] == 0) return {};
-  return handle(adjoint_[index] - 1);
+Var adjoint(Tape& tape, std::uint32_t index) {
+  const std::vector<std::uint32_t>& adjoints = detail::TapeAccess::adjoint(tape);
+  if (index >= adjoints.size() || adjoints[index] == 0) return {};
+  return handle(tape, adjoints[index] - 1);
 }
 
 }  // namespace pk::ad

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff/op_author.hpp"
 #include "bench/mlp_problem.hpp"
 
 using namespace pk::ad;
@@ -119,7 +120,7 @@ void BM_HvpForwardOverReverse(benchmark::State& state) {
     tape.clear();
     const Var w = tape.variable(p.w, v);
     const Var g = grad(p.loss(w), w);
-    benchmark::DoNotOptimize(tape.node(g).tangent);
+    benchmark::DoNotOptimize(node(tape, g).tangent);
   }
 }
 

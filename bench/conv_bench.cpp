@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff/op_author.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/step_terms.hpp"
 #include "nn/architecture.hpp"
@@ -215,7 +216,7 @@ void BM_ConvHvp(benchmark::State& state) {
     tape.clear();
     const Var w = tape.variable(p.w, v);
     const Var g = grad(p.loss(w), w);
-    benchmark::DoNotOptimize(tape.node(g).tangent);
+    benchmark::DoNotOptimize(node(tape, g).tangent);
   }
 }
 const pk::nn::Model& layered_model() {

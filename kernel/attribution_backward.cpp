@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/error.hpp"
+#include "autodiff/functional.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/tangent_kernel.hpp"

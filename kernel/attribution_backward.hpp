@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/attribution_method.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/model.hpp"

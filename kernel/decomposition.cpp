@@ -7,6 +7,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "autodiff/error.hpp"
+#include "autodiff/functional.hpp"
+#include "autodiff/ops.hpp"
 #include "kernel/attribution_backward.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"

@@ -16,7 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/attribution_method.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "nn/loss.hpp"

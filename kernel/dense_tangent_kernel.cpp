@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/error.hpp"
+#include "autodiff/gemm.hpp"
+#include "autodiff/grad.hpp"
+#include "autodiff/ops.hpp"
 #include "nn/layers.hpp"
 
 namespace pk::kernel {
@@ -14,12 +18,17 @@ using pk::ad::Tensor;
 using pk::ad::Var;
 
 namespace {
-// Rows [begin, end) of a recorded matrix as a plain tensor.
-Tensor rows(Var m, std::int64_t begin, std::int64_t end) {
-  const std::int64_t cols = m.shape().dim(1);
-  const pk::ad::TensorView v = m.value();
-  return Tensor(Shape::matrix(end - begin, cols),
-                std::vector<double>(v.data() + begin * cols, v.data() + end * cols));
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols, in 8 x 8 tiles: a whole-column
+// walk of a 128-wide matrix strides 1 KiB, and such strides alias in the L1 sets.
+void transpose(const double* src, std::int64_t rows, std::int64_t cols, std::int64_t lds, double* dst,
+               std::int64_t ldd) {
+  constexpr std::int64_t kTile = 8;
+  for (std::int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (std::int64_t j0 = 0; j0 < cols; j0 += kTile) {
+      const std::int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+      for (std::int64_t j = j0; j < j1; ++j)
+        for (std::int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
+    }
 }
 }  // namespace
 
@@ -57,8 +66,10 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
   }
 
   // For each layer, the adjoints g_c stacked with rows ordered (point, output), for A and B.
+  // With one output they are the backward pass's own results, read in place on the tape.
   std::vector<Tensor> ga(static_cast<std::size_t>(layers)), gb(static_cast<std::size_t>(layers));
-  for (std::int64_t l = 0; l < layers; ++l) {
+  std::vector<const double*> g_single(static_cast<std::size_t>(layers));
+  for (std::int64_t l = 0; l < layers && c_out > 1; ++l) {
     const std::int64_t width = spec.widths[static_cast<std::size_t>(l + 1)];
     ga[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(na * c_out, width));
     if (!same) gb[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(nb * c_out, width));
@@ -68,6 +79,10 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
     for (std::int64_t p = 0; p < stacked; ++p) seed(p, c) = 1.0;
     const Tape::Mark m = tape.mark();
     const std::vector<Var> adj = pk::ad::grad(h, pre, {.create_graph = false, .seed = tape.constant(seed)});
+    if (c_out == 1) {  // kept on the tape until the Grams are made
+      for (std::size_t li = 0; li < adj.size(); ++li) g_single[li] = adj[li].value().data();
+      break;
+    }
     for (std::int64_t l = 0; l < layers; ++l) {
       const auto li = static_cast<std::size_t>(l);
       const std::int64_t width = spec.widths[li + 1];
@@ -81,34 +96,64 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
     tape.rewind(m);
     for (std::int64_t p = 0; p < stacked; ++p) seed(p, c) = 0.0;
   }
-  if (same) gb = ga;
 
   // K = sum_l (G_l(A) G_l(B)^T) .* (H_l(A) H_l(B)^T + 1), the second factor shared by each
-  // C x C block.
-  std::vector<Tensor> ha, hb;
-  for (std::int64_t l = 0; l < layers; ++l) {
-    ha.push_back(rows(inputs[static_cast<std::size_t>(l)], 0, na));
-    hb.push_back(same ? ha.back() : rows(inputs[static_cast<std::size_t>(l)], na, na + nb));
-  }
+  // C x C block. Both Grams are made a band of kBand points of A at a time and folded into K at
+  // once, so no P x P product is stored. K(A, A) is symmetric: a band then starts at its own
+  // diagonal block (about half the products) and the lower triangle is mirrored at the end.
   Tensor k(Shape::matrix(na * c_out, nb * c_out), 0.0);
-  tape.clear();
+  constexpr std::int64_t kBand = 8;
+  const std::int64_t kcols = nb * c_out;
+  // The transposed operands' rows are padded by a cache line: unpadded, a power-of-two row length
+  // (128 points: 1 KiB) puts the rows a product walks in the same few L1 sets.
+  const std::int64_t ldg = kcols + 8, ldh = nb + 8;
+  std::vector<double> gbt, hbt, gg, hh;
   for (std::int64_t l = 0; l < layers; ++l) {
     const auto li = static_cast<std::size_t>(l);
-    const Tape::Mark m = tape.mark();
-    const Var gg = pk::ad::matmul(tape.constant(ga[li]), tape.constant(gb[li]), false, true);
-    const Var hh = pk::ad::matmul(tape.constant(ha[li]), tape.constant(hb[li]), false, true);
-    const pk::ad::TensorView g = gg.value(), x = hh.value();
-    for (std::int64_t p = 0; p < na; ++p)
-      for (std::int64_t q = 0; q < nb; ++q) {
-        const double input_gram = x[p * nb + q] + 1.0;
-        for (std::int64_t c = 0; c < c_out; ++c)
-          for (std::int64_t c2 = 0; c2 < c_out; ++c2) {
-            const std::int64_t i = (p * c_out + c) * (nb * c_out) + q * c_out + c2;
-            k[i] += g[i] * input_gram;
+    const std::int64_t wg = pre[li].shape().dim(1), wh = inputs[li].shape().dim(1);
+    const double* g_a = c_out == 1 ? g_single[li] : ga[li].data();  // rows [0, na) are A, then B's
+    const double* h_a = inputs[li].value().data();
+    const double* g_b = same ? g_a : c_out == 1 ? g_a + na * wg : gb[li].data();
+    const double* h_b = same ? h_a : h_a + na * wh;
+    // G(B)^T and H(B)^T, so each band's products read rows of both operands.
+    gbt.resize(static_cast<std::size_t>(wg * ldg));
+    hbt.resize(static_cast<std::size_t>(wh * ldh));
+    transpose(g_b, kcols, wg, wg, gbt.data(), ldg);
+    transpose(h_b, nb, wh, wh, hbt.data(), ldh);
+    for (std::int64_t p0 = 0; p0 < na; p0 += kBand) {
+      const std::int64_t bp = std::min(kBand, na - p0);
+      const std::int64_t q0 = same ? p0 : 0, bq = nb - q0;
+      gg.resize(static_cast<std::size_t>(bp * c_out * bq * c_out));
+      hh.resize(static_cast<std::size_t>(bp * bq));
+      pk::ad::detail::gemm(false, false, bp * c_out, bq * c_out, wg, 1.0, g_a + p0 * c_out * wg, wg,
+                           gbt.data() + q0 * c_out, ldg, 0.0, gg.data(), bq * c_out);
+      pk::ad::detail::gemm(false, false, bp, bq, wh, 1.0, h_a + p0 * wh, wh, hbt.data() + q0, ldh, 0.0,
+                           hh.data(), bq);
+      for (std::int64_t p = 0; p < bp; ++p) {
+        const double* x = hh.data() + p * bq;
+        for (std::int64_t c = 0; c < c_out; ++c) {
+          const double* g = gg.data() + (p * c_out + c) * bq * c_out;
+          double* out = k.data() + ((p0 + p) * c_out + c) * kcols + q0 * c_out;
+          if (c_out == 1) {  // one output: a contiguous loop that vectorises
+            for (std::int64_t q = 0; q < bq; ++q) out[q] += g[q] * (x[q] + 1.0);
+          } else {
+            for (std::int64_t q = 0; q < bq; ++q) {
+              const double input_gram = x[q] + 1.0;
+              for (std::int64_t c2 = 0; c2 < c_out; ++c2)
+                out[q * c_out + c2] += g[q * c_out + c2] * input_gram;
+            }
           }
+        }
       }
-    tape.rewind(m);
+    }
   }
+  if (same)  // the lower triangle from the upper, a tile row of K at a time
+    for (std::int64_t i0 = 0; i0 < kcols; i0 += 8) {
+      transpose(k.data() + i0, i0, std::min<std::int64_t>(8, kcols - i0), kcols, k.data() + i0 * kcols, kcols);
+      for (std::int64_t i = i0 + 1; i < std::min(kcols, i0 + 8); ++i)
+        for (std::int64_t j = i0; j < i; ++j) k[i * kcols + j] = k[j * kcols + i];
+    }
+  tape.clear();
   return k;
 }
 

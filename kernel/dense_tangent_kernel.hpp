@@ -2,7 +2,8 @@
 // The fast route to the tangent kernel of a network of dense layers and elementwise activations,
 // which never forms per-sample Jacobians.
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "nn/mlp.hpp"
 
 namespace pk::kernel {

@@ -1,7 +1,8 @@
 #pragma once
 // What the kernel module needs of a model: f(x; w) as recorded autodiff ops.
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/function_ref.hpp"
+#include "autodiff/tape.hpp"
 
 namespace pk::kernel {
 

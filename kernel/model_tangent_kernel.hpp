@@ -1,7 +1,8 @@
 #pragma once
 // The tangent kernel of an nn model, by the fastest route its structure allows.
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "nn/model.hpp"
 
 namespace pk::kernel {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/dataset.hpp"
 #include "nn/loss.hpp"

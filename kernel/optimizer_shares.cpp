@@ -5,6 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "autodiff/error.hpp"
+#include "autodiff/functional.hpp"
+#include "autodiff/grad.hpp"
+#include "autodiff/ops.hpp"
 #include "kernel/sharpness.hpp"
 #include "kernel/tangent_kernel.hpp"
 

@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/functional.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"

@@ -1,4 +1,5 @@
 #include "kernel/sharpness.hpp"
+#include "autodiff/functional.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,9 @@
 
 #include <cstdint>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/functional.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 
 namespace pk::kernel {
 

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <string>
 
+#include "autodiff/error.hpp"
+#include "autodiff/grad.hpp"
+#include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "nn/activation.hpp"
 #include "nn/layers.hpp"

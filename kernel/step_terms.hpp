@@ -4,7 +4,8 @@
 
 #include <vector>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/model_function.hpp"
 #include "nn/mlp.hpp"
 

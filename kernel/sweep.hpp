@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/dataset.hpp"
 #include "nn/loss.hpp"

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/error.hpp"
 #include "autodiff/gemm.hpp"
+#include "autodiff/grad.hpp"
 
 namespace pk::kernel {
 

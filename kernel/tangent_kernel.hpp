@@ -1,7 +1,8 @@
 #pragma once
 // The tangent kernel K(x, x') = J(x) J(x')^T of a model at one point w of its training path.
 
-#include "autodiff/autodiff.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 #include "kernel/model_function.hpp"
 
 namespace pk::kernel {

@@ -1,6 +1,7 @@
 // abs: y = |x|. dy/dx = sign(x), with the derivative at 0 taken as 0 (a subgradient).
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,6 +23,6 @@ const OpRule rule{"abs", forward, tangent, backward};
 
 Var abs(Var x) {
   Tape& t = detail::tape_of("abs", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,5 +1,6 @@
 // add: y = a + b with broadcasting. dy/da = 1, dy/db = 1; a broadcast operand's adjoint is the
 // adjoint summed over the axes it was broadcast along.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,7 +23,7 @@ const OpRule rule{"add", forward, tangent, backward};
 
 Var add(Var a, Var b) {
   Tape& t = detail::tape_of("add", {a, b});
-  return t.record(rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "add"));
+  return record(t, rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "add"));
 }
 Var operator+(Var a, Var b) { return add(a, b); }
 }  // namespace pk::ad

@@ -3,6 +3,7 @@
 // (sqrt and log at 0, x^p with p < 1 at 0, c / x at 0); an adjoint that is exactly zero must pass
 // on zero, not 0 * inf = NaN, as CppAD's reverse rules do. Away from g = 0 it is the product:
 // dy/dg = s, dy/ds = g.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -13,9 +14,9 @@ double scaled(double g, double s) { return g == 0.0 ? 0.0 : g * s; }
 void forward(Tape& t, Node& out) { detail::binary_forward(t, out, scaled); }
 void tangent(Tape& t, Node& out) {
   // dy = dg * s + g * ds, each product taken as adjoint_scale takes it.
-  const Node& g = t.node_at(out.inputs[0]);
-  const Node& s = t.node_at(out.inputs[1]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& g = node_at(t, out.inputs[0]);
+  const Node& s = node_at(t, out.inputs[1]);
+  out.tangent = allocate(t, out.shape.size());
   const double *gv = g.value, *sv = s.value, *gt = g.tangent, *st = s.tangent;
   double* yt = out.tangent;
   detail::for_each_pair(out.shape, g.shape, s.shape, [&](std::int64_t o, std::int64_t i, std::int64_t j) {
@@ -32,6 +33,6 @@ const OpRule rule{"adjoint_scale", forward, tangent, backward};
 
 Var adjoint_scale(Var g, Var s) {
   Tape& t = detail::tape_of("adjoint_scale", {g, s});
-  return t.record(rule, {g, s}, broadcast_shapes(g.shape(), s.shape(), "adjoint_scale"));
+  return record(t, rule, {g, s}, broadcast_shapes(g.shape(), s.shape(), "adjoint_scale"));
 }
 }  // namespace pk::ad

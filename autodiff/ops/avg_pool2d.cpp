@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/window.hpp"
@@ -91,12 +92,12 @@ Var pool(Var x, const Conv2dGeometry* g);
 Var spread(Var gy, const Conv2dGeometry* g);
 
 void pool_forward(Tape& t, Node& out) {
-  out.value = t.allocate(out.shape.size());
-  pool_values(geometry(out), planes_of(out), t.node_at(out.inputs[0]).value, out.value);
+  out.value = allocate(t, out.shape.size());
+  pool_values(geometry(out), planes_of(out), node_at(t, out.inputs[0]).value, out.value);
 }
 void pool_tangent(Tape& t, Node& out) {
-  out.tangent = t.allocate(out.shape.size());
-  pool_values(geometry(out), planes_of(out), t.node_at(out.inputs[0]).tangent, out.tangent);
+  out.tangent = allocate(t, out.shape.size());
+  pool_values(geometry(out), planes_of(out), node_at(t, out.inputs[0]).tangent, out.tangent);
 }
 void pool_backward(BackwardContext& c) {
   c.accumulate(0, spread(c.grad_output(), static_cast<const Conv2dGeometry*>(c.params().record)));
@@ -104,12 +105,12 @@ void pool_backward(BackwardContext& c) {
 const OpRule pool_rule{"avg_pool2d", pool_forward, pool_tangent, pool_backward};
 
 void spread_forward(Tape& t, Node& out) {
-  out.value = t.allocate(out.shape.size());
-  spread_values(geometry(out), planes_of(out), t.node_at(out.inputs[0]).value, out.value);
+  out.value = allocate(t, out.shape.size());
+  spread_values(geometry(out), planes_of(out), node_at(t, out.inputs[0]).value, out.value);
 }
 void spread_tangent(Tape& t, Node& out) {
-  out.tangent = t.allocate(out.shape.size());
-  spread_values(geometry(out), planes_of(out), t.node_at(out.inputs[0]).tangent, out.tangent);
+  out.tangent = allocate(t, out.shape.size());
+  spread_values(geometry(out), planes_of(out), node_at(t, out.inputs[0]).tangent, out.tangent);
 }
 void spread_backward(BackwardContext& c) {
   c.accumulate(0, pool(c.grad_output(), static_cast<const Conv2dGeometry*>(c.params().record)));
@@ -119,14 +120,14 @@ const OpRule spread_rule{"avg_pool2d_adjoint", spread_forward, spread_tangent, s
 Var pool(Var x, const Conv2dGeometry* g) {
   OpParams p;
   p.record = g;
-  return x.tape().record(pool_rule, {x},
+  return record(x.tape(), pool_rule, {x},
                          Shape::matrix(x.shape().dim(0), g->channels * detail::positions(*g)), p);
 }
 
 Var spread(Var gy, const Conv2dGeometry* g) {
   OpParams p;
   p.record = g;
-  return gy.tape().record(spread_rule, {gy},
+  return record(gy.tape(), spread_rule, {gy},
                           Shape::matrix(gy.shape().dim(0), detail::image_size(*g)), p);
 }
 }  // namespace
@@ -135,7 +136,7 @@ Var avg_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t
   Tape& t = detail::tape_of("avg_pool2d", {x});
   const Conv2dGeometry g = detail::pool_geometry(image, kernel, stride);
   detail::check_window(g, x.shape(), "avg_pool2d");
-  return pool(x, t.store(g));
+  return pool(x, store(t, g));
 }
 
 Var avg_pool2d_adjoint(Var gy, const ImageShape& image, std::int64_t kernel, std::int64_t stride) {
@@ -149,6 +150,6 @@ Var avg_pool2d_adjoint(Var gy, const ImageShape& image, std::int64_t kernel, std
                      std::to_string(per_image) + " (" + detail::describe(g) + ")");
   // The result's size, checked as unfold's would be: N * C*H*W must fit a shape.
   detail::check_window(g, Shape::matrix(s.dim(0), detail::image_size(g)), "avg_pool2d_adjoint");
-  return spread(gy, t.store(g));
+  return spread(gy, store(t, g));
 }
 }  // namespace pk::ad

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,19 +23,19 @@ void join(const double* a, const Shape& as, const double* b, const Shape& bs, in
   }
 }
 void forward(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.value = t.allocate(out.shape.size());
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.value = allocate(t, out.shape.size());
   join(a.value, a.shape, b.value, b.shape, static_cast<int>(out.params.ints[0]), out.value);
 }
 void tangent(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.tangent = allocate(t, out.shape.size());
   // A missing tangent is zero; join needs real storage for it.
   auto tangent_or_zero = [&](const Node& n) -> const double* {
     if (n.tangent) return n.tangent;
-    double* z = t.allocate(n.shape.size());
+    double* z = allocate(t, n.shape.size());
     std::fill_n(z, n.shape.size(), 0.0);
     return z;
   };
@@ -66,7 +67,7 @@ Var join_two(Var a, Var b, int axis) {
   Shape s = as.rank == 1 ? Shape::vector(as.size() + bs.size())
             : axis == 0  ? Shape::matrix(as.dim(0) + bs.dim(0), as.dim(1))
                          : Shape::matrix(as.dim(0), as.dim(1) + bs.dim(1));
-  return t.record(rule, {a, b}, s, {0.0, {axis, 0, 0, 0}});
+  return record(t, rule, {a, b}, s, {0.0, {axis, 0, 0, 0}});
 }
 }  // namespace
 

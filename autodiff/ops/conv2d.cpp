@@ -6,6 +6,7 @@
 // unfold, fold and the reordering a contiguous run of output positions.
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/window.hpp"
@@ -29,7 +30,7 @@ Var convolve(Tape& t, Var x, Var weight, const Var* bias, const Conv2dGeometry& 
     throw ShapeError("conv2d: the output of " + std::to_string(n) + " images x " +
                      std::to_string(out) + " channels x " + std::to_string(p) +
                      " positions holds more than Shape::kMaxSize elements");
-  Var y = matmul(weight, detail::unfold(x, t.store(g)));
+  Var y = matmul(weight, detail::unfold(x, store(t, g)));
   if (bias) y = add(y, reshape(*bias, Shape::matrix(out, 1)));
   y = transpose_blocks(reshape(y, Shape::matrix(1, size)), out, n, p);
   return reshape(y, Shape::matrix(n, out * p));

@@ -1,4 +1,5 @@
 // div: y = a / b elementwise with broadcasting. dy/da = 1/b, dy/db = -a/b^2 = -y/b.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -23,7 +24,7 @@ const OpRule rule{"div", forward, tangent, backward};
 
 Var div(Var a, Var b) {
   Tape& t = detail::tape_of("div", {a, b});
-  return t.record(rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "div"));
+  return record(t, rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "div"));
 }
 Var operator/(Var a, Var b) { return div(a, b); }
 }  // namespace pk::ad

@@ -1,5 +1,6 @@
 // dot: y = sum_i a_i b_i for two vectors of equal length. dy/da = b, dy/db = a, so the adjoints
 // are the scalar adjoint broadcast times the other operand.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -11,16 +12,16 @@ double inner(const double* a, const double* b, std::int64_t n) {
   return s;
 }
 void forward(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.value = t.allocate(1);
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.value = allocate(t, 1);
   out.value[0] = inner(a.value, b.value, a.shape.size());
 }
 void tangent(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
   const std::int64_t n = a.shape.size();
-  out.tangent = t.allocate(1);
+  out.tangent = allocate(t, 1);
   out.tangent[0] = (a.tangent ? inner(a.tangent, b.value, n) : 0.0) +
                    (b.tangent ? inner(a.value, b.tangent, n) : 0.0);
 }
@@ -37,6 +38,6 @@ Var dot(Var a, Var b) {
   if (a.shape().rank != 1 || b.shape() != a.shape())
     throw ShapeError("dot: needs two vectors of equal length, got " + a.shape().str() + " and " +
                      b.shape().str());
-  return t.record(rule, {a, b}, Shape::scalar());
+  return record(t, rule, {a, b}, Shape::scalar());
 }
 }  // namespace pk::ad

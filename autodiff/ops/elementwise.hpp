@@ -9,7 +9,7 @@
 #include <string>
 
 #include "autodiff/error.hpp"
-#include "autodiff/tape.hpp"
+#include "autodiff/op_author.hpp"
 
 namespace pk::ad::detail {
 
@@ -19,7 +19,7 @@ inline Tape& tape_of(const char* op, std::initializer_list<Var> vs) {
   for (const Var& v : vs) {
     if (!v.defined()) throw TapeError(std::string(op) + ": operand is an undefined value");
     if (t == nullptr) t = &v.tape();
-    t->check(v, op);
+    check(*t, v, op);
   }
   return *t;
 }
@@ -74,8 +74,8 @@ inline void for_each_pair(const Shape& out, const Shape& a, const Shape& b, Fn f
 /// out = f(x) elementwise.
 template <class F>
 inline void unary_forward(Tape& t, Node& out, F f) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   const double* xv = x.value;
   double* y = out.value;
   for (std::int64_t i = 0, n = out.shape.size(); i < n; ++i) y[i] = f(xv[i]);
@@ -84,8 +84,8 @@ inline void unary_forward(Tape& t, Node& out, F f) {
 /// tangent(out) = d(x, y) * tangent(x), with d the local derivative given input and output.
 template <class D>
 inline void unary_tangent(Tape& t, Node& out, D d) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   const double *xv = x.value, *xt = x.tangent, *y = out.value;
   double* yt = out.tangent;
   // A zero tangent stays zero even where the local derivative is infinite (sqrt at 0): the
@@ -97,9 +97,9 @@ inline void unary_tangent(Tape& t, Node& out, D d) {
 /// out = f(a, b) elementwise with broadcasting.
 template <class F>
 inline void binary_forward(Tape& t, Node& out, F f) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.value = t.allocate(out.shape.size());
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.value = allocate(t, out.shape.size());
   const double *av = a.value, *bv = b.value;
   double* y = out.value;
   for_each_pair(out.shape, a.shape, b.shape,
@@ -109,9 +109,9 @@ inline void binary_forward(Tape& t, Node& out, F f) {
 /// tangent(out) = da(a, b, y) * tangent(a) + db(a, b, y) * tangent(b), a missing tangent being 0.
 template <class DA, class DB>
 inline void binary_tangent(Tape& t, Node& out, DA da, DB db) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.tangent = allocate(t, out.shape.size());
   const double *av = a.value, *bv = b.value, *at = a.tangent, *bt = b.tangent, *y = out.value;
   double* yt = out.tangent;
   // As in unary_tangent, a zero tangent contributes zero whatever the local derivative.

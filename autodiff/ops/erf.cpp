@@ -1,6 +1,7 @@
 // erf: y = erf x. dy/dx = 2/sqrt(pi) e^{-x^2}.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,6 +23,6 @@ const OpRule rule{"erf", forward, tangent, backward};
 
 Var erf(Var x) {
   Tape& t = detail::tape_of("erf", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

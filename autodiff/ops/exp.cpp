@@ -1,6 +1,7 @@
 // exp: y = e^x. dy/dx = e^x = y.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -21,6 +22,6 @@ const OpRule rule{"exp", forward, tangent, backward};
 
 Var exp(Var x) {
   Tape& t = detail::tape_of("exp", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/window.hpp"
@@ -24,18 +25,18 @@ void scatter_values(std::int64_t n, const double* src, const double* index, std:
 }
 
 void gather_forward(Tape& t, Node& out) {
-  out.value = t.allocate(out.shape.size());
-  gather_values(out.shape.size(), t.node_at(out.inputs[0]).value, t.node_at(out.inputs[1]).value,
+  out.value = allocate(t, out.shape.size());
+  gather_values(out.shape.size(), node_at(t, out.inputs[0]).value, node_at(t, out.inputs[1]).value,
                 out.value);
 }
 void gather_tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
+  const Node& x = node_at(t, out.inputs[0]);
   if (!x.tangent) {  // only the indices carried a tangent, and they are not differentiated
     out.tangent = nullptr;
     return;
   }
-  out.tangent = t.allocate(out.shape.size());
-  gather_values(out.shape.size(), x.tangent, t.node_at(out.inputs[1]).value, out.tangent);
+  out.tangent = allocate(t, out.shape.size());
+  gather_values(out.shape.size(), x.tangent, node_at(t, out.inputs[1]).value, out.tangent);
 }
 void gather_backward(BackwardContext& c) {
   if (c.needs(0)) c.accumulate(0, scatter_add(c.grad_output(), c.input(1), c.input_shape(0)));
@@ -43,19 +44,19 @@ void gather_backward(BackwardContext& c) {
 const OpRule gather_rule{"gather", gather_forward, gather_tangent, gather_backward};
 
 void scatter_forward(Tape& t, Node& out) {
-  const Node& src = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
-  scatter_values(src.shape.size(), src.value, t.node_at(out.inputs[1]).value, out.shape.size(),
+  const Node& src = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
+  scatter_values(src.shape.size(), src.value, node_at(t, out.inputs[1]).value, out.shape.size(),
                  out.value);
 }
 void scatter_tangent(Tape& t, Node& out) {
-  const Node& src = t.node_at(out.inputs[0]);
+  const Node& src = node_at(t, out.inputs[0]);
   if (!src.tangent) {
     out.tangent = nullptr;
     return;
   }
-  out.tangent = t.allocate(out.shape.size());
-  scatter_values(src.shape.size(), src.tangent, t.node_at(out.inputs[1]).value, out.shape.size(),
+  out.tangent = allocate(t, out.shape.size());
+  scatter_values(src.shape.size(), src.tangent, node_at(t, out.inputs[1]).value, out.shape.size(),
                  out.tangent);
 }
 void scatter_backward(BackwardContext& c) {
@@ -76,7 +77,7 @@ void check_indices(TensorView index, std::int64_t size, const char* op, const Sh
 
 namespace detail {
 Var gather_unchecked(Var x, Var index) {
-  return x.tape().record(gather_rule, {x, index}, index.shape());
+  return record(x.tape(), gather_rule, {x, index}, index.shape());
 }
 }  // namespace detail
 
@@ -93,6 +94,6 @@ Var scatter_add(Var src, Var index, Shape shape) {
     throw ShapeError("scatter_add: values of shape " + src.shape().str() + " and indices of shape " +
                      index.shape().str() + " differ");
   check_indices(index.value(), shape.size(), "scatter_add", shape);
-  return t.record(scatter_rule, {src, index}, shape);
+  return record(t, scatter_rule, {src, index}, shape);
 }
 }  // namespace pk::ad

@@ -3,6 +3,7 @@
 // exp so that it can be differentiated again.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -26,6 +27,6 @@ const OpRule rule{"gelu", forward, tangent, backward};
 
 Var gelu(Var x) {
   Tape& t = detail::tape_of("gelu", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

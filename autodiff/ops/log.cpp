@@ -1,6 +1,7 @@
 // log: y = ln x. dy/dx = 1/x (infinite at 0; ln of a negative number is NaN).
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -21,6 +22,6 @@ const OpRule rule{"log", forward, tangent, backward};
 
 Var log(Var x) {
   Tape& t = detail::tape_of("log", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

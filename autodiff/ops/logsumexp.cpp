@@ -4,6 +4,7 @@
 // times softmax(x), and softmax is itself differentiable.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/lines.hpp"
@@ -11,8 +12,8 @@
 namespace pk::ad {
 namespace {
 void forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   detail::for_each_line(x.shape, static_cast<int>(out.params.ints[0]),
                 [&](std::int64_t first, std::int64_t stride, std::int64_t n, std::int64_t line) {
                   out.value[line] = detail::line_logsumexp(x.value, first, stride, n);
@@ -21,8 +22,8 @@ void forward(Tape& t, Node& out) {
 // The tangent is softmax(x) . dx along each line. The weights come from x - max like softmax's
 // value, not from exp(x - y): y has lost the digits that x - y would need at large |x|.
 void tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   detail::for_each_line(x.shape, static_cast<int>(out.params.ints[0]),
                 [&](std::int64_t first, std::int64_t stride, std::int64_t n, std::int64_t line) {
                   const detail::LineMax l = detail::line_max(x.value, first, stride, n);
@@ -47,7 +48,7 @@ const OpRule rule{"logsumexp", forward, tangent, backward};
 Var logsumexp(Var x, int axis) {
   Tape& t = detail::tape_of("logsumexp", {x});
   const Shape s = detail::reduced_shape(x.shape(), axis, "logsumexp");
-  return t.record(rule, {x}, s, {0.0, {axis, 0, 0, 0}});
+  return record(t, rule, {x}, s, {0.0, {axis, 0, 0, 0}});
 }
 
 }  // namespace pk::ad

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "autodiff/gemm.hpp"
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -32,17 +33,17 @@ void multiply(const Product& p, const Shape& as, const double* a, const Shape& b
 }
 
 void forward(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
-  out.value = t.allocate(out.shape.size());
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
+  out.value = allocate(t, out.shape.size());
   multiply(product_of(out, a), a.shape, a.value, b.shape, b.value, 0.0, out.value);
 }
 
 void tangent(Tape& t, Node& out) {
-  const Node& a = t.node_at(out.inputs[0]);
-  const Node& b = t.node_at(out.inputs[1]);
+  const Node& a = node_at(t, out.inputs[0]);
+  const Node& b = node_at(t, out.inputs[1]);
   const Product p = product_of(out, a);
-  out.tangent = t.allocate(out.shape.size());
+  out.tangent = allocate(t, out.shape.size());
   double beta = 0.0;
   if (a.tangent) {
     multiply(p, a.shape, a.tangent, b.shape, b.value, beta, out.tangent);
@@ -77,7 +78,7 @@ Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
   if (ka != kb)
     throw ShapeError("matmul: inner extents differ in " +
                      operands(as, bs, transpose_a, transpose_b));
-  return t.record(rule, {a, b}, Shape::matrix(m, n),
+  return record(t, rule, {a, b}, Shape::matrix(m, n),
                   {0.0, {transpose_a ? 1 : 0, transpose_b ? 1 : 0, 0, 0}});
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/window.hpp"
@@ -39,8 +40,8 @@ void argmax_values(const Conv2dGeometry& g, std::int64_t planes, const double* x
 
 void forward(Tape& t, Node& out) {
   const Conv2dGeometry& g = *static_cast<const Conv2dGeometry*>(out.params.record);
-  out.value = t.allocate(out.shape.size());
-  argmax_values(g, out.shape.dim(0) * g.channels, t.node_at(out.inputs[0]).value, out.value);
+  out.value = allocate(t, out.shape.size());
+  argmax_values(g, out.shape.dim(0) * g.channels, node_at(t, out.inputs[0]).value, out.value);
 }
 void tangent(Tape&, Node& out) { out.tangent = nullptr; }
 void backward(BackwardContext&) {}
@@ -55,8 +56,8 @@ Var max_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t
     throw ShapeError("max_pool2d: input of shape " + x.shape().str() +
                      " has more elements than float64 indices address exactly (2^53)");
   OpParams p;
-  p.record = t.store(g);
-  const Var index = t.record(argmax_rule, {x},
+  p.record = store(t, g);
+  const Var index = record(t, argmax_rule, {x},
                              Shape::matrix(x.shape().dim(0), g.channels * detail::positions(g)), p);
   return detail::gather_unchecked(x, index);
 }

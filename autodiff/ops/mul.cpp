@@ -1,4 +1,5 @@
 // mul: y = a * b elementwise with broadcasting. dy/da = b, dy/db = a.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,7 +23,7 @@ const OpRule rule{"mul", forward, tangent, backward};
 
 Var mul(Var a, Var b) {
   Tape& t = detail::tape_of("mul", {a, b});
-  return t.record(rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "mul"));
+  return record(t, rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "mul"));
 }
 Var operator*(Var a, Var b) { return mul(a, b); }
 }  // namespace pk::ad

@@ -1,4 +1,5 @@
 // neg: y = -x. dy/dx = -1.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -14,7 +15,7 @@ const OpRule rule{"neg", forward, tangent, backward};
 
 Var neg(Var x) {
   Tape& t = detail::tape_of("neg", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 Var operator-(Var x) { return neg(x); }
 }  // namespace pk::ad

@@ -3,6 +3,7 @@
 // base with a non-integer exponent gives NaN, as it does in plain arithmetic.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -30,6 +31,6 @@ const OpRule rule{"pow", forward, tangent, backward};
 
 Var pow(Var x, double p) {
   Tape& t = detail::tape_of("pow", {x});
-  return t.record(rule, {x}, x.shape(), {p, {}});
+  return record(t, rule, {x}, x.shape(), {p, {}});
 }
 }  // namespace pk::ad

@@ -2,6 +2,7 @@
 // as 0 (as PyTorch does), so a unit sitting exactly at 0 passes no gradient.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -23,6 +24,6 @@ const OpRule rule{"relu", forward, tangent, backward};
 
 Var relu(Var x) {
   Tape& t = detail::tape_of("relu", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,12 +1,13 @@
 // reshape: the same elements under another shape. Values on a tape never change once recorded,
 // so the result aliases its input instead of copying. The adjoint is reshaped back.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
 namespace pk::ad {
 namespace {
-void forward(Tape& t, Node& out) { out.value = t.node_at(out.inputs[0]).value; }
-void tangent(Tape& t, Node& out) { out.tangent = t.node_at(out.inputs[0]).tangent; }
+void forward(Tape& t, Node& out) { out.value = node_at(t, out.inputs[0]).value; }
+void tangent(Tape& t, Node& out) { out.tangent = node_at(t, out.inputs[0]).tangent; }
 void backward(BackwardContext& c) {
   c.accumulate(0, reshape(c.grad_output(), c.input_shape(0)));
 }
@@ -20,6 +21,6 @@ Var reshape(Var x, Shape shape) {
   if (x.size() != shape.size())
     throw ShapeError("reshape: cannot view " + x.shape().str() + " (" +
                      std::to_string(x.size()) + " elements) as " + shape.str());
-  return t.record(rule, {x}, shape);
+  return record(t, rule, {x}, shape);
 }
 }  // namespace pk::ad

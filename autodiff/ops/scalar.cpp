@@ -1,6 +1,7 @@
 // The ops with one constant operand: y = x + c, y = c x, y = c / x. The constant is stored with
 // the op instead of as a broadcast leaf, which keeps the tape short in loss formulas.
 //   add_scalar: dy/dx = 1.   mul_scalar: dy/dx = c.   rdiv_scalar: dy/dx = -c / x^2.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -46,15 +47,15 @@ const OpRule rdiv_rule{"rdiv_scalar", rdiv_forward, rdiv_tangent, rdiv_backward}
 
 Var add_scalar(Var x, double c) {
   Tape& t = detail::tape_of("add_scalar", {x});
-  return t.record(add_rule, {x}, x.shape(), {c, {}});
+  return record(t, add_rule, {x}, x.shape(), {c, {}});
 }
 Var mul_scalar(Var x, double c) {
   Tape& t = detail::tape_of("mul_scalar", {x});
-  return t.record(mul_rule, {x}, x.shape(), {c, {}});
+  return record(t, mul_rule, {x}, x.shape(), {c, {}});
 }
 Var rdiv_scalar(double c, Var x) {
   Tape& t = detail::tape_of("rdiv_scalar", {x});
-  return t.record(rdiv_rule, {x}, x.shape(), {c, {}});
+  return record(t, rdiv_rule, {x}, x.shape(), {c, {}});
 }
 
 Var operator+(Var x, double c) { return add_scalar(x, c); }

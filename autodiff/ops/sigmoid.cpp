@@ -2,6 +2,7 @@
 // exponential cannot overflow.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -23,6 +24,6 @@ const OpRule rule{"sigmoid", forward, tangent, backward};
 
 Var sigmoid(Var x) {
   Tape& t = detail::tape_of("sigmoid", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,5 +1,6 @@
 // sign: y = -1, 0 or 1 as x < 0, x = 0, x > 0. Piecewise constant, so its derivative is 0 at every
 // point where it exists; at 0 it is taken as 0 too. It is the local derivative of abs.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -15,6 +16,6 @@ const OpRule rule{"sign", forward, tangent, backward};
 
 Var sign(Var x) {
   Tape& t = detail::tape_of("sign", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -28,17 +29,17 @@ double* slice_of(Tape& t, const Node& x, const double* data, const Node& out) {
     const std::int64_t row = x.shape.rank < 2 ? 1 : x.shape.dim(1);
     return const_cast<double*>(data) + begin * row;  // aliases immutable recorded storage
   }
-  double* y = t.allocate(out.shape.size());
+  double* y = allocate(t, out.shape.size());
   copy_columns(data, x.shape.dim(0), x.shape.dim(1), begin, end, y);
   return y;
 }
 
 void slice_forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
+  const Node& x = node_at(t, out.inputs[0]);
   out.value = slice_of(t, x, x.value, out);
 }
 void slice_tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
+  const Node& x = node_at(t, out.inputs[0]);
   out.tangent = slice_of(t, x, x.tangent, out);
 }
 void slice_backward(BackwardContext& c) {
@@ -62,14 +63,14 @@ void pad_values(const double* x, const Shape& xs, double* out, const Shape& os, 
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(x + r * cols, cols, out + r * ocols + before);
 }
 void pad_forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   pad_values(x.value, x.shape, out.value, out.shape, static_cast<int>(out.params.ints[0]),
              out.params.ints[1]);
 }
 void pad_tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   pad_values(x.tangent, x.shape, out.tangent, out.shape, static_cast<int>(out.params.ints[0]),
              out.params.ints[1]);
 }
@@ -103,7 +104,7 @@ Var slice(Var x, int axis, std::int64_t begin, std::int64_t end) {
     throw ShapeError("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
                      ") along axis " + std::to_string(axis) + " is outside shape " + s.str());
   if (begin == 0 && end == extent) return x;
-  return t.record(slice_rule, {x}, with_extent(s, axis, end - begin), {0.0, {axis, begin, end, 0}});
+  return record(t, slice_rule, {x}, with_extent(s, axis, end - begin), {0.0, {axis, begin, end, 0}});
 }
 
 Var slice(Var x, std::int64_t begin, std::int64_t end) {
@@ -129,7 +130,7 @@ Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
                      ") of shape " + s.str() + " along axis " + std::to_string(axis) +
                      " gives more than " + std::to_string(Shape::kMaxSize) + " elements");
   if (before == 0 && after == 0) return x;
-  return t.record(pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
+  return record(t, pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
                   {0.0, {axis, before, after, 0}});
 }
 }  // namespace pk::ad

@@ -4,6 +4,7 @@
 // recorded ops so it differentiates again. The tangent is the same expression with g = dx.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/lines.hpp"
@@ -29,13 +30,13 @@ void softmax_tangent_lines(const Shape& s, int axis, const double* y, const doub
 }
 
 void forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   softmax_lines(x.shape, static_cast<int>(out.params.ints[0]), x.value, out.value);
 }
 void tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   softmax_tangent_lines(x.shape, static_cast<int>(out.params.ints[0]), out.value,
                                 x.tangent, out.tangent);
 }
@@ -52,6 +53,6 @@ const OpRule rule{"softmax", forward, tangent, backward};
 Var softmax(Var x, int axis) {
   Tape& t = detail::tape_of("softmax", {x});
   detail::reduced_shape(x.shape(), axis, "softmax");
-  return t.record(rule, {x}, x.shape(), {0.0, {axis, 0, 0, 0}});
+  return record(t, rule, {x}, x.shape(), {0.0, {axis, 0, 0, 0}});
 }
 }  // namespace pk::ad

@@ -2,6 +2,7 @@
 // dy/dx = sigmoid(x).
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,6 +23,6 @@ const OpRule rule{"softplus", forward, tangent, backward};
 
 Var softplus(Var x) {
   Tape& t = detail::tape_of("softplus", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,6 +1,7 @@
 // sqrt: y = sqrt x. dy/dx = 1 / (2y): infinite at 0, NaN below 0.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -21,6 +22,6 @@ const OpRule rule{"sqrt", forward, tangent, backward};
 
 Var sqrt(Var x) {
   Tape& t = detail::tape_of("sqrt", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,6 +1,7 @@
 // square: y = x^2. dy/dx = 2x.
 #include <cmath>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -21,6 +22,6 @@ const OpRule rule{"square", forward, tangent, backward};
 
 Var square(Var x) {
   Tape& t = detail::tape_of("square", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,5 +1,6 @@
 // step: y = 1 where x > 0, else 0 (the Heaviside step with step(0) = 0). Piecewise constant, so its
 // derivative is 0; it is the local derivative of relu.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -15,6 +16,6 @@ const OpRule rule{"step", forward, tangent, backward};
 
 Var step(Var x) {
   Tape& t = detail::tape_of("step", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

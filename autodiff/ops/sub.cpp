@@ -1,4 +1,5 @@
 // sub: y = a - b with broadcasting. dy/da = 1, dy/db = -1.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -22,7 +23,7 @@ const OpRule rule{"sub", forward, tangent, backward};
 
 Var sub(Var a, Var b) {
   Tape& t = detail::tape_of("sub", {a, b});
-  return t.record(rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "sub"));
+  return record(t, rule, {a, b}, broadcast_shapes(a.shape(), b.shape(), "sub"));
 }
 Var operator-(Var a, Var b) { return sub(a, b); }
 }  // namespace pk::ad

@@ -3,6 +3,7 @@
 // and reshape: the adjoint broadcasts back over the summed elements (scaled by 1/n for mean).
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -47,6 +48,6 @@ const OpRule rule{"tanh", forward, tangent, backward};
 
 Var tanh(Var x) {
   Tape& t = detail::tape_of("tanh", {x});
-  return t.record(rule, {x}, x.shape());
+  return record(t, rule, {x}, x.shape());
 }
 }  // namespace pk::ad

@@ -1,6 +1,7 @@
 // tanh_backward: z = (1 - y^2) g, the adjoint of tanh's input given its output y and the output's
 // adjoint g. One op instead of three keeps a tanh network's gradient to one pass per layer, and
 // its own rule keeps it differentiable: dz/dy = -2 y g, dz/dg = 1 - y^2.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -28,6 +29,6 @@ Var tanh_backward(Var y, Var g) {
   if (y.shape() != g.shape())
     throw ShapeError("tanh_backward: output " + y.shape().str() + " and adjoint " +
                      g.shape().str() + " differ in shape");
-  return t.record(rule, {y, g}, y.shape());
+  return record(t, rule, {y, g}, y.shape());
 }
 }  // namespace pk::ad

@@ -1,5 +1,6 @@
 // transpose: y = x^T for a matrix (a vector or scalar is its own transpose). The adjoint is the
 // transposed adjoint.
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -10,13 +11,13 @@ void transpose_values(const double* x, std::int64_t rows, std::int64_t cols, dou
     for (std::int64_t c = 0; c < cols; ++c) out[c * rows + r] = x[r * cols + c];
 }
 void forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   transpose_values(x.value, x.shape.dim(0), x.shape.dim(1), out.value);
 }
 void tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   transpose_values(x.tangent, x.shape.dim(0), x.shape.dim(1), out.tangent);
 }
 void backward(BackwardContext& c) { c.accumulate(0, transpose(c.grad_output())); }
@@ -26,6 +27,6 @@ const OpRule rule{"transpose", forward, tangent, backward};
 Var transpose(Var x) {
   Tape& t = detail::tape_of("transpose", {x});
   if (x.shape().rank < 2) return x;
-  return t.record(rule, {x}, Shape::matrix(x.shape().dim(1), x.shape().dim(0)));
+  return record(t, rule, {x}, Shape::matrix(x.shape().dim(1), x.shape().dim(0)));
 }
 }  // namespace pk::ad

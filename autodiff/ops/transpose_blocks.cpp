@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 
@@ -39,13 +40,13 @@ void transpose_values(std::int64_t lines, const Blocks& b, const double* x, doub
 Blocks blocks_of(const Node& n) { return {n.params.ints[0], n.params.ints[1], n.params.ints[2]}; }
 
 void forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   transpose_values(x.shape.dim(0), blocks_of(out), x.value, out.value);
 }
 void tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   transpose_values(x.shape.dim(0), blocks_of(out), x.tangent, out.tangent);
 }
 void backward(BackwardContext& c) {
@@ -65,6 +66,6 @@ Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols, std::int64_t i
                      std::to_string(rows) + " x " + std::to_string(cols) + " blocks of " +
                      std::to_string(inner));
   if (rows <= 1 || cols <= 1) return x;  // transposing a single row or column moves nothing
-  return t.record(rule, {x}, s, {0.0, {rows, cols, inner, 0}});
+  return record(t, rule, {x}, s, {0.0, {rows, cols, inner, 0}});
 }
 }  // namespace pk::ad

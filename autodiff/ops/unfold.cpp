@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/window.hpp"
@@ -219,13 +220,13 @@ const Conv2dGeometry& geometry(const Node& n) {
 }
 
 void unfold_forward(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.value = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.value = allocate(t, out.shape.size());
   unfold_values(geometry(out), x.shape.dim(0), x.value, out.value);
 }
 void unfold_tangent(Tape& t, Node& out) {
-  const Node& x = t.node_at(out.inputs[0]);
-  out.tangent = t.allocate(out.shape.size());
+  const Node& x = node_at(t, out.inputs[0]);
+  out.tangent = allocate(t, out.shape.size());
   unfold_values(geometry(out), x.shape.dim(0), x.tangent, out.tangent);
 }
 void unfold_backward(BackwardContext& c) {
@@ -235,12 +236,12 @@ void unfold_backward(BackwardContext& c) {
 const OpRule unfold_rule{"unfold", unfold_forward, unfold_tangent, unfold_backward};
 
 void fold_forward(Tape& t, Node& out) {
-  out.value = t.allocate(out.shape.size());
-  fold_values(geometry(out), out.shape.dim(0), t.node_at(out.inputs[0]).value, out.value);
+  out.value = allocate(t, out.shape.size());
+  fold_values(geometry(out), out.shape.dim(0), node_at(t, out.inputs[0]).value, out.value);
 }
 void fold_tangent(Tape& t, Node& out) {
-  out.tangent = t.allocate(out.shape.size());
-  fold_values(geometry(out), out.shape.dim(0), t.node_at(out.inputs[0]).tangent, out.tangent);
+  out.tangent = allocate(t, out.shape.size());
+  fold_values(geometry(out), out.shape.dim(0), node_at(t, out.inputs[0]).tangent, out.tangent);
 }
 void fold_backward(BackwardContext& c) {
   c.accumulate(0, detail::unfold(c.grad_output(),
@@ -255,7 +256,7 @@ Var unfold(Var x, const Conv2dGeometry* g) {
   const Shape out = Shape::matrix(patch_size(*g), x.shape().dim(0) * positions(*g));
   OpParams p;
   p.record = g;
-  return t.record(unfold_rule, {x}, out, p);
+  return record(t, unfold_rule, {x}, out, p);
 }
 
 Var fold(Var cols, const Conv2dGeometry* g) {
@@ -263,14 +264,14 @@ Var fold(Var cols, const Conv2dGeometry* g) {
   const Shape out = Shape::matrix(cols.shape().dim(1) / positions(*g), image_size(*g));
   OpParams p;
   p.record = g;
-  return t.record(fold_rule, {cols}, out, p);
+  return record(t, fold_rule, {cols}, out, p);
 }
 }  // namespace detail
 
 Var unfold(Var x, const Conv2dGeometry& g) {
   Tape& t = detail::tape_of("unfold", {x});
   detail::check_window(g, x.shape(), "unfold");
-  return detail::unfold(x, t.store(g));
+  return detail::unfold(x, store(t, g));
 }
 
 Var fold(Var cols, const Conv2dGeometry& g) {
@@ -282,6 +283,6 @@ Var fold(Var cols, const Conv2dGeometry& g) {
     throw ShapeError("fold: columns of shape " + s.str() + " are not " +
                      std::to_string(detail::patch_size(g)) + " taps x whole images of " +
                      std::to_string(p) + " positions (" + detail::describe(g) + ")");
-  return detail::fold(cols, t.store(g));
+  return detail::fold(cols, store(t, g));
 }
 }  // namespace pk::ad

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff/op_author.hpp"
 #include "bench/mlp_problem.hpp"
 #include "bench/peer_report.hpp"
 #include "kernel/model_tangent_kernel.hpp"
@@ -303,7 +304,7 @@ void pk_hvp(benchmark::State& state, int s) {
     tape.clear();
     const Var w = tape.variable(p.w, v);
     const Var g = pk::ad::grad(p.loss(w), w);
-    benchmark::DoNotOptimize(tape.node(g).tangent);
+    benchmark::DoNotOptimize(node(tape, g).tangent);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "autodiff/autodiff.hpp"
+#include "autodiff/op_author.hpp"
 #include "bench/mlp_problem.hpp"
 #include "tests/autodiff/allocation_counter.hpp"
 
@@ -206,7 +207,7 @@ TEST(Tape, MoveAssignmentReleasesTheTargetsMemoryAndKeepsTheSourcesValues) {
   const double kept = x.value()[1];
   a = std::move(b);
   EXPECT_EQ(a.size(), 1u);
-  EXPECT_EQ(a.node_at(0).value[1], kept);
+  EXPECT_EQ(node_at(a, 0).value[1], kept);
   EXPECT_EQ(b.size(), 0u);
   const Var y = b.variable(Tensor::scalar(3.0));  // the moved-from tape is usable again
   EXPECT_EQ(y.item(), 3.0);

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "autodiff/error.hpp"
+#include "autodiff/functional.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel_test_support.hpp"

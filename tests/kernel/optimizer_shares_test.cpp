@@ -2,6 +2,8 @@
 // reduce to gradient descent's kernel attribution, add up to the first-order terms and (exactly)
 // to the change of the predictions, match closed forms for a model linear in w, and each
 // optimiser reports its own stability threshold.
+#include "autodiff/functional.hpp"
+#include "autodiff/grad.hpp"
 #include "kernel/optimizer_shares.hpp"
 
 #include <gtest/gtest.h>

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "autodiff/ops.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/nn.hpp"
 

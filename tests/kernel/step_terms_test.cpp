@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/sharpness.hpp"
 #include "kernel/step_terms.hpp"
