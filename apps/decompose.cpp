@@ -1,5 +1,9 @@
 // pathkernel decompose: the per-step decomposition of a recorded run into a report directory.
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "apps/commands.hpp"
 #include "apps/progress.hpp"
@@ -7,9 +11,57 @@
 #include "apps/resources.hpp"
 #include "apps/setup.hpp"
 #include "io/staged_directory.hpp"
+#include "kernel/report_stream.hpp"
 #include "kernel/sweep.hpp"
 
 namespace pk::app {
+
+namespace {
+// "200M", "1.5G", "4096": bytes, with K, M, G, T (powers of 1024).
+double parse_bytes(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0.0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  double scale = 1.0;
+  if (unit == "K" || unit == "KiB") scale = 1024.0;
+  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024.0;
+  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024.0 * 1024.0;
+  else if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024.0 * 1024.0 * 1024.0;
+  else if (!unit.empty() && unit != "B") used = 0;
+  if (used == 0 || !(value > 0) || !std::isfinite(value))
+    throw UsageError("--memory-limit " + text + ": expected a size such as 512M or 2G");
+  return value * scale;
+}
+
+// What the headline states as the first-order error: ||f_N - f_0 - sum F1|| / ||f_N - f_0|| over
+// every query point and output, as kernel/sweep.hpp's relative_error.
+double first_order_error(const pk::kernel::ReportTotals& t) {
+  std::vector<double> miss, learned;
+  for (const pk::kernel::QuerySummary& s : t.summaries) {
+    const double change = s.f_final - s.f_initial;
+    miss.push_back(change - s.sum_first_order);
+    learned.push_back(change);
+  }
+  auto norm = [](const std::vector<double>& v) {
+    double top = 0.0;
+    for (double x : v) {
+      if (!std::isfinite(x)) return std::numeric_limits<double>::infinity();
+      top = std::max(top, std::abs(x));
+    }
+    if (top == 0.0) return 0.0;
+    double sum = 0.0;
+    for (double x : v) sum += (x / top) * (x / top);
+    return top * std::sqrt(sum);
+  };
+  const double l = norm(learned);
+  return l > 0 ? norm(miss) / l : std::nan("");
+}
+}  // namespace
 
 int decompose_command(const Args& args) {
   Options o("decompose", "Splits every step's change of the predictions at query points into the\n"
@@ -24,6 +76,8 @@ int decompose_command(const Args& args) {
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
   o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
+  o.value("memory-limit", "BYTES", "memory the decomposition may hold, e.g. 512M or 4G; refused up front when one block of steps does not fit [default: 80% of the available memory]");
+  o.value("attribution-format", "FORMAT", "auto (attribution.csv up to 10^6 rows, attribution.npy beyond), csv, npy, none, or top:K (the K largest |A_m| per query point and output)", "auto");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
   o.flag("quiet", "no progress bar");
   if (!o.parse(args)) return 0;
@@ -42,19 +96,35 @@ int decompose_command(const Args& args) {
     throw UsageError("--plot-query " + std::to_string(plot_query) + ": there are " +
                      std::to_string(queries.shape().dim(0)) + " query points");
   const std::filesystem::path out = o.given("out") ? std::filesystem::path(o.text("out")) : run_dir / "report";
+  pk::kernel::AttributionFormat attribution_format;
+  try {
+    attribution_format = pk::kernel::parse_attribution_format(o.text("attribution-format"));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--attribution-format: ") + e.what());
+  }
   {
-    // The report holds about a dozen numbers per step, query and output, and the attribution one
-    // per query, output and training point (twice, with Domingos' kernel).
-    const double q = static_cast<double>(queries.shape().dim(0)), c = static_cast<double>(run.output_count);
-    const double bytes = 8.0 * (12.0 * static_cast<double>(reader.steps()) * q * c +
-                                2.0 * q * c * static_cast<double>(run.sample_count));
-    require_memory(bytes, "decomposing " + std::to_string(reader.steps()) + " steps at " +
-                              std::to_string(queries.shape().dim(0)) + " query points");
+    // Streamed: a block of steps, the online totals, the attribution and one step's working set
+    // (kernel/report_stream.hpp), whatever the number of steps; plus the plotted query's rows.
+    const std::int64_t q = queries.shape().dim(0), c = run.output_count, n = reader.steps();
+    const std::int64_t window = options.window == 0 ? pk::kernel::default_window(n) : options.window;
+    const std::int64_t windows = window > 0 ? (n + window - 1) / window : 0;
+    const double bytes = pk::kernel::streaming_memory_bytes(q, c, run.sample_count, run.parameter_count, options, windows) +
+                         static_cast<double>(n) * (static_cast<double>(c) * 7.0 + 6.0) * 8.0;
+    const std::string what = "decomposing " + std::to_string(n) + " steps at " + std::to_string(q) + " query points";
+    if (o.given("memory-limit")) {
+      const double limit = parse_bytes(o.text("memory-limit"));
+      if (bytes > limit)
+        throw UsageError(what + " needs about " + byte_text(bytes) + " of memory, more than --memory-limit " +
+                         byte_text(limit) + "; fewer query points or training points, or a smaller --query-chunk");
+    } else {
+      require_memory(bytes, what);
+    }
   }
   pk::io::StagedDirectory dir(out);
   Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
-  const pk::kernel::DecompositionReport report = pk::kernel::decompose(
-      model, reader, queries, options, [&](std::int64_t done, std::int64_t total) {
+  pk::kernel::ReportStream stream(dir.path(), reader.steps(), plot_query);
+  const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
+      model, reader, queries, options, 0, reader.steps(), stream.sink(), [&](std::int64_t done, std::int64_t total) {
         if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
       });
   progress.finish();
@@ -72,12 +142,18 @@ int decompose_command(const Args& args) {
   if (run.status == pk::nn::TrainingStatus::diverged)
     description.extra.emplace_back("diverged", "the run diverged; this report covers its " +
                                                    std::to_string(reader.steps()) + " finite steps");
-  write_run_report(dir.path(), report, description, plot_query);
+  const pk::kernel::ReportTotals totals = stream.finish(tail, description, attribution_format);
+  // The page plots the chosen query point from the rows kept for it; the tables for every query
+  // point are the CSV files beside it.
+  PageSection section = write_run_plots(dir.path(), "", stream.plot_report(), 0);
+  section.heading = description.architecture + " on " + description.data + ": query point " + std::to_string(plot_query) +
+                    " of " + std::to_string(totals.queries) + " (every query point: queries.csv)";
+  write_index(dir.path() / "index.html", "pathkernel report", {section});
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
-              static_cast<long long>(report.steps), static_cast<long long>(report.queries),
-              report.run_identity_error(), pk::kernel::relative_error(report, pk::kernel::Correction::none));
-  std::fputs(accumulation_text(report).c_str(), stdout);
+              static_cast<long long>(totals.steps), static_cast<long long>(totals.queries),
+              totals.run_identity_error, first_order_error(totals));
+  std::fputs(accumulation_text(totals.windows, totals.edge, options.window_tau).c_str(), stdout);
   if (run.status == pk::nn::TrainingStatus::diverged)
     std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
                 static_cast<long long>(reader.steps()));

@@ -66,9 +66,14 @@ std::string summary_table_html(const DecompositionReport& r) {
 }
 
 std::string accumulation_text(const DecompositionReport& r) {
+  return accumulation_text(pk::kernel::window_totals(r, r.options.window, r.options.window_tau),
+                           pk::kernel::edge_of_stability(r, r.options.eos_band), r.options.window_tau);
+}
+
+std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windows,
+                              const pk::kernel::EdgeOfStability& e, double window_tau) {
   std::ostringstream o;
   char line[512];
-  const auto windows = pk::kernel::window_totals(r, r.options.window, r.options.window_tau);
   std::int64_t failing = 0;
   const pk::kernel::WindowTotals* largest = nullptr;
   for (const auto& w : windows) {
@@ -77,7 +82,7 @@ std::string accumulation_text(const DecompositionReport& r) {
   }
   std::snprintf(line, sizeof line, "windows of %lld steps: %lld of %zu fail (||sum R1|| > %g ||sum df||)",
                 static_cast<long long>(windows.empty() ? 0 : windows.front().sums.end - windows.front().sums.start),
-                static_cast<long long>(failing), windows.size(), r.options.window_tau);
+                static_cast<long long>(failing), windows.size(), window_tau);
   o << line;
   if (largest) {
     std::snprintf(line, sizeof line, "; steps [%lld, %lld) carry %.3g of the final first-order error",
@@ -100,7 +105,6 @@ std::string accumulation_text(const DecompositionReport& r) {
     o << line;
     ++listed;
   }
-  const pk::kernel::EdgeOfStability e = pk::kernel::edge_of_stability(r, r.options.eos_band);
   if (e.measurements == 0) {
     o << "edge of stability: sharpness not tracked\n";
     return o.str();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/report_writer.hpp"
 #include "kernel/sweep.hpp"
@@ -29,6 +30,9 @@ PageSection write_run_plots(const std::filesystem::path& dir, const std::string&
 /// failing windows, the window with the largest share of the final first-order error, the onset
 /// and the errors before and after it. Shared by the command's headline and the report page.
 std::string accumulation_text(const pk::kernel::DecompositionReport& report);
+/// The same from windows and an onset computed elsewhere (a streamed report's totals).
+std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windows,
+                              const pk::kernel::EdgeOfStability& edge, double window_tau);
 
 /// The kernel's report files plus plots and an index.html, into `dir`.
 void write_run_report(const std::filesystem::path& dir, const pk::kernel::DecompositionReport& report,

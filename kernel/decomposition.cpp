@@ -8,6 +8,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/sharpness.hpp"
@@ -264,7 +265,7 @@ void Decomposer::add_step(const StepInput& step) {
     first = std::move(fo.first_order);
     after_f = predict(f, queries_, after, tape_);
   }
-  if (step.step == 0) r.f_initial = before_f;
+  if (step.step == first_step_) r.f_initial = before_f;
   r.f_final = after_f;
 
   const std::int64_t pc = r.queries * r.outputs;
@@ -354,8 +355,46 @@ void Decomposer::add_step(const StepInput& step) {
     Stopwatch t(r.seconds_attribution);
     split_f2_into_pairs(step);
   }
-  r.steps = next_step_;
+  r.steps = next_step_ - first_row_;
 }
+
+// --- streaming: rows handed over block by block ---
+void Decomposer::start_at(std::int64_t step) {
+  if (next_step_ != first_step_) throw std::logic_error("Decomposer::start_at after the first step");
+  first_step_ = first_row_ = next_step_ = step;
+}
+
+DecompositionReport Decomposer::take_steps() {
+  DecompositionReport& r = report_;
+  DecompositionReport block;
+  block.steps = r.steps;
+  block.queries = r.queries;
+  block.outputs = r.outputs;
+  block.training_points = r.training_points;
+  block.options = r.options;
+  block.kernel_form = r.kernel_form;
+  block.optimizer = r.optimizer;
+  block.optimizer_kind = r.optimizer_kind;
+  block.learning_rate = std::exchange(r.learning_rate, {});
+  block.loss = std::exchange(r.loss, {});
+  block.sharpness = std::exchange(r.sharpness, {});
+  block.sharpness_residual = std::exchange(r.sharpness_residual, {});
+  block.exact_nodes = std::exchange(r.exact_nodes, {});
+  block.second_order_computed = std::exchange(r.second_order_computed, {});
+  block.df = std::exchange(r.df, {});
+  block.first_order = std::exchange(r.first_order, {});
+  block.second_order = std::exchange(r.second_order, {});
+  block.exact_change = std::exchange(r.exact_change, {});
+  block.exact_error = std::exchange(r.exact_error, {});
+  block.complex = std::exchange(r.complex, {});
+  block.third_order = std::exchange(r.third_order, {});
+  block.f_initial = r.f_initial;
+  block.f_final = r.f_final;
+  r.steps = 0;
+  first_row_ = next_step_;
+  return block;
+}
+// --- end streaming ---
 
 void Decomposer::attribute(const StepInput& step) {
   DecompositionReport& r = report_;
@@ -405,7 +444,7 @@ void Decomposer::split_f2_into_pairs(const StepInput& step) {
   const double half_a2 = 0.5 * step.learning_rate * step.learning_rate;
   for (std::int64_t c = 0; c < c_out; ++c) {
     // Only where F2 was kept for this point and output, so the pairs add up to its sum of F2.
-    if (std::isnan(r.second_order[r.index(step.step, q, c)])) continue;
+    if (std::isnan(r.second_order[r.index(step.step - first_row_, q, c)])) continue;
     auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, c, c + 1)); };
     for (std::int64_t n = 0; n < nb; ++n) {
       const Tensor hv = pk::ad::hvp(fc, w, v[static_cast<std::size_t>(n)], nullptr,
@@ -426,7 +465,7 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   DecompositionReport& r = report_;
   auto f = [this](Var x, Var w) { return model_.forward(x, w); };
   r.f_final = predict(f, queries_, Tensor(final_weights), tape_);
-  if (r.steps == 0) r.f_initial = r.f_final;
+  if (next_step_ == first_step_) r.f_initial = r.f_final;
   if (r.options.pair_query >= 0) {
     const std::int64_t m_all = r.training_points;
     std::vector<F2Pair> pairs;
@@ -561,36 +600,17 @@ namespace {
 // `scratch` for storage when it must read from disk).
 using StepSource = std::function<StepInput(std::int64_t, pk::nn::StepRecord&)>;
 
-DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
-                                    std::int64_t steps, const StepSource& read,
-                                    const Tensor& final_weights, TensorView queries,
-                                    const DecompositionOptions& options,
-                                    const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
-                              Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
-                              facts.optimizer.kind, options);
-  const auto count = pieces.parts.size();
-  const std::int64_t total = steps * static_cast<std::int64_t>(count);
-  std::vector<DecompositionReport> reports(count);
+// Runs `job(i, scratch)` for every piece i on up to `threads` threads, rethrowing the first failure.
+void for_each_piece(std::size_t count, int threads,
+                    const std::function<void(std::size_t, pk::nn::StepRecord&)>& job) {
   std::atomic<std::size_t> next{0};
-  std::atomic<std::int64_t> done{0};
   std::mutex mutex;
   std::exception_ptr failure;
-  // Each piece runs through every step on one thread, so the pieces need no coordination and
-  // the result cannot depend on how many threads there are.
   auto worker = [&] {
     pk::nn::StepRecord scratch;
     for (std::size_t i = next++; i < count; i = next++) {
       try {
-        for (std::int64_t k = 0; k < steps; ++k) {
-          pieces.parts[i].add_step(read(k, scratch));
-          const std::int64_t now = ++done;
-          if (progress) {
-            std::lock_guard lock(mutex);
-            progress(now, total);
-          }
-        }
-        reports[i] = pieces.parts[i].finish(final_weights);
+        job(i, scratch);
       } catch (...) {
         std::lock_guard lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -598,28 +618,96 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
       }
     }
   };
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(count)));
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(count)));
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  for (int t = 1; t < n; ++t) pool.emplace_back(worker);
   worker();
   for (std::thread& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
+}
+
+// Steps [first, end) in blocks of kStepBlock: within a block each piece runs through the block's
+// steps on one thread, so the pieces need no coordination and nothing depends on the thread
+// count; the block's rows, merged over the pieces, go to `sink` before the next block starts.
+DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
+                                    std::int64_t first, std::int64_t end, const StepSource& read,
+                                    const Tensor& final_weights, TensorView queries,
+                                    const DecompositionOptions& options, const StepBlockSink& sink,
+                                    const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
+                              Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
+                              facts.optimizer.kind, options);
+  for (Decomposer& part : pieces.parts) part.start_at(first);
+  const auto count = pieces.parts.size();
+  const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
+  std::atomic<std::int64_t> done{0};
+  std::mutex progress_mutex;
+  for (std::int64_t b0 = first; b0 < end; b0 += kStepBlock) {
+    const std::int64_t b1 = std::min(end, b0 + kStepBlock);
+    std::vector<DecompositionReport> blocks(count);
+    for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord& scratch) {
+      for (std::int64_t k = b0; k < b1; ++k) {
+        pieces.parts[i].add_step(read(k, scratch));
+        const std::int64_t now = ++done;
+        if (progress) {
+          std::lock_guard lock(progress_mutex);
+          progress(now, total);
+        }
+      }
+      blocks[i] = pieces.parts[i].take_steps();
+    });
+    sink(merge_query_pieces(std::move(blocks), pieces.offsets, options), b0);
+  }
+  std::vector<DecompositionReport> reports(count);
+  for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord&) {
+    reports[i] = pieces.parts[i].finish(final_weights);
+  });
   return merge_query_pieces(std::move(reports), pieces.offsets, options);
 }
-}  // namespace
 
-DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
-                              TensorView queries, const DecompositionOptions& options,
-                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return step_of(trajectory, k); };
-  return decompose_steps(model, trajectory, trajectory.steps(), read,
-                         Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
+// Appends the rows of the next steps to an in-memory report.
+void append_rows(DecompositionReport& all, const DecompositionReport& block) {
+  auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(all.learning_rate, block.learning_rate);
+  append(all.loss, block.loss);
+  append(all.sharpness, block.sharpness);
+  append(all.sharpness_residual, block.sharpness_residual);
+  append(all.exact_nodes, block.exact_nodes);
+  append(all.second_order_computed, block.second_order_computed);
+  append(all.df, block.df);
+  append(all.first_order, block.first_order);
+  append(all.second_order, block.second_order);
+  append(all.exact_change, block.exact_change);
+  append(all.exact_error, block.exact_error);
+  append(all.complex, block.complex);
+  append(all.third_order, block.third_order);
+  all.steps += block.steps;
 }
 
-DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
-                              TensorView queries, const DecompositionOptions& options,
-                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
+// The whole report in memory: the streamed blocks appended to the tail's totals.
+DecompositionReport decompose_in_memory(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
+                                        std::int64_t steps, const StepSource& read, const Tensor& final_weights,
+                                        TensorView queries, const DecompositionOptions& options,
+                                        const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  DecompositionReport rows;
+  const StepBlockSink keep = [&](const DecompositionReport& block, std::int64_t) { append_rows(rows, block); };
+  DecompositionReport r = decompose_steps(model, facts, 0, steps, read, final_weights, queries, options, keep, progress);
+  for (auto member : {&DecompositionReport::learning_rate, &DecompositionReport::loss,
+                      &DecompositionReport::sharpness, &DecompositionReport::sharpness_residual})
+    r.*member = std::move(rows.*member);
+  for (auto member : {&DecompositionReport::df, &DecompositionReport::first_order, &DecompositionReport::second_order,
+                      &DecompositionReport::exact_change, &DecompositionReport::exact_error,
+                      &DecompositionReport::third_order})
+    r.*member = std::move(rows.*member);
+  r.exact_nodes = std::move(rows.exact_nodes);
+  r.second_order_computed = std::move(rows.second_order_computed);
+  r.complex = std::move(rows.complex);
+  r.steps = rows.steps;
+  return r;
+}
+
+StepSource reader_source(const pk::nn::TrajectoryReader& run) {
+  return [&run](std::int64_t k, pk::nn::StepRecord& scratch) {
     run.read_step(k, scratch);
     const std::int64_t d = run.facts().parameter_count, c = run.facts().output_count;
     StepInput s;
@@ -633,9 +721,37 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
     s.loss = scratch.loss;
     return s;
   };
+}
+}  // namespace
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajectory& trajectory,
+                              TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  const StepSource read = [&](std::int64_t k, pk::nn::StepRecord&) { return step_of(trajectory, k); };
+  return decompose_in_memory(model, trajectory, trajectory.steps(), read,
+                             Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
+}
+
+DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                              TensorView queries, const DecompositionOptions& options,
+                              const std::function<void(std::int64_t, std::int64_t)>& progress) {
   Tensor final_weights(Shape::vector(run.facts().parameter_count));
   run.read_weights(run.steps(), final_weights.span());
-  return decompose_steps(model, run.facts(), run.steps(), read, final_weights, queries, options, progress);
+  return decompose_in_memory(model, run.facts(), run.steps(), reader_source(run), final_weights, queries,
+                             options, progress);
+}
+
+DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                                     TensorView queries, const DecompositionOptions& options,
+                                     std::int64_t first, std::int64_t end, const StepBlockSink& sink,
+                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  if (first < 0 || end < first || end > run.steps())
+    throw std::invalid_argument("decompose: steps " + std::to_string(first) + ":" + std::to_string(end) +
+                                " outside a run of " + std::to_string(run.steps()) + " steps");
+  Tensor final_weights(Shape::vector(run.facts().parameter_count));
+  run.read_weights(end, final_weights.span());
+  return decompose_steps(model, run.facts(), first, end, reader_source(run), final_weights, queries, options,
+                         sink, progress);
 }
 
 DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,

@@ -193,8 +193,14 @@ class Decomposer {
              pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
              pk::nn::OptimizerKind optimizer, DecompositionOptions options);
   void add_step(const StepInput& step);
-  /// The report, with f(x; w_N) evaluated at `final_weights` (w_N).
+  /// The report, with f(x; w_N) evaluated at `final_weights` (w_N). Its per-step rows are those
+  /// not yet taken by `take_steps`.
   DecompositionReport finish(pk::ad::TensorView final_weights);
+  /// Moves out the per-step rows added since the last call (a report of just those steps), so a
+  /// long run is decomposed in memory bounded by a block of steps.
+  DecompositionReport take_steps();
+  /// Starts at step `step` of the run instead of 0 (before the first `add_step`): a range of steps.
+  void start_at(std::int64_t step);
 
  private:
   void attribute(const StepInput& step);
@@ -208,6 +214,8 @@ class Decomposer {
   pk::ad::Tape tape_;
   std::vector<double> pair_sums_;  // M x M x C for the pair decomposition
   std::int64_t next_step_ = 0;
+  std::int64_t first_step_ = 0;  // the range's first step
+  std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
 };
 
 /// Decomposes a recorded trajectory (offline), the pieces of query points spread over
@@ -222,6 +230,24 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
                               pk::ad::TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// --- streaming (kernel/report_stream.hpp writes what it hands over) ---
+/// Receives the rows of consecutive steps [first, first + block.steps), in step order.
+using StepBlockSink = std::function<void(const DecompositionReport& block, std::int64_t first)>;
+
+/// Steps per block of the streaming decomposition.
+inline constexpr std::int64_t kStepBlock = 64;
+
+/// Decomposes steps [first, end) of a run read from disk, handing each block of kStepBlock steps
+/// (all query points, merged over the pieces) to `sink` as soon as it is done; memory does not
+/// depend on the number of steps. Returns a report without per-step rows holding f(x; w_first),
+/// f(x; w_end), the attribution over the range, the pairs and the timings. The rows are those
+/// `decompose` gives.
+DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                                     pk::ad::TensorView queries, const DecompositionOptions& options,
+                                     std::int64_t first, std::int64_t end, const StepBlockSink& sink,
+                                     const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+// --- end streaming ---
 
 /// One report from the reports of consecutive pieces of the query points (`offsets[i]` is the
 /// first query point of piece i): what `decompose` and the observer return.
