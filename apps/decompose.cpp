@@ -10,7 +10,9 @@
 #include "apps/report_page.hpp"
 #include "apps/resources.hpp"
 #include "apps/setup.hpp"
+#include "apps/streamed_report.hpp"
 #include "io/staged_directory.hpp"
+#include "kernel/report_merge.hpp"
 #include "kernel/report_stream.hpp"
 #include "kernel/sweep.hpp"
 
@@ -76,6 +78,7 @@ int decompose_command(const Args& args) {
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
   o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
+  o.value("steps", "A:B", "decompose steps [A, B) only, into a partial report for `pathkernel merge` (A a multiple of 64)");
   o.value("memory-limit", "BYTES", "memory the decomposition may hold, e.g. 512M or 4G; refused up front when one block of steps does not fit [default: 80% of the available memory]");
   o.value("attribution-format", "FORMAT", "auto (attribution.csv up to 10^6 rows, attribution.npy beyond), csv, npy, none, or top:K (the K largest |A_m| per query point and output)", "auto");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
@@ -120,14 +123,28 @@ int decompose_command(const Args& args) {
       require_memory(bytes, what);
     }
   }
-  pk::io::StagedDirectory dir(out);
+  std::int64_t first = 0, end = reader.steps();
+  if (o.given("steps")) {
+    const std::string range = o.text("steps");
+    const std::size_t colon = range.find(':');
+    try {
+      std::size_t used_a = 0, used_b = 0;
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      first = std::stoll(range.substr(0, colon), &used_a);
+      end = std::stoll(range.substr(colon + 1), &used_b);
+      if (used_a != colon || used_b != range.size() - colon - 1) throw std::invalid_argument("trailing text");
+    } catch (const std::exception&) {
+      throw UsageError("--steps " + range + ": expected A:B, the steps A to B - 1");
+    }
+    if (first < 0 || end < first || end > reader.steps() || first % pk::kernel::kStepBlock != 0)
+      throw UsageError("--steps " + range + ": a range of the run's " + std::to_string(reader.steps()) +
+                       " steps starting at a multiple of " + std::to_string(pk::kernel::kStepBlock));
+    if (options.pair_query >= 0) throw UsageError("--steps: --pair-query keeps only the largest pairs, which cannot be merged");
+  }
   Progress progress("decomposing", 0, !o.flag_set("quiet") && Progress::stderr_is_terminal());
-  pk::kernel::ReportStream stream(dir.path(), reader.steps(), plot_query);
-  const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
-      model, reader, queries, options, 0, reader.steps(), stream.sink(), [&](std::int64_t done, std::int64_t total) {
-        if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
-      });
-  progress.finish();
+  auto show = [&](std::int64_t done, std::int64_t total) {
+    if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
+  };
   pk::kernel::RunDescription description;
   description.data = run_dir.string();
   description.architecture = run.model;
@@ -142,7 +159,36 @@ int decompose_command(const Args& args) {
   if (run.status == pk::nn::TrainingStatus::diverged)
     description.extra.emplace_back("diverged", "the run diverged; this report covers its " +
                                                    std::to_string(reader.steps()) + " finite steps");
-  const pk::kernel::ReportTotals totals = stream.finish(tail, description, attribution_format);
+  if (o.given("steps")) {
+    pk::io::StagedDirectory dir(o.given("out") ? out : run_dir / ("part-" + std::to_string(first)));
+    pk::kernel::PartWriter part(dir.path(), first, end, reader.steps());
+    const pk::kernel::DecompositionReport tail =
+        pk::kernel::decompose_stream(model, reader, queries, options, first, end, part.sink(), show);
+    progress.finish();
+    part.finish(tail, description, plot_query);
+    dir.commit();
+    std::printf("steps %lld:%lld of %lld, %lld query points: partial report %s (combine with `pathkernel merge`)\n",
+                static_cast<long long>(first), static_cast<long long>(end), static_cast<long long>(reader.steps()),
+                static_cast<long long>(queries.shape().dim(0)), dir.target().string().c_str());
+    return 0;
+  }
+  pk::io::StagedDirectory dir(out);
+  pk::kernel::ReportStream stream(dir.path(), reader.steps(), plot_query);
+  const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
+      model, reader, queries, options, 0, reader.steps(), stream.sink(), show);
+  progress.finish();
+  finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query);
+  if (run.status == pk::nn::TrainingStatus::diverged)
+    std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
+                static_cast<long long>(reader.steps()));
+  std::printf("report: %s\n", dir.target().string().c_str());
+  return 0;
+}
+
+void finish_streamed_report(pk::io::StagedDirectory& dir, pk::kernel::ReportStream& stream,
+                            const pk::kernel::DecompositionReport& tail, const pk::kernel::RunDescription& description,
+                            const pk::kernel::AttributionFormat& format, std::int64_t plot_query) {
+  const pk::kernel::ReportTotals totals = stream.finish(tail, description, format);
   // The page plots the chosen query point from the rows kept for it; the tables for every query
   // point are the CSV files beside it.
   PageSection section = write_run_plots(dir.path(), "", stream.plot_report(), 0);
@@ -153,12 +199,7 @@ int decompose_command(const Args& args) {
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(totals.steps), static_cast<long long>(totals.queries),
               totals.run_identity_error, first_order_error(totals));
-  std::fputs(accumulation_text(totals.windows, totals.edge, options.window_tau).c_str(), stdout);
-  if (run.status == pk::nn::TrainingStatus::diverged)
-    std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
-                static_cast<long long>(reader.steps()));
-  std::printf("report: %s\n", dir.target().string().c_str());
-  return 0;
+  std::fputs(accumulation_text(totals.windows, totals.edge, totals.options.window_tau).c_str(), stdout);
 }
 
 }  // namespace pk::app

@@ -234,6 +234,8 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   if (options.attribution) {
     report_.attribution.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
     report_.path_kernel.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
+    block_attribution_ = report_.attribution;
+    block_path_kernel_ = report_.path_kernel;
   }
   if (options.pair_query >= 0) {
     const auto m = static_cast<std::size_t>(report_.training_points);
@@ -350,6 +352,8 @@ void Decomposer::add_step(const StepInput& step) {
   if (o.attribution) {
     Stopwatch t(r.seconds_attribution);
     attribute(step);
+    ++block_steps_;
+    if ((step.step + 1) % kStepBlock == 0) close_block();
   }
   if (o.pair_query >= 0 && want_f2) {
     Stopwatch t(r.seconds_attribution);
@@ -362,6 +366,18 @@ void Decomposer::add_step(const StepInput& step) {
 void Decomposer::start_at(std::int64_t step) {
   if (next_step_ != first_step_) throw std::logic_error("Decomposer::start_at after the first step");
   first_step_ = first_row_ = next_step_ = step;
+}
+
+void Decomposer::close_block() {
+  if (block_steps_ == 0) return;
+  DecompositionReport& r = report_;
+  for (std::size_t i = 0; i < r.attribution.size(); ++i) {
+    r.attribution[i] += block_attribution_[i];
+    r.path_kernel[i] += block_path_kernel_[i];
+  }
+  closed_attribution_ = std::exchange(block_attribution_, std::vector<double>(r.attribution.size(), 0.0));
+  closed_path_kernel_ = std::exchange(block_path_kernel_, std::vector<double>(r.path_kernel.size(), 0.0));
+  block_steps_ = 0;
 }
 
 DecompositionReport Decomposer::take_steps() {
@@ -390,6 +406,8 @@ DecompositionReport Decomposer::take_steps() {
   block.third_order = std::exchange(r.third_order, {});
   block.f_initial = r.f_initial;
   block.f_final = r.f_final;
+  block.attribution = std::exchange(closed_attribution_, {});
+  block.path_kernel = std::exchange(closed_path_kernel_, {});
   r.steps = 0;
   first_row_ = next_step_;
   return block;
@@ -405,8 +423,8 @@ void Decomposer::attribute(const StepInput& step) {
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < c_out; ++c) {
       const std::int64_t row = (q * c_out + c) * cols;
-      double* a = r.attribution.data() + (q * c_out + c) * m_all;
-      double* kp = r.path_kernel.data() + (q * c_out + c) * m_all;
+      double* a = block_attribution_.data() + (q * c_out + c) * m_all;
+      double* kp = block_path_kernel_.data() + (q * c_out + c) * m_all;
       for (std::int64_t m = 0; m < m_all; ++m) kp[m] += lr * k[row + m * c_out + c];
       for (std::size_t b = 0; b < step.batch.size(); ++b) {
         const std::int64_t m = step.batch[b];
@@ -466,6 +484,9 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   auto f = [this](Var x, Var w) { return model_.forward(x, w); };
   r.f_final = predict(f, queries_, Tensor(final_weights), tape_);
   if (next_step_ == first_step_) r.f_initial = r.f_final;
+  close_block();
+  closed_attribution_.clear();
+  closed_path_kernel_.clear();
   if (r.options.pair_query >= 0) {
     const std::int64_t m_all = r.training_points;
     std::vector<F2Pair> pairs;
@@ -642,8 +663,8 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
   const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
   std::atomic<std::int64_t> done{0};
   std::mutex progress_mutex;
-  for (std::int64_t b0 = first; b0 < end; b0 += kStepBlock) {
-    const std::int64_t b1 = std::min(end, b0 + kStepBlock);
+  for (std::int64_t b0 = first; b0 < end;) {
+    const std::int64_t b1 = std::min(end, (b0 / kStepBlock + 1) * kStepBlock);
     std::vector<DecompositionReport> blocks(count);
     for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord& scratch) {
       for (std::int64_t k = b0; k < b1; ++k) {
@@ -654,9 +675,11 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
           progress(now, total);
         }
       }
+      if (b1 == end) pieces.parts[i].close_block();
       blocks[i] = pieces.parts[i].take_steps();
     });
     sink(merge_query_pieces(std::move(blocks), pieces.offsets, options), b0);
+    b0 = b1;
   }
   std::vector<DecompositionReport> reports(count);
   for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord&) {

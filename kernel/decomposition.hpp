@@ -82,6 +82,12 @@ struct DecompositionOptions {
   int threads = 1;
 };
 
+/// Steps per block: the streaming decomposition hands over rows a block at a time, and every sum
+/// over steps that a report keeps whole (the attribution) is taken per block of these steps,
+/// numbered from step 0, and the blocks added in order, so a range of steps starting on a block
+/// boundary sums its blocks exactly as the whole run does (docs/scaling.md).
+inline constexpr std::int64_t kStepBlock = 64;
+
 /// What one step provides: the same whether it comes from a live run or a trajectory on disk.
 struct StepInput {
   std::int64_t step = 0;
@@ -201,6 +207,10 @@ class Decomposer {
   DecompositionReport take_steps();
   /// Starts at step `step` of the run instead of 0 (before the first `add_step`): a range of steps.
   void start_at(std::int64_t step);
+  /// Ends the current block of the attribution sums early (at the end of a range); `add_step`
+  /// ends one at every multiple of kStepBlock and `finish` the last. `take_steps` hands out the
+  /// sums of the block ended since the last call as its report's attribution and path kernel.
+  void close_block();
 
  private:
   void attribute(const StepInput& step);
@@ -214,6 +224,9 @@ class Decomposer {
   pk::ad::Tape tape_;
   std::vector<double> pair_sums_;  // M x M x C for the pair decomposition
   std::int64_t next_step_ = 0;
+  // The attribution of the current block of steps, and of the block closed last.
+  std::vector<double> block_attribution_, block_path_kernel_, closed_attribution_, closed_path_kernel_;
+  std::int64_t block_steps_ = 0;
   std::int64_t first_step_ = 0;  // the range's first step
   std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
 };
@@ -234,9 +247,6 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
 // --- streaming (kernel/report_stream.hpp writes what it hands over) ---
 /// Receives the rows of consecutive steps [first, first + block.steps), in step order.
 using StepBlockSink = std::function<void(const DecompositionReport& block, std::int64_t first)>;
-
-/// Steps per block of the streaming decomposition.
-inline constexpr std::int64_t kStepBlock = 64;
 
 /// Decomposes steps [first, end) of a run read from disk, handing each block of kStepBlock steps
 /// (all query points, merged over the pieces) to `sink` as soon as it is done; memory does not

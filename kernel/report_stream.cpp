@@ -488,7 +488,9 @@ double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::i
   // seven, and every finished window's seven.
   bytes += pc * 8.0 * (12.0 + 7.0 * (o.sharpness_every > 0 ? 3.0 : 1.0) + 7.0 * static_cast<double>(windows));
   if (o.attribution) {
-    bytes += 2.0 * pc * m * 8.0 * 2.0;             // A_m and K^p, in the pieces and in the totals
+    // A_m and K^p: in the pieces the total, the current block and the block closed last; the
+    // merged block; and the totals.
+    bytes += 2.0 * pc * m * 8.0 * 5.0;
     bytes += threads * chunk * c * m * c * 8.0;   // one step's tangent kernel per thread
   }
   if (o.pair_query >= 0) bytes += m * m * c * 8.0;
