@@ -28,6 +28,14 @@ Json options_json(const DecompositionOptions& o) {
               {"threads", o.threads}};
 }
 
+// The options that change numbers: how the work was cut (threads, query chunk) does not.
+std::string deciding_options(const DecompositionOptions& o) {
+  Json j = options_json(o);
+  j.erase("threads");
+  j.erase("query_chunk");
+  return j.dump();
+}
+
 DecompositionOptions options_of(const Json& j) {
   DecompositionOptions o;
   o.second_order = parse_second_order_mode(j.at("second_order").get<std::string>());
@@ -216,7 +224,7 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   for (const auto& [f, d] : parts) {
     if (f.steps != head.steps || f.layout.queries != head.layout.queries || f.layout.outputs != head.layout.outputs ||
         f.layout.training_points != head.layout.training_points || f.run.data != head.run.data ||
-        options_json(f.layout.options).dump() != options_json(head.layout.options).dump())
+        deciding_options(f.layout.options) != deciding_options(head.layout.options))
       throw std::invalid_argument("merge: " + d.string() + " is a part of another decomposition than " +
                                   parts.front().second.string());
     if (f.first != expect)

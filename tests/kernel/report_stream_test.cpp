@@ -8,6 +8,7 @@
 
 #include "io/npy.hpp"
 #include "kernel/accumulation.hpp"
+#include "kernel/report_merge.hpp"
 #include "kernel/report_stream.hpp"
 #include "kernel/report_writer.hpp"
 #include "tests/kernel/kernel_test_support.hpp"
@@ -256,6 +257,85 @@ TEST(ReportStream, AttributionAsNpyOrTheLargestK) {
   EXPECT_THROW(parse_attribution_format("top:0"), std::invalid_argument);
   EXPECT_THROW(parse_attribution_format("top:x"), std::invalid_argument);
   EXPECT_THROW(parse_attribution_format("parquet"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace pk::kernel::testing
+
+namespace pk::kernel::testing {
+namespace {
+
+// Four ranges of steps decomposed apart and merged give the single run's files byte for byte,
+// with F2 at every step, F3, the exact kernel, attribution, sharpness and windows across ranges.
+TEST(ReportMerge, FourRangesMergedEqualTheSingleRun) {
+  DiskRun run(3 * kStepBlock + 21, 0.3);
+  const pk::nn::TrajectoryReader reader(run.dir / "run");
+  const Tensor queries = query_points(5, 2, 4);
+  DecompositionOptions o = everything();
+  o.pair_query = -1;
+  const std::int64_t n = reader.steps();
+
+  std::filesystem::create_directories(run.dir / "single");
+  ReportStream single(run.dir / "single", n, 2);
+  const DecompositionReport tail = decompose_stream(run.model, reader, queries, o, 0, n, single.sink());
+  AttributionFormat csv = parse_attribution_format("csv");
+  single.finish(tail, description(), csv);
+
+  std::vector<std::filesystem::path> parts;
+  const std::vector<std::int64_t> cuts{0, kStepBlock, 2 * kStepBlock, 3 * kStepBlock, n};
+  for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+    const std::filesystem::path dir = run.dir / ("part" + std::to_string(i));
+    std::filesystem::create_directories(dir);
+    DecompositionOptions oi = o;
+    oi.threads = 1 + static_cast<int>(i % 2);  // and the thread count does not matter either
+    PartWriter part(dir, cuts[i], cuts[i + 1], n);
+    const DecompositionReport t = decompose_stream(run.model, reader, queries, oi, cuts[i], cuts[i + 1], part.sink());
+    part.finish(t, description(), 2);
+    parts.push_back(dir);
+  }
+  std::reverse(parts.begin(), parts.end());  // any order on the command line
+  std::filesystem::create_directories(run.dir / "merged");
+  const PartFacts head = read_part(parts.back());
+  EXPECT_EQ(head.first, 0);
+  EXPECT_EQ(head.steps, n);
+  ReportStream merged(run.dir / "merged", head.steps, head.plot_query);
+  const DecompositionReport merged_tail = replay_parts(parts, merged.sink());
+  merged.finish(merged_tail, head.run, csv);
+  for (const char* name : {"steps.csv", "queries.csv", "windows.csv", "summary.json", "attribution.csv"}) {
+    SCOPED_TRACE(name);
+    const std::string a = file_text(run.dir / "single" / name), b = file_text(run.dir / "merged" / name);
+    EXPECT_FALSE(a.empty());
+    EXPECT_TRUE(a == b) << name << " differs (" << a.size() << " vs " << b.size() << " bytes)";
+  }
+
+  // Parts that leave steps out, or overlap, are refused.
+  EXPECT_THROW(replay_parts({parts[0], parts[1], parts[3]}, [](const DecompositionReport&, std::int64_t) {}),
+               std::invalid_argument);
+  EXPECT_THROW(replay_parts({parts[0], parts[1], parts[2], parts[3], parts[2]},
+                            [](const DecompositionReport&, std::int64_t) {}),
+               std::invalid_argument);
+  EXPECT_THROW(PartWriter(run.dir / "x", 10, 20, n), std::invalid_argument);  // not on a block boundary
+}
+
+// The attribution is summed per block of kStepBlock steps and the blocks in order: a range that
+// starts on a block boundary adds its blocks exactly as the whole run does.
+TEST(ReportMerge, AttributionIsSummedPerBlockThenInOrder) {
+  DiskRun run(2 * kStepBlock + 9, 0.3);
+  const pk::nn::TrajectoryReader reader(run.dir / "run");
+  DecompositionOptions o = first_order_only();
+  o.attribution = true;
+  const Tensor queries = query_points(3, 2, 9);
+  std::vector<std::vector<double>> blocks;
+  const StepBlockSink keep = [&](const DecompositionReport& b, std::int64_t) { blocks.push_back(b.attribution); };
+  const DecompositionReport tail = decompose_stream(run.model, reader, queries, o, 0, reader.steps(), keep);
+  ASSERT_EQ(blocks.size(), 3u);
+  std::vector<double> total(tail.attribution.size(), 0.0);
+  for (const auto& b : blocks)
+    for (std::size_t i = 0; i < total.size(); ++i) total[i] += b[i];
+  EXPECT_TRUE(bitwise_equal(total, tail.attribution));
+  const DecompositionReport whole = decompose(run.model, reader, queries, o);
+  EXPECT_TRUE(bitwise_equal(whole.attribution, tail.attribution));
+  expect_report_consistent(whole, "blocks");
 }
 
 }  // namespace
