@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "apps/commands.hpp"
+#include "apps/mpi_ranks.hpp"
 #include "apps/progress.hpp"
 #include "apps/report_page.hpp"
 #include "apps/resources.hpp"
@@ -172,6 +173,45 @@ int decompose_command(const Args& args) {
                 static_cast<long long>(queries.shape().dim(0)), dir.target().string().c_str());
     return 0;
   }
+  // --- ranks: under mpirun every rank decomposes a share of the blocks of steps into a partial
+  // report beside the output (on the shared file system), and rank 0 merges them ---
+  if (const Ranks ranks = mpi_ranks(); ranks.size > 1) {
+    const std::int64_t n = reader.steps(), blocks = (n + pk::kernel::kStepBlock - 1) / pk::kernel::kStepBlock;
+    auto cut = [&](int r) { return std::min(n, blocks * r / ranks.size * pk::kernel::kStepBlock); };
+    const std::filesystem::path parts = out.parent_path() / ("." + out.filename().string() + ".ranks");
+    auto part_of = [&](int r) { return parts / ("rank-" + std::to_string(r)); };
+    std::string failure;
+    try {
+      std::filesystem::create_directories(part_of(ranks.rank));
+      pk::kernel::PartWriter part(part_of(ranks.rank), cut(ranks.rank), cut(ranks.rank + 1), n);
+      const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
+          model, reader, queries, options, cut(ranks.rank), cut(ranks.rank + 1), part.sink(),
+          ranks.root() ? std::function<void(std::int64_t, std::int64_t)>(show) : nullptr);
+      part.finish(tail, description, plot_query);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) std::fprintf(stderr, "pathkernel: rank %d: %s\n", ranks.rank, failure.c_str());
+    const int failed = mpi_failures(failure.empty());
+    if (!ranks.root()) return failed ? 1 : 0;
+    progress.finish();
+    std::error_code ignored;
+    if (failed) {
+      std::filesystem::remove_all(parts, ignored);
+      throw std::runtime_error(std::to_string(failed) + " of " + std::to_string(ranks.size) + " ranks failed");
+    }
+    std::vector<std::filesystem::path> dirs;
+    for (int r = 0; r < ranks.size; ++r) dirs.push_back(part_of(r));
+    pk::io::StagedDirectory dir(out);
+    pk::kernel::ReportStream stream(dir.path(), n, plot_query);
+    const pk::kernel::DecompositionReport tail = pk::kernel::replay_parts(dirs, stream.sink());
+    finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query);
+    std::filesystem::remove_all(parts, ignored);
+    std::printf("%d ranks, steps split at multiples of %lld; report: %s\n", ranks.size,
+                static_cast<long long>(pk::kernel::kStepBlock), dir.target().string().c_str());
+    return 0;
+  }
+  // --- end ranks ---
   pk::io::StagedDirectory dir(out);
   pk::kernel::ReportStream stream(dir.path(), reader.steps(), plot_query);
   const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(

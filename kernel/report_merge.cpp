@@ -84,7 +84,7 @@ void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
   if (b.options.pair_query >= 0)
     throw std::invalid_argument("partial report: the pairs of F2 keep only their largest sums and cannot be merged");
   const std::int64_t cells = b.queries * b.outputs;
-  const bool third = !b.third_order.empty();
+  const bool third = b.options.order >= 3;  // so an empty range says it too
   if (!files_) {
     layout_ = DecompositionReport();
     layout_.queries = b.queries;
@@ -217,7 +217,9 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   if (dirs.empty()) throw std::invalid_argument("merge: no partial reports");
   std::vector<std::pair<PartFacts, std::filesystem::path>> parts;
   for (const auto& d : dirs) parts.emplace_back(read_part(d), d);
-  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first.first < b.first.first; });
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.first.first, a.first.end) < std::pair(b.first.first, b.first.end);
+  });
   const PartFacts& head = parts.front().first;
   // The same run, decomposed the same way, and every step exactly once.
   std::int64_t expect = 0;
