@@ -252,7 +252,8 @@ using StepBlockSink = std::function<void(const DecompositionReport& block, std::
 /// (all query points, merged over the pieces) to `sink` as soon as it is done; memory does not
 /// depend on the number of steps. Returns a report without per-step rows holding f(x; w_first),
 /// f(x; w_end), the attribution over the range, the pairs and the timings. The rows are those
-/// `decompose` gives.
+/// `decompose` gives; each block's attribution and path kernel hold that block's sums (empty
+/// without attribution).
 DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
                                      pk::ad::TensorView queries, const DecompositionOptions& options,
                                      std::int64_t first, std::int64_t end, const StepBlockSink& sink,
