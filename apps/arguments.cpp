@@ -35,6 +35,10 @@ void Options::flag(std::string name, std::string help) {
 bool Options::parse(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (a == "-h") {
+      help_ = true;
+      continue;
+    }
     if (a.rfind("--", 0) != 0)
       throw UsageError(command_ + ": unexpected argument '" + a + "' (options start with --; see --help)");
     std::string name = a.substr(2), value;
@@ -74,7 +78,8 @@ std::string Options::help() const {
   out << "usage: pathkernel " << command_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
   for (const std::string& name : order_) {
     const Spec& s = specs_.at(name);
-    std::string head = "  " + dashed(name) + (s.takes_value ? " " + s.metavar : "");
+    std::string head = std::string(name == "help" ? "  -h, " : "  ") + dashed(name) +
+                       (s.takes_value ? " " + s.metavar : "");
     out << head;
     out << std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') << s.help;
     if (s.required) out << " (required)";

@@ -31,7 +31,7 @@ class Options {
   /// An option without a value.
   void flag(std::string name, std::string help);
 
-  /// Parses the arguments; with --help it prints the help to stdout and returns false (the
+  /// Parses the arguments; with --help or -h it prints the help to stdout and returns false (the
   /// command then has nothing more to do). Throws UsageError on an unknown or malformed option.
   bool parse(const std::vector<std::string>& args);
   std::string help() const;

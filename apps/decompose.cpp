@@ -41,29 +41,6 @@ double parse_bytes(const std::string& text) {
   return value * scale;
 }
 
-// What the headline states as the first-order error: ||f_N - f_0 - sum F1|| / ||f_N - f_0|| over
-// every query point and output, as kernel/sweep.hpp's relative_error.
-double first_order_error(const pk::kernel::ReportTotals& t) {
-  std::vector<double> miss, learned;
-  for (const pk::kernel::QuerySummary& s : t.summaries) {
-    const double change = s.f_final - s.f_initial;
-    miss.push_back(change - s.sum_first_order);
-    learned.push_back(change);
-  }
-  auto norm = [](const std::vector<double>& v) {
-    double top = 0.0;
-    for (double x : v) {
-      if (!std::isfinite(x)) return std::numeric_limits<double>::infinity();
-      top = std::max(top, std::abs(x));
-    }
-    if (top == 0.0) return 0.0;
-    double sum = 0.0;
-    for (double x : v) sum += (x / top) * (x / top);
-    return top * std::sqrt(sum);
-  };
-  const double l = norm(learned);
-  return l > 0 ? norm(miss) / l : std::nan("");
-}
 }  // namespace
 
 int decompose_command(const Args& args) {
@@ -147,7 +124,7 @@ int decompose_command(const Args& args) {
     if (done % 10 == 0 || done == total) progress.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total));
   };
   pk::kernel::RunDescription description;
-  description.data = run_dir.string();
+  description.data = "the training set of run directory " + run_dir.string();
   description.architecture = run.model;
   description.loss = std::string(pk::nn::Loss(run.loss).name());
   description.optimizer = std::string(pk::nn::optimizer_name(run.optimizer.kind));
@@ -166,7 +143,7 @@ int decompose_command(const Args& args) {
     const pk::kernel::DecompositionReport tail =
         pk::kernel::decompose_stream(model, reader, queries, options, first, end, part.sink(), show);
     progress.finish();
-    part.finish(tail, description, plot_query);
+    part.finish(tail, description, plot_query, &queries);
     dir.commit();
     std::printf("steps %lld:%lld of %lld, %lld query points: partial report %s (combine with `pathkernel merge`)\n",
                 static_cast<long long>(first), static_cast<long long>(end), static_cast<long long>(reader.steps()),
@@ -187,7 +164,7 @@ int decompose_command(const Args& args) {
       const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
           model, reader, queries, options, cut(ranks.rank), cut(ranks.rank + 1), part.sink(),
           ranks.root() ? std::function<void(std::int64_t, std::int64_t)>(show) : nullptr);
-      part.finish(tail, description, plot_query);
+      part.finish(tail, description, plot_query, &queries);
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -205,7 +182,7 @@ int decompose_command(const Args& args) {
     pk::io::StagedDirectory dir(out);
     pk::kernel::ReportStream stream(dir.path(), n, plot_query);
     const pk::kernel::DecompositionReport tail = pk::kernel::replay_parts(dirs, stream.sink());
-    finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query);
+    finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query, &queries);
     std::filesystem::remove_all(parts, ignored);
     std::printf("%d ranks, steps split at multiples of %lld; report: %s\n", ranks.size,
                 static_cast<long long>(pk::kernel::kStepBlock), dir.target().string().c_str());
@@ -217,7 +194,7 @@ int decompose_command(const Args& args) {
   const pk::kernel::DecompositionReport tail = pk::kernel::decompose_stream(
       model, reader, queries, options, 0, reader.steps(), stream.sink(), show);
   progress.finish();
-  finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query);
+  finish_streamed_report(dir, stream, tail, description, attribution_format, plot_query, &queries);
   if (run.status == pk::nn::TrainingStatus::diverged)
     std::printf("the run diverged (%s): this report covers its %lld finite steps\n", run.message.c_str(),
                 static_cast<long long>(reader.steps()));
@@ -227,19 +204,17 @@ int decompose_command(const Args& args) {
 
 void finish_streamed_report(pk::io::StagedDirectory& dir, pk::kernel::ReportStream& stream,
                             const pk::kernel::DecompositionReport& tail, const pk::kernel::RunDescription& description,
-                            const pk::kernel::AttributionFormat& format, std::int64_t plot_query) {
+                            const pk::kernel::AttributionFormat& format, std::int64_t plot_query,
+                            const pk::ad::Tensor* queries) {
   const pk::kernel::ReportTotals totals = stream.finish(tail, description, format);
-  // The page plots the chosen query point from the rows kept for it; the tables for every query
-  // point are the CSV files beside it.
-  PageSection section = write_run_plots(dir.path(), "", stream.plot_report(), 0);
-  section.heading = description.architecture + " on " + description.data + ": query point " + std::to_string(plot_query) +
-                    " of " + std::to_string(totals.queries) + " (every query point: queries.csv)";
-  write_index(dir.path() / "index.html", "pathkernel report", {section});
+  // The page plots the chosen query point from the rows kept for it (row 0 of the plot report);
+  // its numbers and tables come from the totals, as for a report held in memory.
+  write_run_page(dir.path(), totals, stream.plot_report(), 0, description, plot_query, queries, stream.attribution_files());
   dir.commit();
   std::printf("%lld steps, %lld query points: run identity holds to %.2e; first-order kernel misses %.3g of the learned change\n",
               static_cast<long long>(totals.steps), static_cast<long long>(totals.queries),
-              totals.run_identity_error, first_order_error(totals));
-  std::fputs(accumulation_text(totals.windows, totals.edge, totals.options.window_tau).c_str(), stdout);
+              totals.run_identity_error, totals.relative_error[0]);
+  std::fputs(accumulation_text(totals).c_str(), stdout);
 }
 
 }  // namespace pk::app

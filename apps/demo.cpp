@@ -17,6 +17,7 @@
 #include "apps/sweep_study.hpp"
 #include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
+#include "kernel/optimizer_comparison.hpp"
 #include "io/staged_directory.hpp"
 
 namespace pk::app {
@@ -42,6 +43,7 @@ Tensor grid(double lo, double hi, std::int64_t n) {
 struct DoubleWellStudy {
   std::string text;
   PageSection section;
+  std::string answer;  // one sentence for the page's answer
 };
 
 // Starts outside the shallow basin, on its steep far wall, with the learning rate whose first
@@ -54,10 +56,11 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   const double target = 0.5 * (well.barrier + well.global_minimum);
   const double lr = (start - target) / well.gradient(start);
   const Tensor queries(Shape::matrix(4, 1), {-1.0, -0.5, 0.5, 1.0});
+  const std::int64_t shown = 3;  // x = 1
   pk::kernel::DecompositionOptions options;
   options.second_order = pk::kernel::SecondOrderMode::every_step;
   options.sharpness_every = 1;
-  options.pair_query = 3;
+  options.pair_query = shown;
   pk::nn::TrainingConfig config;
   config.steps = 12;
   const double w = well.global_minimum;
@@ -83,9 +86,11 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
                 well.tilt, well.local_minimum, well.barrier, well.global_minimum, start, lr, settle,
                 static_cast<long long>(result.steps), result.final_weights[0], result.final_loss);
   t << line;
-  t << "step  w_k       w_k+1     lr*lam   df(x=1)      F1           F2           R1           R2          exact err  complex\n";
+  const std::string label = query_label(shown, &queries);
+  t << "df, F1, F2, R1, R2 and the exact kernel's error at " << label << ":\n";
+  t << "step  w_k       w_k+1     lr*lam   df           F1           F2           R1           R2          exact err  complex\n";
   for (std::int64_t k = 0; k < r.steps; ++k) {
-    const std::size_t i = r.index(k, 3, 0);
+    const std::size_t i = r.index(k, shown, 0);
     std::snprintf(line, sizeof line, "%4lld %9.4f %9.4f %7.3f %12.4e %12.4e %12.4e %12.4e %12.4e %10.2e  %s\n",
                   static_cast<long long>(k), recorder.trajectory().weights(k)[0],
                   recorder.trajectory().weights(k + 1)[0], r.learning_rate[static_cast<std::size_t>(k)] * r.sharpness[static_cast<std::size_t>(k)],
@@ -107,12 +112,21 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   d.schedule = "explicit: " + std::to_string(lr) + " then " + std::to_string(settle);
   d.steps = result.steps;
   d.include_timings = include_timings;
-  write_run_report(sub, r, d, 3);
+  write_run_report(sub, r, d, shown, &queries);
   DoubleWellStudy s;
   s.text = t.str();
   s.section.heading = "Double well: one step jumps the barrier";
-  s.section.html = "<pre>" + xml_escape(s.text) + "</pre><p><a href=\"double_well/index.html\">full report</a></p>";
-  s.section.images = {"double_well/steps.svg", "double_well/sharpness.svg"};
+  s.section.html = "<p>One scalar weight, a loss with two basins; the first step jumps the barrier. Plots at " +
+                   xml_escape(label) + "; <a href=\"double_well/index.html\">the study's own report</a>.</p>";
+  for (const char* plot : {"steps.svg", "sharpness.svg", "attribution.svg"})
+    if (fs::exists(sub / plot)) s.section.images.push_back(std::string("double_well/") + plot);
+  s.section.tables = "<pre>" + xml_escape(s.text) + "</pre>\n";
+  const std::size_t jump = r.index(0, shown, 0);
+  const double scale = std::max(std::abs(r.df[jump]), 1e-300);
+  s.answer = "in the double well the step that jumps the barrier has R1 = " +
+             format_number(std::abs(r.remainder1(jump)) / scale, "%.2g") + " times its change at " +
+             xml_escape(label) + "; with F2 the remainder R2 is " +
+             format_number(std::abs(r.remainder2(jump)) / scale, "%.2g") + " times it.";
   return s;
 }
 struct EdgeOfStabilityStudy {
@@ -185,7 +199,7 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
   std::snprintf(line, sizeof line,
                 "sharpness lambda_max climbs from %.4g at step 0 to 2/alpha = %g (largest alpha*lambda_max %.4g)\n",
                 r.sharpness.empty() ? std::nan("") : r.sharpness[0],
-                pk::kernel::sharpness_threshold(pk::nn::OptimizerKind::gradient_descent, lr), eos.max_lr_times_lambda);
+                pk::kernel::sharpness_threshold(pk::nn::OptimizerConfig{}, lr), eos.max_lr_times_lambda);
   t << line;
   t << accumulation_text(r);
   std::snprintf(line, sizeof line,
@@ -231,8 +245,12 @@ int demo_command(const Args& args) {
   o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
   o.flag("no-timings", "leave timings out of the reports, so they compare byte for byte");
   o.flag("quiet", "no progress bars");
+  declare_optimizer_options(o);  // the rule of the sweeps (1 and 3)
   if (!o.parse(args)) return 0;
   const fs::path out = o.given("out") ? fs::path(o.text("out")) : default_report_dir();
+  if (!o.given("out") && out != "pathkernel-report")
+    std::printf("pathkernel-report already exists: this report goes to %s (choose with --out)\n\n",
+                out.string().c_str());
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
   const bool timings = !o.flag_set("no-timings");
   pk::io::StagedDirectory dir(out);
@@ -248,6 +266,7 @@ int demo_command(const Args& args) {
   pk::kernel::SweepOptions sweep;
   sweep.min_steps = o.integer("min-steps", 1, 100'000);
   sweep.threads = thread_count(o);
+  sweep.optimizer = make_optimizer_config(o);
   // Learning rates from 1/128 of the stability limit to 0.9 of it; alpha * N fixed.
   sweep.lr_fractions = {1.0 / 128, 1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
   // F2 at every step, so the table shows both corrections: on the complex steps only (the T_c
@@ -257,9 +276,9 @@ int demo_command(const Args& args) {
   sweep.decomposition.sharpness_every = 10;
 
   std::printf("1. How far does the path-kernel picture hold as the learning rate grows?\n");
-  std::printf("   %s, %s, gradient descent from one initialisation\n", model.name().c_str(),
-              random_start.data_description.c_str());
-  const StudyResult random = run_sweep_study(dir.path(), "random", random_start, sweep, progress, timings);
+  std::printf("   %s, %s, %s from one initialisation\n", model.name().c_str(),
+              random_start.data_description.c_str(), std::string(pk::nn::optimizer_name(sweep.optimizer.kind)).c_str());
+  const StudyResult random = run_sweep_study(dir.path(), "random_start", random_start, sweep, progress, timings);
   std::fputs(random.table.c_str(), stdout);
 
   std::printf("\n2. A local minimum: the double well, where one large step jumps the barrier\n");
@@ -270,6 +289,7 @@ int demo_command(const Args& args) {
   pk::nn::TrainingConfig pretrain;
   pretrain.steps = 3000;
   pretrain.schedule = pk::nn::Schedule::constant(0.5 * random.sweep.stability_limit);
+  pretrain.optimizer = sweep.optimizer;
   pk::nn::Trainer trainer(model, loss, data, pretrain);
   const pk::nn::TrainingResult trained = trainer.run(w0);
   Tensor near(trained.final_weights);
@@ -279,25 +299,74 @@ int demo_command(const Args& args) {
               static_cast<long long>(trained.steps), trained.final_loss);
   StudyInputs near_start = random_start;
   near_start.initial_weights = near;
-  const StudyResult near_result = run_sweep_study(dir.path(), "near", near_start, sweep, progress, timings);
+  const StudyResult near_result = run_sweep_study(dir.path(), "near_solution", near_start, sweep, progress, timings);
   std::fputs(near_result.table.c_str(), stdout);
 
   std::printf("\n4. The edge of stability: every step looks linear, the sum over the steps does not\n");
   const EdgeOfStabilityStudy eos = edge_of_stability_study(dir.path(), timings);
   std::fputs(eos.text.c_str(), stdout);
 
-  write_text(dir.path() / "sweep_comparison.svg",
+
+  // --- one line per optimiser (kernel/optimizer_comparison.hpp) ---
+  const double moderate_lr = 0.25 / random.sweep.lambda_max;  // 1/8 of gradient descent's limit
+  const std::int64_t compare_steps = 100;
+  std::printf("\n5. One learning rate (alpha lambda_max(w_0) = 0.25), %lld steps, under each optimiser\n",
+              static_cast<long long>(compare_steps));
+  pk::kernel::DecompositionOptions per_optimizer = sweep.decomposition;
+  per_optimizer.sharpness_every = 0;
+  const std::string optimizers = pk::kernel::optimizer_comparison_table(pk::kernel::compare_optimizers(
+      model, loss, data, random_start.queries, w0,
+      {{}, {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.9}, {.kind = pk::nn::OptimizerKind::adam}},
+      moderate_lr, compare_steps, per_optimizer));
+  std::fputs(optimizers.c_str(), stdout);
+  PageSection fifth;
+  fifth.heading = "5. Gradient descent, momentum and Adam at one learning rate";
+  fifth.html = "<pre>" + xml_escape(optimizers) + "</pre>";
+  // --- end one line per optimiser ---
+
+  write_text(dir.path() / "lr_sweep_comparison.svg",
              sweep_plot({{"random start", &random.sweep}, {"near the solution", &near_result.sweep}}));
-  PageSection compare{"Random start and near-solution start", "", {"sweep_comparison.svg"}};
+
+  ReportPage page;
+  page.title = "pathkernel: how far the path-kernel picture holds";
+  page.question = "Gradient descent makes every trained network approximately a kernel machine (Domingos 2020): "
+                  "how far does that first-order picture hold as the learning rate grows, and where does it break?";
+  const double near_ratio = random.sweep.runs.empty() || near_result.sweep.runs.empty()
+                                ? std::nan("")
+                                : random.sweep.runs.back().rel_error_first / near_result.sweep.runs.back().rel_error_first;
+  page.answer = sweep_answer(random.sweep) + " Started near a trained network that error is " +
+                format_number(near_ratio, "%.2g") + " times smaller at the largest rate; " + well.answer;
+  page.configuration = {
+      {"data", random_start.data_description + "; 16 query points on an even grid over [-3, 3]"},
+      {"model", model.name() + ", PyTorch's default initialisation, seed 1"},
+      {"loss", "mse: 1/2 ||f(x) - y||^2 per point, averaged over the batch"}};
+  for (auto& row : sweep_configuration(random.sweep, sweep)) page.configuration.push_back(std::move(row));
+  page.configuration.emplace_back("near-solution start",
+                                  "pretrained " + std::to_string(trained.steps) + " steps at learning rate " +
+                                      format_number(0.5 * random.sweep.stability_limit, "%.4g") +
+                                      ", then N(0, 0.01^2) added to each weight (seed 11); its own lambda_max, "
+                                      "learning rates and steps are in part 3's table");
+  page.configuration.emplace_back("double well", "loss mu2/2 (w^2-1)^2 + mu4/2 (w-tilt)^2 on 41 points, tilt 0.25, "
+                                                 "12 steps, F2 and sharpness at every step");
+  page.configuration.emplace_back("pathkernel version", pk::kernel::version());
   PageSection first = random.section, third = near_result.section;
   first.heading = "1. " + first.heading;
-  third.heading = "3. Near the solution: " + third.heading;
+  third.heading = "3. The same sweep started near the solution";
   PageSection second = well.section;
   second.heading = "2. " + second.heading;
   PageSection fourth = eos.section;
   fourth.heading = "4. " + fourth.heading;
-  write_index(dir.path() / "index.html", "pathkernel: how far the path-kernel picture holds",
-              {first, second, third, compare, fourth});
+  PageSection compare;
+  compare.heading = "Random start and near-solution start";
+  compare.html = "<p>Both sweeps' errors against the learning rate (solid: first order; dashed: with every F2).</p>";
+  compare.images = {"lr_sweep_comparison.svg"};
+  page.sections = {first, second, third, compare, fourth, fifth};
+  page.files = {{random.csv, "part 1: one row per learning rate"},
+                {near_result.csv, "part 3: one row per learning rate"},
+                {"double_well/steps.csv", "part 2: one row per step and query point"},
+                {"double_well/summary.json", "part 2: configuration, identities, statistics"}};
+  page.files.emplace_back("edge_of_stability/windows.csv", "part 4: sums over windows of steps");
+  write_page(dir.path() / "index.html", page);
   dir.commit();
   std::printf("\nreport: %s/index.html\n", dir.target().string().c_str());
   return 0;

@@ -9,6 +9,7 @@
 #include "apps/arguments.hpp"
 #include "apps/commands.hpp"
 #include "apps/signals.hpp"
+#include "kernel/report_writer.hpp"
 
 namespace {
 const char* kUsage =
@@ -26,19 +27,29 @@ const char* kUsage =
     "  kernel      the tangent kernel between two point sets at one step, to .npy\n"
     "  sharpness   the top Hessian eigenvalue of the training loss along a recorded run\n"
     "\n"
-    "`pathkernel COMMAND --help` describes each command's options.\n";
+    "options:\n"
+    "  -h, --help  this help\n"
+    "  --version   the version\n"
+    "\n"
+    "`pathkernel COMMAND --help` (or -h) describes each command's options; options given without\n"
+    "a command are the demo's.\n";
 }  // namespace
 
 int main(int argc, char** argv) {
   pk::app::stop_cleanly_on_signals();
   pk::app::Args args(argv + 1, argv + argc);
   std::string command = "demo";
-  if (!args.empty() && args[0].rfind("--", 0) != 0) {
-    command = args[0];
-    args.erase(args.begin());
-  } else if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::fputs(kUsage, stdout);
     return 0;
+  }
+  if (!args.empty() && args[0] == "--version") {
+    std::printf("pathkernel %s\n", pk::kernel::version());
+    return 0;
+  }
+  if (!args.empty() && args[0].rfind('-', 0) != 0) {
+    command = args[0];
+    args.erase(args.begin());
   }
   try {
     if (command == "demo") return pk::app::demo_command(args);

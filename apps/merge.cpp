@@ -41,7 +41,7 @@ int merge_command(const Args& args) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  finish_streamed_report(dir, stream, tail, head.run, format, head.plot_query);
+  finish_streamed_report(dir, stream, tail, head.run, format, head.plot_query, head.queries ? &*head.queries : nullptr);
   std::printf("merged %zu partial reports: %s\n", parts.size(), dir.target().string().c_str());
   return 0;
 }

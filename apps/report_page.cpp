@@ -1,14 +1,17 @@
 #include "apps/report_page.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "apps/svg_plot.hpp"
+#include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
 
 namespace pk::app {
@@ -17,25 +20,10 @@ namespace fs = std::filesystem;
 using pk::kernel::DecompositionReport;
 using pk::kernel::SweepResult;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.flush();
-  if (!out) throw std::runtime_error(path.string() + ": cannot write");
-}
+void write_text(const fs::path& path, const std::string& text) { pk::io::write_text_file(path, text); }
 
 void write_new_file(const fs::path& path, const std::function<void(const fs::path&)>& write) {
-  if (fs::exists(path)) throw std::runtime_error(path.string() + ": already exists; choose another name or remove it");
-  fs::path partial = path;
-  partial += ".partial";
-  try {
-    write(partial);
-    fs::rename(partial, path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(partial, ec);
-    throw;
-  }
+  pk::io::create_new_file(path, write);
 }
 
 namespace {
@@ -45,29 +33,63 @@ std::string fmt(double v, const char* format = "%.3g") {
   std::snprintf(buf, sizeof buf, format, v);
   return buf;
 }
+
+std::string percent(double share) { return fmt(100.0 * share, share < 0.01 ? "%.2g%%" : "%.3g%%"); }
 }  // namespace
 
-std::string summary_table_html(const DecompositionReport& r) {
+std::string format_number(double v, const char* format) { return fmt(v, format); }
+
+std::string folded(const std::string& label, const std::string& html, bool open) {
+  return std::string(open ? "<details open>" : "<details>") + "<summary>" + xml_escape(label) +
+         "</summary>\n" + html + "</details>\n";
+}
+
+std::string query_label(std::int64_t query, const pk::ad::Tensor* queries) {
+  std::string label = "query " + std::to_string(query);
+  if (!queries || queries->shape().rank != 2 || query >= queries->shape().dim(0)) return label;
+  const std::int64_t features = queries->shape().dim(1);
+  if (features > 4) return label;
+  label += " (x = ";
+  for (std::int64_t j = 0; j < features; ++j) {
+    if (j) label += ", ";
+    label += fmt((*queries)[query * features + j], "%.4g");
+  }
+  return label + ")";
+}
+
+std::string summary_table_html(const DecompositionReport& r, const pk::ad::Tensor* queries) {
+  return summary_table_html(pk::kernel::report_totals(r), queries);
+}
+
+std::string summary_table_html(const pk::kernel::ReportTotals& r, const pk::ad::Tensor* queries) {
   std::ostringstream o;
   o << "<table><tr><th>query</th><th>output</th><th>f(x; w_0)</th><th>f(x; w_N)</th><th>sum F1</th>"
        "<th>sum F2</th><th>sum R2</th><th>kernel machine</th><th>rel. error, first order</th>"
        "<th>rel. error, second order</th><th>complex steps</th></tr>\n";
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
-      const auto s = r.summary(q, c);
-      o << "<tr><td>" << q << "</td><td>" << c << "</td><td>" << fmt(s.f_initial, "%.6g") << "</td><td>"
+      const auto j = static_cast<std::size_t>(q * r.outputs + c);
+      const pk::kernel::QuerySummary& s = r.summaries[j];
+      o << "<tr><td>" << xml_escape(query_label(q, queries)) << "</td><td>" << c << "</td><td>"
+        << fmt(s.f_initial, "%.6g") << "</td><td>"
         << fmt(s.f_final, "%.6g") << "</td><td>" << fmt(s.sum_first_order, "%.6g") << "</td><td>"
         << fmt(s.sum_second_order, "%.4g") << "</td><td>" << fmt(s.sum_remainder2, "%.4g") << "</td><td>"
         << fmt(s.kernel_machine, "%.6g") << "</td><td>" << fmt(s.rel_error_first) << "</td><td>"
-        << fmt(s.rel_error_second) << "</td><td>" << r.complex_stats(q, c).complex_steps << "</td></tr>\n";
+        << fmt(s.rel_error_second) << "</td><td>" << r.complex[j].complex_steps << "</td></tr>\n";
     }
   o << "</table>\n";
-  return o.str();
+  const std::int64_t rows = r.queries * r.outputs;
+  if (rows <= 12) return o.str();
+  return folded("Per query point and output: " + std::to_string(rows) + " rows (also queries.csv)", o.str());
 }
 
 std::string accumulation_text(const DecompositionReport& r) {
   return accumulation_text(pk::kernel::window_totals(r, r.options.window, r.options.window_tau),
                            pk::kernel::edge_of_stability(r, r.options.eos_band), r.options.window_tau);
+}
+
+std::string accumulation_text(const pk::kernel::ReportTotals& t) {
+  return accumulation_text(t.windows, t.edge, t.options.window_tau);
 }
 
 std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windows,
@@ -138,29 +160,45 @@ std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windo
   return o.str();
 }
 
-PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
-                            std::int64_t query) {
+PageSection run_section(const pk::kernel::ReportTotals& t, const pk::ad::Tensor* queries) {
   PageSection section;
-  std::ostringstream html;
-  html << "<p>Run identity f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2 holds to "
-       << fmt(r.run_identity_error()) << " (relative); exact path kernel: "
-       << fmt(r.exact_identity_error()) << "; attribution sum vs sum F1: "
-       << fmt(r.attribution_identity_error()) << ". Optimiser: " << r.optimizer
-       << (r.kernel_form ? "" : " (no kernel form: attribution not available)") << ".</p>\n";
-  html << summary_table_html(r);
-  html << "<pre>" << xml_escape(accumulation_text(r)) << "</pre>\n";
-  section.html = html.str();
-  if (r.steps == 0 || query < 0 || query >= r.queries) return section;
+  std::ostringstream checks;
+  checks << "<p>Checks: the run identity f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2 holds to "
+         << fmt(t.run_identity_error) << " (relative); the exact path kernel rebuilds f(x; w_N) to "
+         << fmt(t.exact_identity_error) << "; the attributions sum to sum F1 within "
+         << fmt(t.attribution_identity_error) << ". Optimiser: " << xml_escape(t.optimizer)
+         << (t.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
+                                  "Domingos' path kernel not defined)") << ".</p>\n";
+  section.html += "<pre>" + xml_escape(accumulation_text(t)) + "</pre>\n";
+  section.tables = checks.str() + summary_table_html(t, queries);
+  return section;
+}
+
+PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
+                            std::int64_t query, const pk::ad::Tensor* queries) {
+  PageSection section = run_section(pk::kernel::report_totals(r), queries);
+  add_run_plots(section, dir, prefix, r, query, query, queries);
+  return section;
+}
+
+void add_run_plots(PageSection& section, const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
+                   std::int64_t row, std::int64_t query_number, const pk::ad::Tensor* queries) {
+  if (r.steps == 0 || row < 0 || row >= r.queries) return;
+  const std::int64_t query = row;
+  const std::string at = query_label(query_number, queries);
 
   Plot steps;
-  steps.title = "Change of f at query " + std::to_string(query) + " per step (output 0)";
+  steps.title = "Change of f at " + at + " per step (output 0)";
   steps.x_label = "step k";
   steps.y_label = "change of the prediction";
   Series df{"df (actual)", {}, {}, "#333333"}, f1{"F1 (path kernel)", {}, {}, "#1f77b4"},
       f2{"F2 (second order)", {}, {}, "#2ca02c"};
   f1.dashed = true;
   df.markers = f1.markers = false;
+  // F2 exists only at the steps where it was computed: points, never a line that would bridge
+  // the steps in between as if it were known there.
   f2.line = false;
+  std::int64_t f2_steps = 0;
   for (std::int64_t k = 0; k < r.steps; ++k) {
     const std::size_t i = r.index(k, query, 0);
     df.x.push_back(static_cast<double>(k));
@@ -169,8 +207,15 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
     f1.y.push_back(r.first_order[i]);
     f2.x.push_back(static_cast<double>(k));
     f2.y.push_back(r.second_order[i]);
+    f2_steps += std::isnan(r.second_order[i]) ? 0 : 1;
     if (r.complex[i]) steps.marked_x.push_back(static_cast<double>(k));
   }
+  if (f2_steps == 0)
+    f2.label = "F2: not computed (--second-order none)";
+  else if (f2_steps < r.steps)
+    f2.label = "F2 (second order), computed at " + std::to_string(f2_steps) + " of " + std::to_string(r.steps) +
+               " steps (" + std::string(pk::kernel::second_order_mode_name(r.options.second_order)) +
+               "); none drawn elsewhere";
   steps.series = {df, f1, f2};
   steps.marked_label = "complex steps (T_c)";
   write_text(dir / (prefix + "steps.svg"), render_svg(steps));
@@ -179,7 +224,7 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
   // The per-step test cannot see remainders that add up: the sums over the steps can.
   const pk::kernel::CumulativePath path = pk::kernel::cumulative_path(r, query, 0);
   Plot cumulative;
-  cumulative.title = "Cumulative change of f at query " + std::to_string(query) + " (output 0)";
+  cumulative.title = "Cumulative change of f at query " + std::to_string(query_number) + " (output 0)";
   cumulative.x_label = "step k";
   cumulative.y_label = "change since w_0";
   Series actual{"f(x; w_k) - f(x; w_0)", {}, {}, "#333333"}, c1{"sum_{j<k} F1_j", {}, {}, "#1f77b4"},
@@ -218,7 +263,7 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
       values.push_back(a[m]);
     }
     write_text(dir / (prefix + "attribution.svg"),
-               render_bars("Largest attributions A_m(x) at query " + std::to_string(query), labels,
+               render_bars("Largest attributions A_m(x) at " + at, labels,
                            values, "contribution to f(x; w_N) - f(x; w_0), output 0"));
     section.images.push_back(prefix + "attribution.svg");
   }
@@ -235,24 +280,120 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
     s.y.push_back(l * r.learning_rate[static_cast<std::size_t>(k)]);
   }
   if (!s.x.empty()) {
+    if (static_cast<std::int64_t>(s.x.size()) < r.steps)
+      s.label += ", computed every " + std::to_string(r.options.sharpness_every) + " steps";
     sharp.series = {s};
     sharp.horizontal_lines = {2.0};
     if (eos.onset_step) sharp.title += ": onset at step " + std::to_string(*eos.onset_step);
     for (std::int64_t k = 0; k < r.steps; ++k)
       if (r.complex[r.index(k, query, 0)]) sharp.marked_x.push_back(static_cast<double>(k));
-    sharp.marked_label = "complex steps at query " + std::to_string(query);
+    sharp.marked_label = "complex steps at " + at;
     write_text(dir / (prefix + "sharpness.svg"), render_svg(sharp));
     section.images.push_back(prefix + "sharpness.svg");
   }
-  return section;
+}
+
+ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                    const pk::ad::Tensor* queries) {
+  return run_page(pk::kernel::report_totals(r), run, plot_query, queries, {"attribution.csv"});
+}
+
+ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
+  ReportPage page;
+  page.title = "pathkernel report: " + run.architecture + " on " + run.data;
+  page.question = "How much of what the network learned in " + std::to_string(r.steps) +
+                  " steps does the first-order path kernel explain at these " + std::to_string(r.queries) +
+                  " query points, and where does it fail?";
+  const double first = r.relative_error[0], on_complex = r.relative_error[1], every = r.relative_error[2];
+  const pk::kernel::ComplexStepStats& all = r.complex_pooled;
+  std::ostringstream a;
+  a << "The first-order path kernel (sum of F1 over the steps) misses <b>" << percent(first)
+    << "</b> of the learned change ||f(x; w_N) - f(x; w_0)||"
+    << (r.kernel_form ? "" : " (with " + xml_escape(r.optimizer) + " steps, F1 = J dw is not a kernel sum)") << "; ";
+  if (r.options.second_order == pk::kernel::SecondOrderMode::none) {
+    a << "second-order terms were not computed. ";
+  } else {
+    a << percent(all.fraction) << " of the (step, point) pairs are complex, and adding their second-order terms "
+      << "leaves <b>" << percent(on_complex) << "</b>";
+    if (r.options.second_order == pk::kernel::SecondOrderMode::every_step)
+      a << " (with F2 at every step: <b>" << percent(every) << "</b>)";
+    a << ". ";
+  }
+  a << "The run identity holds to " << fmt(r.run_identity_error) << " (relative).";
+  page.answer = a.str();
+  page.configuration = {
+      {"data", run.data},
+      {"model", run.architecture},
+      {"loss", run.loss},
+      {"optimiser", run.optimizer},
+      {"learning rates", run.schedule},
+      {"steps", std::to_string(run.steps) + (run.status == "completed" ? "" : " (" + run.status + ")")},
+      {"seed (mini-batch order)", std::to_string(run.seed)},
+      {"query points", std::to_string(r.queries) + ", " + std::to_string(r.outputs) + " output(s) each; plots at " +
+                           query_label(plot_query, queries)},
+      {"second-order terms", std::string(pk::kernel::second_order_mode_name(r.options.second_order)) +
+                                 ", complex-step threshold tau = " + fmt(r.options.tau, "%g")},
+      {"exact path kernel", r.options.exact_kernel ? "on, tolerance " + fmt(r.options.exact_tolerance, "%g") : "off"},
+      {"sharpness", r.options.sharpness_every > 0 ? "every " + std::to_string(r.options.sharpness_every) + " steps"
+                                                  : "not computed"},
+      {"pathkernel version", pk::kernel::version()},
+  };
+  for (const auto& [name, value] : run.extra) page.configuration.emplace_back(name, value);
+  page.files = {{"summary.json", "configuration, identities, complex-step and sharpness statistics"},
+                {"steps.csv", "one row per step, query point and output: lr, df, F1, F2, R1, R2, complex, ..."},
+                {"queries.csv", "one row per query point and output: totals and relative errors"}};
+  for (const std::string& name : attribution_files)
+    if (name == "attribution.csv")
+      page.files.emplace_back(name, "one row per query point, output and training point");
+    else if (name == "attribution.npy")
+      page.files.emplace_back(name, "A_m(x), float64 of shape (query, output, training point); index arrays beside it");
+    else if (name == "path_kernel.npy")
+      page.files.emplace_back(name, "K^p(x, x_m), laid out as attribution.npy");
+    else if (name == "attribution_regularizer.npy")
+      page.files.emplace_back(name, "the weight decay's share A_reg(x), (query, output)");
+
+  if (queries) page.files.emplace_back("query_points.csv", "the coordinates of each query point");
+  return page;
+}
+
+void write_query_points(const fs::path& dir, const pk::ad::Tensor* queries) {
+  if (!queries || queries->shape().rank != 2) return;
+  std::ostringstream o;
+  const std::int64_t n = queries->shape().dim(0), features = queries->shape().dim(1);
+  o << "query";
+  for (std::int64_t j = 0; j < features; ++j) o << ",x" << j;
+  o << '\n';
+  char buf[32];
+  for (std::int64_t q = 0; q < n; ++q) {
+    o << q;
+    for (std::int64_t j = 0; j < features; ++j) {
+      const auto res = std::to_chars(buf, buf + sizeof buf, (*queries)[q * features + j]);
+      o << ',' << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf));
+    }
+    o << '\n';
+  }
+  write_text(dir / "query_points.csv", o.str());
+}
+
+void write_run_page(const fs::path& dir, const pk::kernel::ReportTotals& totals, const DecompositionReport& rows,
+                    std::int64_t row, const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
+  write_query_points(dir, queries);
+  ReportPage page = run_page(totals, run, plot_query, queries, attribution_files);
+  PageSection s = run_section(totals, queries);
+  add_run_plots(s, dir, "", rows, row, plot_query, queries);
+  s.heading = "Step by step at " + query_label(plot_query, queries);
+  page.sections = {s};
+  write_page(dir / "index.html", page);
 }
 
 void write_run_report(const fs::path& dir, const DecompositionReport& report,
-                      const pk::kernel::RunDescription& run, std::int64_t plot_query) {
+                      const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                      const pk::ad::Tensor* queries) {
   pk::kernel::write_report_files(dir, report, run);
-  PageSection s = write_run_plots(dir, "", report, plot_query);
-  s.heading = run.architecture + " on " + run.data;
-  write_index(dir / "index.html", "pathkernel report", {s});
+  write_run_page(dir, pk::kernel::report_totals(report), report, plot_query, run, plot_query, queries,
+                 report.attribution.empty() ? std::vector<std::string>{} : std::vector<std::string>{"attribution.csv"});
 }
 
 std::string sweep_table(const SweepResult& sweep) {
@@ -321,21 +462,58 @@ std::string sweep_plot(const std::vector<std::pair<std::string, const SweepResul
   return render_svg(p);
 }
 
-void write_index(const fs::path& path, const std::string& title, const std::vector<PageSection>& sections) {
+namespace {
+const char* kStyle =
+    "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
+    "text-align:right}th{background:#f4f4f4}table.config td,table.config th{text-align:left}"
+    "pre{background:#f8f8f8;padding:1em;overflow-x:auto}p.answer{font-size:1.1em;background:#f3f8fc;"
+    "border-left:4px solid #1f77b4;padding:0.6em 1em}details{margin:0.5em 0}summary{cursor:pointer}"
+    "img{max-width:100%;margin:0.5em 0;border:1px solid #eee}</style>";
+}  // namespace
+
+void write_page(const fs::path& path, const ReportPage& page) {
   std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << xml_escape(title)
-    << "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-       "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
-       "text-align:right}th{background:#f4f4f4}pre{background:#f8f8f8;padding:1em;overflow-x:auto}"
-       "img{max-width:100%;margin:0.5em 0;border:1px solid #eee}</style></head><body>\n";
-  o << "<h1>" << xml_escape(title) << "</h1>\n";
-  for (const PageSection& s : sections) {
-    o << "<h2>" << xml_escape(s.heading) << "</h2>\n" << s.html << '\n';
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << xml_escape(page.title)
+    << "</title>\n" << kStyle << "</head><body>\n";
+  o << "<h1>" << xml_escape(page.title) << "</h1>\n";
+  if (!page.question.empty()) o << "<p class=\"question\"><b>Question.</b> " << xml_escape(page.question) << "</p>\n";
+  if (!page.answer.empty()) o << "<p class=\"answer\"><b>Answer.</b> " << page.answer << "</p>\n";
+  if (!page.configuration.empty()) {
+    o << "<h2>Configuration</h2>\n<table class=\"config\">\n";
+    for (const auto& [what, value] : page.configuration)
+      o << "<tr><th>" << xml_escape(what) << "</th><td>" << xml_escape(value) << "</td></tr>\n";
+    o << "</table>\n";
+  }
+  bool any_plots = false;
+  for (const PageSection& s : page.sections) any_plots = any_plots || !s.images.empty() || !s.html.empty();
+  if (any_plots) o << "<h2>Plots</h2>\n";
+  for (const PageSection& s : page.sections) {
+    if (s.images.empty() && s.html.empty()) continue;
+    o << "<h3>" << xml_escape(s.heading) << "</h3>\n" << s.html << '\n';
     for (const std::string& img : s.images)
       o << "<img src=\"" << xml_escape(img) << "\" alt=\"" << xml_escape(img) << "\">\n";
   }
+  bool any_tables = !page.files.empty();
+  for (const PageSection& s : page.sections) any_tables = any_tables || !s.tables.empty();
+  if (any_tables) o << "<h2>Tables and files</h2>\n";
+  for (const PageSection& s : page.sections)
+    if (!s.tables.empty()) o << "<h3>" << xml_escape(s.heading) << "</h3>\n" << s.tables << '\n';
+  if (!page.files.empty()) {
+    o << "<p>The numbers behind this page, to load with pandas or NumPy:</p>\n<ul>\n";
+    for (const auto& [file, what] : page.files)
+      o << "<li><a href=\"" << xml_escape(file) << "\">" << xml_escape(file) << "</a>: " << xml_escape(what) << "</li>\n";
+    o << "</ul>\n";
+  }
   o << "</body></html>\n";
   write_text(path, o.str());
+}
+
+void write_index(const fs::path& path, const std::string& title, const std::vector<PageSection>& sections) {
+  ReportPage page;
+  page.title = title;
+  page.sections = sections;
+  write_page(path, page);
 }
 
 }  // namespace pk::app

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "apps/builtin_data.hpp"
 #include "apps/resources.hpp"
 
 namespace pk::app {
@@ -11,7 +12,7 @@ namespace pk::app {
 using pk::ad::Tensor;
 
 void declare_data_options(Options& o) {
-  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris", "sine");
+  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris, digits (8x8 images, --input-shape 1x8x8)", "sine");
   o.value("targets", "COLS", "target columns of a CSV file, by name or 0-based index, comma-separated", "");
   o.value("header", "auto|yes|no", "whether the CSV file's first row is a header", "auto");
   o.value("samples", "M", "points in a built-in synthetic set", "64");
@@ -19,8 +20,15 @@ void declare_data_options(Options& o) {
 }
 
 void declare_model_options(Options& o) {
-  o.value("arch", "WIDTHS", "MLP widths from inputs to outputs, e.g. 1-32-32-1", "1-32-32-1");
-  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity", "tanh");
+  o.value("arch", "SPEC",
+          "MLP widths from inputs to outputs, e.g. 1-32-32-1 (with --activation), or layers joined by ',': "
+          "linear(out), conv2d(out,k,stride=1,padding=0), avg_pool2d(k,stride=k), max_pool2d(k,stride=k), "
+          "flatten, and activations by name, e.g. --input-shape 1x8x8 --arch \"conv2d(4,3,padding=1),tanh,"
+          "avg_pool2d(2),conv2d(8,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)\"",
+          "1-32-32-1");
+  o.value("input-shape", "CxHxW|F", "shape of one input of a layered --arch: images C x H x W (a CSV row's pixel "
+          "columns in that order) or a width F; default: the data's input columns", "");
+  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity (hidden activation of an MLP given by widths)", "tanh");
   o.value("loss", "NAME", "mse, bce (binary cross-entropy with logits) or cross_entropy", "mse");
   o.value("init", "SCHEME", "pytorch_default, xavier_uniform, xavier_normal, he_uniform, he_normal",
           "pytorch_default");
@@ -34,8 +42,17 @@ void declare_training_options(Options& o) {
   o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
   o.value("steps", "N", "training steps", "200");
   o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
-  o.value("optimizer", "NAME", "gd, momentum or adam", "gd");
-  o.value("momentum", "MU", "momentum coefficient", "0.9");
+  declare_optimizer_options(o);
+}
+
+void declare_optimizer_options(Options& o) {
+  o.value("optimizer", "NAME", "gd, momentum, adam or adamw (PyTorch's conventions)", "gd");
+  o.value("momentum", "MU", "momentum coefficient (momentum)", "0.9");
+  o.flag("nesterov", "Nesterov's direction g + mu b (momentum)");
+  o.value("weight-decay", "LAMBDA", "weight decay: added to the gradient (gd, momentum, adam) or decoupled (adamw)", "0");
+  o.value("beta1", "B1", "Adam's first-moment decay", "0.9");
+  o.value("beta2", "B2", "Adam's second-moment decay", "0.999");
+  o.value("eps", "EPS", "Adam's epsilon", "1e-8");
 }
 
 void declare_decomposition_options(Options& o, const char* second_order) {
@@ -51,6 +68,7 @@ void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("window-tau", "TAU", "a window fails when ||sum R1|| > TAU * ||sum df|| over its steps", "0.1");
   o.value("eos-band", "B", "edge of stability: alpha * lambda_max within (1 +- B) * 2 from the onset on", "0.1");
   o.value("lanczos-tolerance", "TOL", "relative change of the sharpness estimate that stops Lanczos", "1e-8");
+  o.value("exact-attribution", "on|off", "attribution with each step's integrated Jacobian (costly)", "off");
 }
 
 namespace {
@@ -85,10 +103,11 @@ LoadedData load_data(const Options& o) {
     d = {pk::nn::xor_problem(n, 7), "XOR (" + std::to_string(n) + " points)"};
   } else {
     std::filesystem::path path = source;
-    if (source == "iris") path = std::filesystem::path(PATHKERNEL_DATA_DIR) / "iris.csv";
+    if (source == "iris" || source == "digits") path = builtin_data_file(source);
     pk::nn::CsvOptions csv;
     std::string targets = o.text("targets");
     if (source == "iris" && targets.empty()) targets = "species";
+    if (source == "digits" && targets.empty()) targets = "label";
     if (targets.empty())
       throw UsageError("--targets: name the target columns of " + path.string() + " (e.g. --targets y or --targets -1)");
     for (const std::string& t : split(targets, ',')) {
@@ -114,19 +133,39 @@ LoadedData load_data(const Options& o) {
 }
 
 pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
-  const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(o.text("arch"), o.text("activation"));
+  const std::string arch_text = o.text("arch");
+  // Digits and dashes only: the MLP shorthand of widths plus --activation.
+  const bool widths = arch_text.find_first_not_of("0123456789-") == std::string::npos;
+  pk::nn::Architecture arch;
   // The parameter count before any allocation: a width of 10^9 must be refused, not attempted.
   double parameters = 0.0;
-  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
-    parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+  if (widths) {
+    const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(arch_text, o.text("activation"));
+    for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
+      parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
+    if (o.given("input-shape") && pk::nn::parse_input_shape(o.text("input-shape")) != std::vector<std::int64_t>{spec.widths.front()})
+      throw UsageError("--input-shape " + o.text("input-shape") + ": the widths " + arch_text + " take " +
+                       std::to_string(spec.widths.front()) + " inputs");
+    if (parameters <= 1e9) arch = pk::nn::mlp_architecture(spec);
+  } else {
+    std::vector<std::int64_t> shape = o.given("input-shape") ? pk::nn::parse_input_shape(o.text("input-shape"))
+                                                             : std::vector<std::int64_t>{data.input_dim()};
+    // Each layer's size is bounded by the parser; the sum is checked here.
+    arch = pk::nn::parse_architecture(arch_text, std::move(shape));
+    parameters = static_cast<double>(pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
+  }
   if (parameters > 1e9)
-    throw UsageError("--arch " + o.text("arch") + ": " + std::to_string(static_cast<long long>(parameters)) +
+    throw UsageError("--arch " + arch_text + ": " + std::to_string(static_cast<long long>(parameters)) +
                      " parameters; this library is for small networks (at most 10^9)");
-  require_memory(parameters * 8.0 * 8.0, "--arch " + o.text("arch") + " (weights, gradient, optimiser state, tape)");
-  pk::nn::Model model = pk::nn::mlp(spec);
-  if (model.input_dim() != data.input_dim())
-    throw UsageError("--arch " + o.text("arch") + ": takes " + std::to_string(model.input_dim()) +
+  require_memory(parameters * 8.0 * 8.0, "--arch " + arch_text + " (weights, gradient, optimiser state, tape)");
+  pk::nn::Model model = pk::nn::sequential(arch);
+  if (model.input_dim() != data.input_dim()) {
+    if (!widths)
+      throw UsageError("--input-shape " + o.text("input-shape") + ": " + std::to_string(model.input_dim()) +
+                       " values per input but the data have " + std::to_string(data.input_dim()) + " input columns");
+    throw UsageError("--arch " + arch_text + ": takes " + std::to_string(model.input_dim()) +
                      " inputs but the data have " + std::to_string(data.input_dim()) + " input columns");
+  }
   return model;
 }
 
@@ -148,10 +187,26 @@ pk::nn::TrainingConfig make_training_config(const Options& o) {
   else if (schedule == "exponential") c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
   else if (schedule == "step") c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
   else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
-  c.optimizer.kind = pk::nn::parse_optimizer(o.text("optimizer"));
-  c.optimizer.momentum = o.number("momentum");
+  c.optimizer = make_optimizer_config(o);
   c.batches.batch_size = o.integer("batch-size", 0);
   c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));
+  return c;
+}
+
+pk::nn::OptimizerConfig make_optimizer_config(const Options& o) {
+  pk::nn::OptimizerConfig c;
+  c.momentum = o.number("momentum");
+  c.nesterov = o.flag_set("nesterov");
+  c.weight_decay = o.number("weight-decay");
+  c.beta1 = o.number("beta1");
+  c.beta2 = o.number("beta2");
+  c.epsilon = o.number("eps");
+  try {
+    c.kind = pk::nn::parse_optimizer(o.text("optimizer"));
+    pk::nn::Optimizer check(c, 1);
+  } catch (const pk::nn::SpecError& e) {
+    throw UsageError(std::string("--optimizer ") + o.text("optimizer") + ": " + e.what());
+  }
   return c;
 }
 
@@ -174,6 +229,8 @@ pk::kernel::DecompositionOptions make_decomposition_options(const Options& o) {
   d.window_tau = o.positive("window-tau");
   d.eos_band = o.positive("eos-band");
   d.lanczos_tolerance = o.positive("lanczos-tolerance");
+  d.exact_attribution = on_off(o, "exact-attribution");
+  if (d.exact_attribution && !d.exact_kernel) throw UsageError("--exact-attribution on: needs --exact on");
   return d;
 }
 

@@ -15,11 +15,13 @@ namespace pk::app {
 void declare_data_options(Options& o);
 /// Declares --arch, --activation, --loss, --init, --init-weights, --seed.
 void declare_model_options(Options& o);
-/// Declares --lr, --schedule, --decay, --steps, --batch-size, --optimizer, --momentum.
+/// Declares --lr, --schedule, --decay, --steps, --batch-size and the optimiser's options.
 void declare_training_options(Options& o);
+/// Declares --optimizer, --momentum, --nesterov, --weight-decay, --beta1, --beta2, --eps.
+void declare_optimizer_options(Options& o);
 /// Declares --second-order (defaulting to `second_order`), --tau, --exact, --exact-tolerance,
 /// --attribution, --sharpness-every, --pair-query, --order, --window, --window-tau, --eos-band,
-/// --lanczos-tolerance.
+/// --lanczos-tolerance, --exact-attribution.
 void declare_decomposition_options(Options& o, const char* second_order = "complex");
 
 /// The training data: a CSV file (with --targets) or a built-in set ("sine", "moons", "spirals",
@@ -34,6 +36,9 @@ pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data);
 pk::nn::Loss make_loss(const Options& o);
 pk::ad::Tensor initial_weights(const Options& o, const pk::nn::Model& model);
 pk::nn::TrainingConfig make_training_config(const Options& o);
+/// The optimiser and its constants from the options of `declare_optimizer_options`; throws
+/// UsageError naming the option for an unknown rule or constants out of range.
+pk::nn::OptimizerConfig make_optimizer_config(const Options& o);
 pk::kernel::DecompositionOptions make_decomposition_options(const Options& o);
 
 /// Query points from --queries FILE.csv (every column an input), or `fallback` when not given.

@@ -92,13 +92,13 @@ namespace {
 // Legend entries laid out in rows above the plot area, so they never hide data.
 struct LegendItem {
   std::string label, color;
-  bool dashed, band;
+  bool dashed, band, points_only;
 };
 
 std::vector<std::vector<LegendItem>> legend_rows(const Plot& p, double width) {
   std::vector<LegendItem> items;
-  for (const Series& s : p.series) items.push_back({s.label, s.color, s.dashed, false});
-  if (!p.marked_x.empty() && !p.marked_label.empty()) items.push_back({p.marked_label, "#d62728", false, true});
+  for (const Series& s : p.series) items.push_back({s.label, s.color, s.dashed, false, !s.line});
+  if (!p.marked_x.empty() && !p.marked_label.empty()) items.push_back({p.marked_label, "#d62728", false, true, false});
   std::vector<std::vector<LegendItem>> rows(1);
   double used = 0;
   for (const LegendItem& item : items) {
@@ -139,6 +139,8 @@ std::string render_svg(const Plot& p) {
       if (item.band)
         o << "<rect x=\"" << lx << "\" y=\"" << ly - 8 << "\" width=\"20\" height=\"8\" fill=\"" << item.color
           << "\" fill-opacity=\"0.3\"/>\n";
+      else if (item.points_only)  // a series drawn as points only shows a point in the legend too
+        o << "<circle cx=\"" << lx + 10 << "\" cy=\"" << ly - 4 << "\" r=\"3\" fill=\"" << item.color << "\"/>\n";
       else
         o << "<line x1=\"" << lx << "\" y1=\"" << ly - 4 << "\" x2=\"" << lx + 20 << "\" y2=\"" << ly - 4
           << "\" stroke=\"" << item.color << "\" stroke-width=\"2\"" << (item.dashed ? " stroke-dasharray=\"5 3\"" : "")

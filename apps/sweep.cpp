@@ -18,9 +18,10 @@ int sweep_command(const Args& args) {
                      "reports how the kernel prediction's error grows with the learning rate.");
   declare_data_options(o);
   declare_model_options(o);
-  o.value("fractions", "LIST", "learning rates as fractions of 2/lambda_max, comma-separated",
+  o.value("fractions", "LIST", "learning rates as fractions of the stability limit (2/lambda_max for gd), comma-separated",
           "0.015625,0.03125,0.0625,0.125,0.25,0.5,0.9");
   o.value("min-steps", "N", "steps of the run at the largest learning rate (fixes alpha * N)", "40");
+  declare_optimizer_options(o);
   o.value("queries", "FILE.csv", "query points [default: the training inputs]");
   // F2 at every step by default: the "with every F2" column and its slope need it.
   declare_decomposition_options(o, "every");
@@ -48,11 +49,27 @@ int sweep_command(const Args& args) {
                        " steps in all (the smallest fraction runs longest); at most 10^8");
   }
   sweep.decomposition = make_decomposition_options(o);
+  sweep.optimizer = make_optimizer_config(o);
   sweep.threads = thread_count(o);
   pk::io::StagedDirectory dir(o.text("out"));
   const bool progress = !o.flag_set("quiet") && Progress::stderr_is_terminal();
-  const StudyResult result = run_sweep_study(dir.path(), "sweep", in, sweep, progress, !o.flag_set("no-timings"));
-  write_index(dir.path() / "index.html", "pathkernel sweep", {result.section});
+  const StudyResult result = run_sweep_study(dir.path(), "", in, sweep, progress, !o.flag_set("no-timings"));
+  ReportPage page;
+  page.title = "pathkernel sweep: " + model.name() + " on " + data.description;
+  page.question = "How far does the path-kernel picture of this network's training hold as the learning rate grows?";
+  page.answer = sweep_answer(result.sweep);
+  page.configuration = {{"data", data.description},
+                        {"model", model.name() + ", initialisation " +
+                                      (o.given("init-weights") ? o.text("init-weights") : o.text("init")) +
+                                      ", seed " + o.text("seed")},
+                        {"loss", std::string(in.loss.name())},
+                        {"query points", std::to_string(in.queries.shape().dim(0)) +
+                                             (o.given("queries") ? " from " + o.text("queries") : ", the training inputs")}};
+  for (auto& row : sweep_configuration(result.sweep, sweep)) page.configuration.push_back(std::move(row));
+  page.configuration.emplace_back("pathkernel version", pk::kernel::version());
+  page.sections = {result.section};
+  page.files = {{result.csv, "one row per learning rate: steps, errors, complex-step share, identities"}};
+  write_page(dir.path() / "index.html", page);
   dir.commit();
   std::fputs(result.table.c_str(), stdout);
   std::printf("report: %s\n", dir.target().string().c_str());

@@ -3,7 +3,8 @@
 //    contiguous, zero-padded panels sized for the caches, so the tile streams unit-stride, aligned
 //    data whatever the transposes and leading dimensions, and cache blocks are reused;
 //  - direct (small products): the tile reads the operands in place, no packing;
-//  - narrow (n < 8): vectorised along k or m instead, where a tile along n would be mostly empty.
+//  - narrow (n < 8): vectorised along k or m instead, where a tile along n would be mostly empty;
+//  - dots (A B^T, long k, small C): dot products of contiguous rows, nothing copied.
 #include "autodiff/gemm.hpp"
 
 #include <algorithm>
@@ -392,6 +393,62 @@ void gemm_narrow(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dot path, C = A B^T with a long k and a small C (a convolution's weight gradient: out x taps,
+// summed over every output position of the batch). Both operands are read along their contiguous
+// rows, so nothing is copied; the direct path would first transpose all of B (k x n, the whole
+// unfolded batch) into scratch. RA x RB dot products at a time share their loads.
+
+template <int RA, int RB>
+void dot_block(i64 k, double alpha, const double* a, i64 lda, const double* b, i64 ldb,
+               double beta, double* c, i64 ldc) {
+  v8d acc[RA][RB] = {};
+  i64 p = 0;
+  for (; p + kLanes <= k; p += kLanes) {
+    v8d av[RA], bv[RB];
+    for (int r = 0; r < RA; ++r) std::memcpy(&av[r], a + r * lda + p, sizeof(v8d));
+    for (int s = 0; s < RB; ++s) std::memcpy(&bv[s], b + s * ldb + p, sizeof(v8d));
+    for (int r = 0; r < RA; ++r)
+      for (int s = 0; s < RB; ++s) acc[r][s] += av[r] * bv[s];
+  }
+  for (int r = 0; r < RA; ++r)
+    for (int s = 0; s < RB; ++s) {
+      double sum = 0.0;
+      for (i64 l = 0; l < kLanes; ++l) sum += acc[r][s][l];
+      for (i64 q = p; q < k; ++q) sum += a[r * lda + q] * b[s * ldb + q];
+      double& dst = c[r * ldc + s];
+      dst = beta == 0.0 ? alpha * sum : alpha * sum + beta * dst;
+    }
+}
+
+void gemm_dots(i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda, const double* b,
+               i64 ldb, double beta, double* c, i64 ldc) {
+  for (i64 i = 0; i < m; i += 2) {
+    const bool two = i + 1 < m;
+    const double* ai = a + i * lda;
+    double* ci = c + i * ldc;
+    i64 j = 0;
+    for (; j + 4 <= n; j += 4) {
+      if (two)
+        dot_block<2, 4>(k, alpha, ai, lda, b + j * ldb, ldb, beta, ci + j, ldc);
+      else
+        dot_block<1, 4>(k, alpha, ai, lda, b + j * ldb, ldb, beta, ci + j, ldc);
+    }
+    for (; j < n; ++j) {
+      if (two)
+        dot_block<2, 1>(k, alpha, ai, lda, b + j * ldb, ldb, beta, ci + j, ldc);
+      else
+        dot_block<1, 1>(k, alpha, ai, lda, b + j * ldb, ldb, beta, ci + j, ldc);
+    }
+  }
+}
+
+// When the dot path runs: C small (at most 64 x 64) and k long enough (>= 8 max(m, n)) that
+// transposing B, k x n, would cost about as much as the products themselves.
+bool use_dots(bool trans_a, bool trans_b, i64 m, i64 n, i64 k) {
+  return !trans_a && trans_b && m <= 64 && n <= 64 && k >= 256 && k >= 8 * std::max(m, n);
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
@@ -399,7 +456,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
           double* c, std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0) return scale_c(m, n, beta, c, ldc);
-  if (n < kLanes)
+  if (use_dots(trans_a, trans_b, m, n, k))
+    gemm_dots(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else if (n < kLanes)
     gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <=
            kDirectMaxMacs)

@@ -43,7 +43,7 @@ Var operator*(double c, Var x);
 Var operator/(Var x, double c);
 Var operator/(double c, Var x);
 
-// --- elementwise functions, one file each --------------------------------------------------------
+// --- elementwise functions, one file each named after the op (exp.cpp, ..., tanh_backward.cpp) --
 
 /// e^x. d/dx = e^x.
 Var exp(Var x);
@@ -82,7 +82,7 @@ Var adjoint_scale(Var g, Var s);
 /// gradient of a tanh network costs one pass per layer. d/dy = -2 y g, d/dg = 1 - y^2.
 Var tanh_backward(Var y, Var g);
 
-// --- reductions (sum.cpp, mean.cpp, logsumexp.cpp, softmax.cpp, dot.cpp) ---------------------
+// --- reductions (sum.cpp, which also holds mean; logsumexp.cpp, softmax.cpp, dot.cpp) -------
 
 /// Sum of all elements (a scalar). The adjoint broadcasts back to every element.
 Var sum(Var x);
@@ -100,7 +100,8 @@ Var softmax(Var x, int axis);
 /// Inner product of two vectors of equal length. d/da = b, d/db = a.
 Var dot(Var a, Var b);
 
-// --- linear algebra and shape (matmul.cpp, transpose.cpp, reshape.cpp, slice.cpp, ...) -----
+// --- linear algebra and shape (matmul.cpp, transpose.cpp, reshape.cpp, slice.cpp with pad,
+//     concatenate.cpp, broadcast.cpp with sum_to) --------------------------------------------
 
 /// Matrix product with NumPy's rules for vectors: (m,k)@(k,n) -> (m,n), (m,k)@(k) -> (m),
 /// (k)@(k,n) -> (n), (k)@(k) -> (). d/dA = G B^T, d/dB = A^T G.
@@ -125,5 +126,93 @@ Var broadcast_to(Var x, Shape shape);
 /// The sum of x over the axes along which `shape` was broadcast to x's shape: the adjoint of
 /// broadcasting. `sum_to(broadcast_to(x, s), x.shape())` sums copies of x.
 Var sum_to(Var x, Shape shape);
+
+// --- convolution and pooling (unfold.cpp, transpose_blocks.cpp, conv2d.cpp, avg_pool2d.cpp,
+//     max_pool2d.cpp, gather.cpp) ------------------------------------------------------------
+//
+// Tensors are of rank 2 at most, so a batch of N images of C channels of H x W pixels is an
+// N x (C*H*W) matrix, each row one image, channel-major then row then column: PyTorch's
+// x.view(N, -1) of an NCHW tensor. Results use the same layout.
+
+/// The geometry of a 2-D sliding window (a convolution kernel or a pooling window) over images of
+/// `channels` x `height` x `width`, with PyTorch's meaning of stride, zero padding and dilation.
+/// Window positions start at -padding and step by stride; the window's taps are dilation apart.
+struct Conv2dGeometry {
+  std::int64_t channels = 1;
+  std::int64_t height = 1;
+  std::int64_t width = 1;
+  std::int64_t kernel_h = 1;
+  std::int64_t kernel_w = 1;
+  std::int64_t stride_h = 1;
+  std::int64_t stride_w = 1;
+  std::int64_t padding_h = 0;
+  std::int64_t padding_w = 0;
+  std::int64_t dilation_h = 1;
+  std::int64_t dilation_w = 1;
+
+  /// floor((height + 2 padding_h - dilation_h (kernel_h - 1) - 1) / stride_h) + 1.
+  std::int64_t out_height() const {
+    return (height + 2 * padding_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+  }
+  /// floor((width + 2 padding_w - dilation_w (kernel_w - 1) - 1) / stride_w) + 1.
+  std::int64_t out_width() const {
+    return (width + 2 * padding_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+  }
+};
+
+/// The extents of the images in one row of an N x (C*H*W) batch.
+struct ImageShape {
+  std::int64_t channels = 1;
+  std::int64_t height = 1;
+  std::int64_t width = 1;
+};
+
+/// im2col: the window's inputs at every output position, one column per position (PyTorch's
+/// F.unfold, with the images side by side). For x of N x (C*H*W) the result is
+/// (C*kh*kw) x (N*H'*W'), row (c*kh + i)*kw + j and column n*H'*W' + oh*W' + ow holding
+/// x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 in the padding). Linear in x; its adjoint
+/// is `fold`.
+Var unfold(Var x, const Conv2dGeometry& g);
+/// col2im, the adjoint of `unfold`: every element of `cols` ((C*kh*kw) x (N*H'*W')) is added to
+/// the input pixel that unfold read it from (padding taps are dropped), giving N x (C*H*W).
+/// Linear; its adjoint is `unfold`.
+Var fold(Var cols, const Conv2dGeometry& g);
+/// Each row of x (N x (rows*cols*inner)) read as a rows x cols matrix of blocks of `inner`
+/// contiguous elements, transposed block-wise into cols x rows (same shape as x). Linear; its
+/// adjoint is transpose_blocks(., cols, rows, inner).
+Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols, std::int64_t inner = 1);
+
+/// 2-D convolution with PyTorch's Conv2d semantics (a cross-correlation): x is N x (C*H*W), the
+/// weight out x (C*kh*kw) (PyTorch's weight.view(out, -1)), and the result N x (out*H'*W') with
+///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw].
+/// Computed as w unfold(x) (one GEMM for the whole batch) reordered image-major, so its
+/// derivatives are those of unfold, matmul and transpose_blocks: dL/dx = fold(w^T G) and
+/// dL/dw = G unfold(x)^T, G the output adjoint reordered to out x (N*H'*W'); dL/db sums G over
+/// positions. The weight's columns must number g.channels*kh*kw.
+Var conv2d(Var x, Var weight, const Conv2dGeometry& g);
+/// As above plus a bias vector of `out` elements added to every position of channel o.
+Var conv2d(Var x, Var weight, Var bias, const Conv2dGeometry& g);
+
+/// Average pooling over kernel x kernel windows taken every `stride` pixels (0 means kernel), no
+/// padding, as PyTorch's avg_pool2d: x N x (C*H*W) gives N x (C*H'*W'), H' = (H - k)/s + 1.
+/// Linear; the adjoint spreads each output's adjoint evenly, 1/k^2 to each pixel of its window
+/// (`avg_pool2d_adjoint`).
+Var avg_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t stride = 0);
+/// The adjoint of avg_pool2d: g (N x (C*H'*W')) spread back to N x (C*H*W), each window's pixels
+/// receiving g / k^2 (summed where windows overlap). Linear; its adjoint is avg_pool2d.
+Var avg_pool2d_adjoint(Var g, const ImageShape& image, std::int64_t kernel,
+                       std::int64_t stride = 0);
+/// Max pooling over kernel x kernel windows every `stride` pixels (0 means kernel), no padding:
+/// each output is the largest pixel of its window (the first in row-major order on ties, and NaN
+/// when the window holds one, as PyTorch). It is gather(x, argmax indices): the derivative routes
+/// each output's adjoint to its argmax pixel, and differentiates again through gather/scatter_add.
+Var max_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t stride = 0);
+/// out[i] = x[index[i]], x read as flat (row-major) and the result of index's shape. `index`
+/// holds integers stored as float64 (a recorded value, usually a constant); it is not
+/// differentiated. d/dx is scatter_add of the adjoint at the same indices.
+Var gather(Var x, Var index);
+/// A tensor of `shape` (flat, row-major) of zeros with src[i] added at index[i], for index of
+/// src's shape: the adjoint of gather, and gather is its adjoint.
+Var scatter_add(Var src, Var index, Shape shape);
 
 }  // namespace pk::ad

@@ -15,6 +15,31 @@ std::string Shape::str() const {
   return s;
 }
 
+void Shape::invalid_extents(const char* op, int rank, std::int64_t a, std::int64_t b) {
+  std::string dims = "(" + std::to_string(a);
+  if (rank == 2) dims += ", " + std::to_string(b);
+  dims += ')';
+  const bool negative = a < 0 || (rank == 2 && b < 0);
+  throw ShapeError(std::string(op) + ": extents " + dims +
+                   (negative ? " include a negative extent"
+                             : " hold more than " + std::to_string(kMaxSize) + " elements"));
+}
+
+void Shape::validate(const char* op) const {
+  const bool rank_ok = rank >= 0 && rank <= 2;
+  const bool unused_ok = rank_ok && (rank >= 2 || dims[1] == 1) && (rank >= 1 || dims[0] == 1);
+  std::int64_t n = 0;
+  const bool extents_ok = dims[0] >= 0 && dims[1] >= 0 &&
+                          !__builtin_mul_overflow(dims[0], dims[1], &n) && n <= kMaxSize;
+  if (rank_ok && unused_ok && extents_ok) return;
+  throw ShapeError(std::string(op) + ": invalid shape (rank " + std::to_string(rank) +
+                   ", extents " + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) +
+                   (!rank_ok        ? "): the rank must be 0, 1 or 2"
+                    : !unused_ok    ? "): extents beyond the rank must be 1"
+                    : dims[0] < 0 || dims[1] < 0 ? "): negative extent"
+                                    : "): more than " + std::to_string(kMaxSize) + " elements"));
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   if (a == b) return a;
   const int rank = a.rank > b.rank ? a.rank : b.rank;

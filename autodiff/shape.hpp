@@ -2,6 +2,7 @@
 // The shape of a dense tensor of rank 0, 1 or 2, and NumPy's broadcasting rule between two shapes.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -15,12 +16,33 @@ struct Shape {
   int rank = 0;
   std::array<std::int64_t, 2> dims{1, 1};
 
+  /// The most elements a tensor may hold: their byte count must fit in ptrdiff_t, so that no
+  /// size or offset computed from a valid shape overflows.
+  static constexpr std::int64_t kMaxSize = PTRDIFF_MAX / static_cast<std::int64_t>(sizeof(double));
+
   /// A scalar.
   static Shape scalar() { return {}; }
-  /// A vector of n elements.
-  static Shape vector(std::int64_t n) { return {1, {n, 1}}; }
-  /// A rows x cols matrix.
-  static Shape matrix(std::int64_t rows, std::int64_t cols) { return {2, {rows, cols}}; }
+  /// A vector of n elements; throws `ShapeError` for n < 0 or n > kMaxSize.
+  static Shape vector(std::int64_t n) {
+    if (n < 0 || n > kMaxSize) [[unlikely]]
+      invalid_extents("Shape::vector", 1, n, 1);
+    return {1, {n, 1}};
+  }
+  /// A rows x cols matrix; throws `ShapeError` for a negative extent or more than kMaxSize
+  /// elements (the check that keeps `size()` from overflowing).
+  static Shape matrix(std::int64_t rows, std::int64_t cols) {
+    std::int64_t n = 0;
+    if (rows < 0 || cols < 0 || __builtin_mul_overflow(rows, cols, &n) || n > kMaxSize) [[unlikely]]
+      invalid_extents("Shape::matrix", 2, rows, cols);
+    return {2, {rows, cols}};
+  }
+
+  /// Throws `ShapeError` naming `op` unless this is a shape the factories could have made: rank
+  /// 0 to 2, unused extents 1, no negative extent, at most kMaxSize elements. Shapes built by the
+  /// factories always pass; the public entry points that accept a shape (Tensor, reshape,
+  /// broadcast_to, sum_to, scatter_add, Tape::fill and the leaves) check it, because the
+  /// members can be set directly.
+  void validate(const char* op) const;
 
   /// Number of elements.
   std::int64_t size() const {
@@ -37,6 +59,11 @@ struct Shape {
 
   /// "()", "(3)" or "(3, 4)": the form every error message uses.
   std::string str() const;
+
+ private:
+  // Out of line and cold, so the factories inline to two comparisons.
+  [[noreturn]] static void invalid_extents(const char* op, int rank, std::int64_t a,
+                                           std::int64_t b);
 };
 
 /// The shape NumPy broadcasting gives for an elementwise op between a and b; throws

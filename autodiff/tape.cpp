@@ -52,6 +52,7 @@ const Node& Tape::node(const Var& v) const {
 Var Tape::leaf(TensorView value, const double* tangent, bool requires_grad) {
   if (nodes_.size() >= std::numeric_limits<std::uint32_t>::max())
     throw TapeError("tape: more than 2^32 - 1 recorded values");
+  value.shape().validate("Tape: leaf");
   Node n;
   n.shape = value.shape();
   n.value = allocate(n.shape.size());
@@ -81,6 +82,7 @@ Var Tape::constant(TensorView value) { return leaf(value, nullptr, false); }
 Var Tape::scalar(double v) { return leaf(TensorView(&v, Shape::scalar()), nullptr, false); }
 
 Var Tape::fill(Shape shape, double v, bool zero_tangent) {
+  shape.validate("Tape::fill");
   Node n;
   n.shape = shape;
   n.value = allocate(shape.size());

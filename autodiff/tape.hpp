@@ -4,7 +4,9 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <new>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "autodiff/arena.hpp"
@@ -53,6 +55,10 @@ class Var {
 struct OpParams {
   double scalar = 0.0;
   std::array<std::int64_t, 4> ints{};
+  /// Arguments that do not fit in `ints` (a convolution's geometry): a record the op placed in
+  /// the tape's arena with `Tape::store` before recording, so it lives exactly as long as the
+  /// values recorded after it. Null for most ops.
+  const void* record = nullptr;
 };
 
 /// One recorded operation and its result. Values live in the tape's arena and are immutable
@@ -137,6 +143,15 @@ class Tape {
   Var handle(std::uint32_t index) { return {this, index, nodes_[index].stamp}; }
   /// An uninitialised buffer for n doubles, valid until the tape is cleared or rewound.
   double* allocate(std::int64_t n) { return arena_.allocate(n); }
+  /// A copy of `record` in the arena, valid until the tape is cleared or rewound past this
+  /// point: where an op keeps arguments too large for `OpParams::ints` (see OpParams::record).
+  template <class T>
+  const T* store(const T& record) {
+    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T> &&
+                  alignof(T) <= 64);
+    void* p = arena_.allocate(static_cast<std::int64_t>((sizeof(T) + sizeof(double) - 1) / sizeof(double)));
+    return ::new (p) T(record);
+  }
   /// Throws `TapeError` unless `v` is alive on this tape; `what` names the caller.
   void check(const Var& v, const char* what) const;
   /// True once some leaf carried a tangent since the last clear.

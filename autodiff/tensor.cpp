@@ -13,10 +13,19 @@ double TensorView::item() const {
   return data_[0];
 }
 
-Tensor::Tensor(Shape shape, double fill)
-    : shape_(shape), data_(static_cast<std::size_t>(shape.size()), fill) {}
+namespace {
+// The element count of a shape checked first, so that a shape whose members were set by hand to a
+// negative or overflowing extent throws ShapeError instead of std::length_error from the vector.
+std::size_t checked_count(const Shape& shape) {
+  shape.validate("Tensor");
+  return static_cast<std::size_t>(shape.size());
+}
+}  // namespace
+
+Tensor::Tensor(Shape shape, double fill) : shape_(shape), data_(checked_count(shape), fill) {}
 
 Tensor::Tensor(Shape shape, std::vector<double> values) : shape_(shape), data_(std::move(values)) {
+  shape.validate("Tensor");
   if (static_cast<std::int64_t>(data_.size()) != shape.size())
     throw ShapeError("Tensor: " + std::to_string(data_.size()) + " values for shape " +
                      shape.str());
@@ -34,6 +43,7 @@ Tensor Tensor::matrix(std::int64_t rows, std::int64_t cols, std::vector<double> 
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
+  shape.validate("reshape");
   if (shape.size() != shape_.size())
     throw ShapeError("reshape: cannot view " + shape_.str() + " as " + shape.str());
   Tensor t = *this;

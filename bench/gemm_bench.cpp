@@ -1,5 +1,8 @@
 // GFLOP/s of pk::ad::detail::gemm on square sizes and on the shapes the library actually runs
-// (MLP forward products and their backward-pass transposed variants).
+// (MLP forward products and their backward-pass transposed variants). When built with a CBLAS
+// (PATHKERNEL_BENCH_CBLAS, set by bench/CMakeLists.txt when one is found), cblas_dgemm is timed on
+// the same shapes and operands, single-threaded, and a table of the engine's time as a ratio to
+// it is printed after the suite.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -12,6 +15,11 @@
 #include <vector>
 
 #include "autodiff/gemm.hpp"
+#include "bench/peer_report.hpp"
+
+#ifdef PATHKERNEL_BENCH_CBLAS
+#include <cblas.h>
+#endif
 
 namespace {
 
@@ -66,11 +74,24 @@ void verify(const Shape& s, const Matrix& a, const Matrix& b, const Matrix& c) {
     }
 }
 
-void run(benchmark::State& state, Shape s) {
+// Whose GEMM a benchmark times.
+enum class Engine { pathkernel, cblas };
+
+void run(benchmark::State& state, Shape s, Engine engine) {
   std::mt19937_64 rng(static_cast<std::uint64_t>(s.m * 1000003 + s.n * 1009 + s.k));
   Matrix a(s.m * s.k, rng), b(s.k * s.n, rng), c(s.m * s.n, rng);
   const i64 lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
   auto call = [&] {
+#ifdef PATHKERNEL_BENCH_CBLAS
+    if (engine == Engine::cblas) {
+      cblas_dgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(s.m), static_cast<int>(s.n), static_cast<int>(s.k), 1.0, a.data(),
+                  static_cast<int>(lda), b.data(), static_cast<int>(ldb), 0.0, c.data(),
+                  static_cast<int>(s.n));
+      return;
+    }
+#endif
+    (void)engine;
     pk::ad::detail::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0,
                          c.data(), s.n);
   };
@@ -101,6 +122,18 @@ const Shape kShapes[] = {
     {true, false, 16, 1, 32},
     {false, true, 32, 16, 16},
     {false, true, 32, 16, 1},
+    // MLP 8-64-64-1, batch 128 (the small problem of mlp_problem.hpp): forward, dW, dX
+    {false, false, 128, 64, 8},
+    {false, false, 128, 64, 64},
+    {false, false, 128, 1, 64},
+    {true, false, 8, 64, 128},
+    {true, false, 64, 64, 128},
+    {true, false, 64, 1, 128},
+    {false, true, 128, 64, 64},
+    {false, true, 128, 64, 1},
+    // its tangent kernel over the batch by Gram matrices: G G^T and H H^T
+    {false, true, 128, 128, 64},
+    {false, true, 128, 128, 8},
     // wider layers: 256x64 @ 64x256, 256x256 @ 256x256, 256x256 @ 256x10 and their gradients
     {false, false, 256, 256, 64},
     {true, false, 64, 256, 256},
@@ -115,15 +148,27 @@ const Shape kShapes[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<pk::bench::RatioRow> rows;
   for (const Shape& s : kShapes) {
-    const std::string name = std::string("gemm/") + (s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" +
-                             std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
-                             std::to_string(s.k);
-    benchmark::RegisterBenchmark(name.c_str(), run, s);
+    const std::string shape = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" +
+                              std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                              std::to_string(s.k);
+    benchmark::RegisterBenchmark(("gemm/" + shape).c_str(), run, s, Engine::pathkernel);
+#ifdef PATHKERNEL_BENCH_CBLAS
+    benchmark::RegisterBenchmark(("cblas_dgemm/" + shape).c_str(), run, s, Engine::cblas);
+    rows.push_back({shape, "gemm", "gemm/" + shape, {"cblas_dgemm/" + shape}});
+#endif
   }
+#ifdef PATHKERNEL_BENCH_CBLAS
+  const std::string blas = pk::bench::pin_openblas_to_one_thread();
+  benchmark::AddCustomContext("cblas_dgemm", pk::bench::provider_of("cblas_dgemm"));
+  benchmark::AddCustomContext("OpenBLAS", blas.empty() ? "not loaded" : blas);
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  pk::bench::TimeKeeper times;
+  benchmark::RunSpecifiedBenchmarks(&times);
+  if (!rows.empty()) pk::bench::print_ratio_table(times, rows, "shape (ta tb / m x n x k)", "cblas_dgemm");
   benchmark::Shutdown();
   return 0;
 }

@@ -226,9 +226,12 @@ Parsed parse_preamble(const std::string& file, const std::string& bytes) {
   }
   if (h.fortran_order)
     throw NpyError(file, "Fortran-order data is not supported; save with np.ascontiguousarray");
+  // The product of the non-zero extents is what is bounded: a zero extent empties the array, but
+  // the readers still multiply the others (the size of a row), which must not overflow either.
   std::int64_t n = 1;
   for (const std::int64_t d : h.shape) {
-    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / 8 / d)
+    if (d == 0) continue;
+    if (n > std::numeric_limits<std::int64_t>::max() / 8 / d)
       throw NpyError(file, "shape " + shape_string(h.shape) + " is too large");
     n *= d;
   }

@@ -1,5 +1,7 @@
 #include "kernel/accumulation.hpp"
 
+#include "kernel/optimizer_shares.hpp"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -97,16 +99,15 @@ std::vector<WindowTotals> window_totals(const DecompositionReport& r, std::int64
   return windows;
 }
 
-double sharpness_threshold(pk::nn::OptimizerKind optimizer, double learning_rate) {
-  switch (optimizer) {
-    case pk::nn::OptimizerKind::gradient_descent:
-      // w - alpha grad L on the quadratic model diverges along eigenvalues above 2 / alpha.
-      return learning_rate > 0 ? 2.0 / learning_rate : kNaN;
-    case pk::nn::OptimizerKind::momentum:
-    case pk::nn::OptimizerKind::adam:
-      break;  // stateful: their thresholds depend on the state, not derived here
-  }
-  return kNaN;
+double sharpness_threshold(const pk::nn::OptimizerConfig& optimizer, double learning_rate) {
+  return learning_rate > 0 ? stability_threshold(optimizer, learning_rate) : kNaN;
+}
+
+double compared_sharpness(const DecompositionReport& r, std::int64_t step) {
+  const auto k = static_cast<std::size_t>(step);
+  if (threshold_is_preconditioned(r.optimizer_config))
+    return k < r.preconditioned_sharpness.size() ? r.preconditioned_sharpness[k] : kNaN;
+  return k < r.sharpness.size() ? r.sharpness[k] : kNaN;
 }
 
 EdgeOfStability edge_of_stability(const DecompositionReport& r, double band) {
@@ -116,7 +117,7 @@ EdgeOfStability edge_of_stability(const DecompositionReport& r, double band) {
   std::vector<std::int64_t> measured;
   for (std::int64_t k = 0; k < r.steps && k < static_cast<std::int64_t>(r.sharpness.size()); ++k) {
     const auto ku = static_cast<std::size_t>(k);
-    if (std::isnan(r.sharpness[ku])) continue;
+    if (std::isnan(compared_sharpness(r, k))) continue;
     measured.push_back(k);
     const double p = r.sharpness[ku] * r.learning_rate[ku];
     if (!(p <= e.max_lr_times_lambda)) e.max_lr_times_lambda = p;
@@ -126,8 +127,8 @@ EdgeOfStability edge_of_stability(const DecompositionReport& r, double band) {
   std::size_t first_in_band = measured.size();
   for (std::size_t i = measured.size(); i-- > 0;) {
     const auto ku = static_cast<std::size_t>(measured[i]);
-    const double threshold = sharpness_threshold(r.optimizer_kind, r.learning_rate[ku]);
-    const double x = r.sharpness[ku] / threshold;
+    const double threshold = sharpness_threshold(r.optimizer_config, r.learning_rate[ku]);
+    const double x = compared_sharpness(r, measured[i]) / threshold;
     if (!(std::abs(x - 1.0) <= band)) break;
     first_in_band = i;
   }
@@ -135,8 +136,8 @@ EdgeOfStability edge_of_stability(const DecompositionReport& r, double band) {
   const std::int64_t onset = measured[first_in_band];
   const auto ou = static_cast<std::size_t>(onset);
   e.onset_step = onset;
-  e.lambda_at_onset = r.sharpness[ou];
-  e.threshold_at_onset = sharpness_threshold(r.optimizer_kind, r.learning_rate[ou]);
+  e.lambda_at_onset = compared_sharpness(r, onset);
+  e.threshold_at_onset = sharpness_threshold(r.optimizer_config, r.learning_rate[ou]);
   e.before = sum_steps(r, 0, onset);
   e.after = sum_steps(r, onset, r.steps);
   return e;

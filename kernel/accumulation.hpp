@@ -60,10 +60,12 @@ std::int64_t default_window(std::int64_t steps);
 std::vector<WindowTotals> window_totals(const DecompositionReport& report, std::int64_t window,
                                         double tau_w);
 
-/// The sharpness above which the step's update is unstable on the quadratic model of the loss:
-/// 2 / alpha for gradient descent. NaN for the optimisers whose threshold is not derived here
-/// (momentum, Adam): no edge of stability is reported for them.
-double sharpness_threshold(pk::nn::OptimizerKind optimizer, double learning_rate);
+/// The sharpness above which the step's update is unstable on the quadratic model of the loss,
+/// for the run's optimiser (stability_threshold: 2 / alpha for gradient descent, 2 (1 + mu) / alpha
+/// for heavy-ball momentum, ...), and the sharpness of step k it is compared with (lambda_max(H_k),
+/// or for Adam and AdamW the preconditioned lambda_max(P_k H_k)); NaN where not measured.
+double sharpness_threshold(const pk::nn::OptimizerConfig& optimizer, double learning_rate);
+double compared_sharpness(const DecompositionReport& report, std::int64_t step);
 
 /// The edge of stability found in a report's sharpness measurements.
 struct EdgeOfStability {

@@ -10,7 +10,9 @@
 #include <string>
 #include <utility>
 
+#include "kernel/gauss_legendre.hpp"
 #include "kernel/model_tangent_kernel.hpp"
+#include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel/tangent_kernel.hpp"
@@ -98,6 +100,7 @@ QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const 
     double a = 0.0;
     for (std::int64_t m = 0; m < training_points; ++m)
       a += attribution[static_cast<std::size_t>((q * outputs + c) * training_points + m)];
+    if (!attribution_regularizer.empty()) a += attribution_regularizer[static_cast<std::size_t>(q * outputs + c)];
     s.kernel_machine = s.f_initial + a;
   }
   const double learned = std::abs(s.f_final - s.f_initial);
@@ -199,9 +202,32 @@ double DecompositionReport::attribution_identity_error() const {
   return worst;
 }
 
+double DecompositionReport::exact_attribution_identity_error() const {
+  if (exact_attribution.empty()) return kNaN;
+  double worst = 0.0;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t c = 0; c < outputs; ++c) {
+      const auto row = static_cast<std::size_t>(q * outputs + c);
+      double attributed = exact_attribution_regularizer[row];
+      for (std::int64_t m = 0; m < training_points; ++m)
+        attributed += exact_attribution[row * static_cast<std::size_t>(training_points) + static_cast<std::size_t>(m)];
+      const double learned = f_final(q, c) - f_initial(q, c);
+      if (!std::isfinite(attributed) || !std::isfinite(learned)) return std::numeric_limits<double>::infinity();
+      keep_worst(worst, std::abs(attributed - learned) /
+                            std::max({std::abs(f_final(q, c)), std::abs(f_initial(q, c)), 1.0}));
+    }
+  return worst;
+}
+
 Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
                        Tensor training_inputs, Tensor training_targets,
                        pk::nn::OptimizerKind optimizer, DecompositionOptions options)
+    : Decomposer(std::move(model), loss, std::move(queries), std::move(training_inputs),
+                 std::move(training_targets), pk::nn::OptimizerConfig{.kind = optimizer}, options) {}
+
+Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
+                       Tensor training_inputs, Tensor training_targets,
+                       const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options)
     : model_(std::move(model)),
       loss_(loss),
       queries_(std::move(queries)),
@@ -220,27 +246,40 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   report_.outputs = model_.output_dim();
   report_.training_points = inputs_.shape().as_rows();
   report_.kernel_form = pk::nn::has_kernel_form(optimizer);
-  report_.optimizer = std::string(pk::nn::optimizer_name(optimizer));
-  report_.optimizer_kind = optimizer;
-  if (!report_.kernel_form) {
-    options.attribution = false;  // DESIGN.md: the attribution form does not apply
-    options.pair_query = -1;
-  }
+  report_.optimizer = std::string(pk::nn::optimizer_name(optimizer.kind));
+  report_.optimizer_config = optimizer;
+  if (options.exact_attribution && !options.exact_kernel)
+    throw std::invalid_argument("decompose: the exact attribution needs the exact kernel");
   if (options.pair_query >= report_.queries)
     throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
                                 " but only " + std::to_string(report_.queries) + " query points");
   report_.options = options;
   const auto pc = static_cast<std::size_t>(report_.queries * report_.outputs);
+  // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
+  const auto pcm = pc * static_cast<std::size_t>(report_.training_points);
+  const bool preconditioned = threshold_is_preconditioned(optimizer) && options.sharpness_every > 0;
+  if (((options.attribution || options.pair_query >= 0) && !report_.kernel_form) || options.exact_attribution ||
+      preconditioned)
+    shares_.emplace(model_, optimizer, inputs_);
   if (options.attribution) {
-    report_.attribution.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
-    report_.path_kernel.assign(pc * static_cast<std::size_t>(report_.training_points), 0.0);
-    block_attribution_ = report_.attribution;
-    block_path_kernel_ = report_.path_kernel;
+    report_.attribution.assign(pcm, 0.0);
+    // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.
+    if (report_.kernel_form) report_.path_kernel.assign(pcm, 0.0);
+    else report_.attribution_regularizer.assign(pc, 0.0);
+    report_.attribution_method = report_.kernel_form ? "kernel" : "per_point_state";
   }
+  if (options.exact_attribution) {
+    report_.exact_attribution.assign(pcm, 0.0);
+    report_.exact_attribution_regularizer.assign(pc, 0.0);
+  }
+  if (shares_) report_.attribution_state_bytes = shares_->state_bytes();
+  pair_points_ = report_.training_points + (report_.kernel_form ? 0 : 1);
+  // --- end optimiser shares ---
   if (options.pair_query >= 0) {
-    const auto m = static_cast<std::size_t>(report_.training_points);
-    pair_sums_.assign(m * m * static_cast<std::size_t>(report_.outputs), 0.0);
+    const auto n = static_cast<std::size_t>(pair_points_);
+    pair_sums_.assign(n * n * static_cast<std::size_t>(report_.outputs), 0.0);
   }
+  for (std::size_t i = 0; i < kBlockSums.size(); ++i) block_[i].assign((report_.*kBlockSums[i]).size(), 0.0);
 }
 
 Tensor Decomposer::kernel_to_training_set(TensorView w) {
@@ -336,6 +375,14 @@ void Decomposer::add_step(const StepInput& step) {
     r.exact_error.insert(r.exact_error.end(), static_cast<std::size_t>(pc), kNaN);
   }
 
+  if (shares_) {  // optimiser shares hook: c_{k,m} of this step, and Adam's preconditioner
+    Stopwatch t(r.seconds_attribution);
+    shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
+                      step.output_derivatives, tape_);
+    r.attribution_state_bytes = shares_->state_bytes();
+    r.shares_closure_error = shares_->closure_error();
+  }
+  r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
   if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
     Stopwatch t(r.seconds_sharpness);
     auto training_loss = [this](Var wv) {
@@ -344,39 +391,64 @@ void Decomposer::add_step(const StepInput& step) {
     const Sharpness s = sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
     r.sharpness.push_back(s.lambda_max);
     r.sharpness_residual.push_back(s.residual);
+    const pk::nn::OptimizerConfig& oc = r.optimizer_config;
+    r.preconditioned_sharpness.push_back(
+        threshold_is_preconditioned(oc)
+            ? preconditioned_sharpness(training_loss, w, shares_->adam_denominator(),
+                                       oc.kind == pk::nn::OptimizerKind::adam ? oc.weight_decay : 0.0,
+                                       o.lanczos_iterations, o.lanczos_tolerance, &tape_)
+            : kNaN);
   } else {
     r.sharpness.push_back(kNaN);
     r.sharpness_residual.push_back(kNaN);
+    r.preconditioned_sharpness.push_back(kNaN);
   }
 
-  if (o.attribution) {
+  if (o.attribution && r.kernel_form) {
     Stopwatch t(r.seconds_attribution);
     attribute(step);
-    ++block_steps_;
-    if ((step.step + 1) % kStepBlock == 0) close_block();
   }
+  if ((o.attribution && !r.kernel_form) || o.exact_attribution) {
+    Stopwatch t(r.seconds_attribution);
+    attribute_shares(step, dw);
+  }
+  ++block_steps_;
+  if ((step.step + 1) % kStepBlock == 0) close_block();
   if (o.pair_query >= 0 && want_f2) {
     Stopwatch t(r.seconds_attribution);
-    split_f2_into_pairs(step);
+    if (r.kernel_form) split_f2_into_pairs(step);
+    else split_f2_into_share_pairs(step);
   }
   r.steps = next_step_ - first_row_;
 }
 
 // --- streaming: rows handed over block by block ---
 void Decomposer::start_at(std::int64_t step) {
-  if (next_step_ != first_step_) throw std::logic_error("Decomposer::start_at after the first step");
+  if (next_step_ != first_step_ || replayed_ > 0) throw std::logic_error("Decomposer::start_at after the first step");
   first_step_ = first_row_ = next_step_ = step;
+}
+
+void Decomposer::replay_state(const StepInput& step) {
+  if (step.step != replayed_ || step.step >= first_step_ || next_step_ != first_step_)
+    throw std::logic_error("Decomposer::replay_state: step " + std::to_string(step.step) +
+                           " is not the next step before the range starting at " + std::to_string(first_step_));
+  ++replayed_;
+  if (!shares_) return;
+  Stopwatch t(report_.seconds_attribution);
+  shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
+                    step.output_derivatives, tape_);
+  report_.attribution_state_bytes = shares_->state_bytes();
+  report_.shares_closure_error = shares_->closure_error();
 }
 
 void Decomposer::close_block() {
   if (block_steps_ == 0) return;
   DecompositionReport& r = report_;
-  for (std::size_t i = 0; i < r.attribution.size(); ++i) {
-    r.attribution[i] += block_attribution_[i];
-    r.path_kernel[i] += block_path_kernel_[i];
+  for (std::size_t n = 0; n < kBlockSums.size(); ++n) {
+    std::vector<double>& total = r.*kBlockSums[n];
+    for (std::size_t i = 0; i < total.size(); ++i) total[i] += block_[n][i];
+    closed_[n] = std::exchange(block_[n], std::vector<double>(total.size(), 0.0));
   }
-  closed_attribution_ = std::exchange(block_attribution_, std::vector<double>(r.attribution.size(), 0.0));
-  closed_path_kernel_ = std::exchange(block_path_kernel_, std::vector<double>(r.path_kernel.size(), 0.0));
   block_steps_ = 0;
 }
 
@@ -390,11 +462,17 @@ DecompositionReport Decomposer::take_steps() {
   block.options = r.options;
   block.kernel_form = r.kernel_form;
   block.optimizer = r.optimizer;
-  block.optimizer_kind = r.optimizer_kind;
+  block.optimizer_config = r.optimizer_config;
+  block.attribution_method = r.attribution_method;
+  block.attribution_state_bytes = r.attribution_state_bytes;
+  block.shares_closure_error = r.shares_closure_error;
   block.learning_rate = std::exchange(r.learning_rate, {});
   block.loss = std::exchange(r.loss, {});
   block.sharpness = std::exchange(r.sharpness, {});
   block.sharpness_residual = std::exchange(r.sharpness_residual, {});
+  block.stability_threshold = std::exchange(r.stability_threshold, {});
+  block.preconditioned_sharpness = std::exchange(r.preconditioned_sharpness, {});
+  block.exact_attribution_error = std::exchange(r.exact_attribution_error, {});
   block.exact_nodes = std::exchange(r.exact_nodes, {});
   block.second_order_computed = std::exchange(r.second_order_computed, {});
   block.df = std::exchange(r.df, {});
@@ -406,8 +484,7 @@ DecompositionReport Decomposer::take_steps() {
   block.third_order = std::exchange(r.third_order, {});
   block.f_initial = r.f_initial;
   block.f_final = r.f_final;
-  block.attribution = std::exchange(closed_attribution_, {});
-  block.path_kernel = std::exchange(closed_path_kernel_, {});
+  for (std::size_t n = 0; n < kBlockSums.size(); ++n) block.*kBlockSums[n] = std::exchange(closed_[n], {});
   r.steps = 0;
   first_row_ = next_step_;
   return block;
@@ -423,8 +500,8 @@ void Decomposer::attribute(const StepInput& step) {
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < c_out; ++c) {
       const std::int64_t row = (q * c_out + c) * cols;
-      double* a = block_attribution_.data() + (q * c_out + c) * m_all;
-      double* kp = block_path_kernel_.data() + (q * c_out + c) * m_all;
+      double* a = block_[0].data() + (q * c_out + c) * m_all;
+      double* kp = block_[1].data() + (q * c_out + c) * m_all;
       for (std::int64_t m = 0; m < m_all; ++m) kp[m] += lr * k[row + m * c_out + c];
       for (std::size_t b = 0; b < step.batch.size(); ++b) {
         const std::int64_t m = step.batch[b];
@@ -439,7 +516,7 @@ void Decomposer::attribute(const StepInput& step) {
 void Decomposer::split_f2_into_pairs(const StepInput& step) {
   DecompositionReport& r = report_;
   const std::int64_t c_out = r.outputs, nb = static_cast<std::int64_t>(step.batch.size());
-  const std::int64_t d = model_.parameter_count(), m_all = r.training_points;
+  const std::int64_t d = model_.parameter_count();
   const std::int64_t features = inputs_.shape().dim(1);
   auto f = [this](Var x, Var w) { return model_.forward(x, w); };
   const Tensor w(step.weights_before);
@@ -473,7 +550,76 @@ void Decomposer::split_f2_into_pairs(const StepInput& step) {
         const Tensor& vb = v[static_cast<std::size_t>(b)];
         for (std::int64_t i = 0; i < d; ++i) s += vb[i] * hv[i];
         const std::int64_t mb = step.batch[static_cast<std::size_t>(b)];
-        pair_sums_[static_cast<std::size_t>((c * m_all + mb) * m_all + mn)] += half_a2 * s;
+        pair_sums_[static_cast<std::size_t>((c * pair_points_ + mb) * pair_points_ + mn)] += half_a2 * s;
+      }
+    }
+  }
+}
+
+// A_m(x) += J_k(x) c_{k,m} for every point with a share, and, when asked, the exact attribution
+// with the integrated Jacobian on the exact kernel's Gauss-Legendre nodes of this step.
+void Decomposer::attribute_shares(const StepInput& step, const Tensor& dw) {
+  DecompositionReport& r = report_;
+  auto f = [this](Var x, Var w) { return model_.forward(x, w); };
+  const Tensor w(step.weights_before);
+  if (r.options.attribution && !r.kernel_form) {
+    const Tensor jac = per_sample_jacobians(f, queries_, w, tape_);  // (P*C) x D
+    accumulate_shares(jac, *shares_, 1.0, block_[0], block_[2]);
+  }
+  if (!r.options.exact_attribution) return;
+  const std::size_t pc = static_cast<std::size_t>(r.queries * r.outputs);
+  std::vector<double> attribution(pc * static_cast<std::size_t>(r.training_points), 0.0), regularizer(pc, 0.0);
+  const GaussLegendre rule = gauss_legendre(r.exact_nodes.back());
+  Tensor point(w.shape());
+  for (std::size_t i = 0; i < rule.nodes.size(); ++i) {
+    for (std::int64_t j = 0; j < w.size(); ++j) point[j] = w[j] + rule.nodes[i] * dw[j];
+    accumulate_shares(per_sample_jacobians(f, queries_, point, tape_), *shares_, rule.weights[i], attribution,
+                      regularizer);
+  }
+  const std::size_t base = static_cast<std::size_t>(r.steps) * pc, m_all = static_cast<std::size_t>(r.training_points);
+  double worst = 0.0;
+  for (std::size_t row = 0; row < pc; ++row) {
+    double step_total = regularizer[row];
+    for (std::size_t m = 0; m < m_all; ++m) {
+      step_total += attribution[row * m_all + m];
+      block_[3][row * m_all + m] += attribution[row * m_all + m];
+    }
+    block_[4][row] += regularizer[row];
+    keep_worst(worst, std::abs(step_total - r.df[base + row]));
+  }
+  r.exact_attribution_error.push_back(worst);
+}
+
+// F2_k = 1/2 dw^T H dw with dw = sum_m c_{k,m} + c_{k,reg}: the pairs of shares, the decay's as
+// point M.
+void Decomposer::split_f2_into_share_pairs(const StepInput& step) {
+  DecompositionReport& r = report_;
+  const std::int64_t c_out = r.outputs, d = model_.parameter_count(), np = pair_points_;
+  const std::int64_t features = inputs_.shape().dim(1);
+  auto f = [this](Var x, Var w) { return model_.forward(x, w); };
+  const Tensor w(step.weights_before);
+  std::vector<std::int64_t> points;
+  std::vector<Tensor> c;
+  for (std::int64_t m = 0; m < r.training_points; ++m)
+    if (shares_->active(m)) {
+      points.push_back(m);
+      c.emplace_back(Shape::vector(d), std::vector<double>(shares_->share(m).begin(), shares_->share(m).end()));
+    }
+  if (shares_->has_regularizer()) {
+    points.push_back(r.training_points);
+    const std::span<const double> reg = shares_->regularizer_share();
+    c.emplace_back(Shape::vector(d), std::vector<double>(reg.begin(), reg.end()));
+  }
+  Tensor x(Shape::matrix(1, features));
+  std::copy_n(queries_.data() + r.options.pair_query * features, features, x.data());
+  for (std::int64_t out = 0; out < c_out; ++out) {
+    auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, out, out + 1)); };
+    for (std::size_t n = 0; n < c.size(); ++n) {
+      const Tensor hv = pk::ad::hvp(fc, w, c[n], nullptr, pk::ad::HvpMethod::forward_over_reverse, &tape_);
+      for (std::size_t b = 0; b < c.size(); ++b) {
+        double s = 0.0;
+        for (std::int64_t i = 0; i < d; ++i) s += c[b][i] * hv[i];
+        pair_sums_[static_cast<std::size_t>((out * np + points[b]) * np + points[n])] += 0.5 * s;
       }
     }
   }
@@ -485,20 +631,21 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   r.f_final = predict(f, queries_, Tensor(final_weights), tape_);
   if (next_step_ == first_step_) r.f_initial = r.f_final;
   close_block();
-  closed_attribution_.clear();
-  closed_path_kernel_.clear();
+  for (std::vector<double>& sums : closed_) sums.clear();
   if (r.options.pair_query >= 0) {
-    const std::int64_t m_all = r.training_points;
+    const std::int64_t np = pair_points_;
+    // Index M, past the training points, is the weight decay's share.
+    auto point = [&](std::int64_t i) { return i == r.training_points ? std::int64_t{-1} : i; };
     std::vector<F2Pair> pairs;
     r.pair_total = 0.0;
     for (std::int64_t c = 0; c < r.outputs; ++c)
-      for (std::int64_t m = 0; m < m_all; ++m)
-        for (std::int64_t n = m; n < m_all; ++n) {
-          const double mn = pair_sums_[static_cast<std::size_t>((c * m_all + m) * m_all + n)];
-          const double nm = pair_sums_[static_cast<std::size_t>((c * m_all + n) * m_all + m)];
+      for (std::int64_t m = 0; m < np; ++m)
+        for (std::int64_t n = m; n < np; ++n) {
+          const double mn = pair_sums_[static_cast<std::size_t>((c * np + m) * np + n)];
+          const double nm = pair_sums_[static_cast<std::size_t>((c * np + n) * np + m)];
           const double v = m == n ? mn : mn + nm;
           r.pair_total += v;
-          if (v != 0.0) pairs.push_back({m, n, c, v});
+          if (v != 0.0) pairs.push_back({point(m), point(n), c, v});
         }
     const auto keep = std::min<std::size_t>(pairs.size(), static_cast<std::size_t>(r.options.pair_count));
     std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(keep), pairs.end(),
@@ -518,7 +665,7 @@ struct Pieces {
 };
 
 Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const Tensor& queries,
-                   const Tensor& inputs, const Tensor& targets, pk::nn::OptimizerKind optimizer,
+                   const Tensor& inputs, const Tensor& targets, const pk::nn::OptimizerConfig& optimizer,
                    const DecompositionOptions& options) {
   if (queries.shape().rank != 2 || queries.shape().dim(1) != model.input_dim())
     throw pk::ad::ShapeError("decompose: query points of shape " + queries.shape().str() +
@@ -561,12 +708,12 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   if (pieces.empty() || pieces.size() != offsets.size())
     throw std::invalid_argument("merge_query_pieces: no pieces, or offsets that do not match them");
   if (pieces.size() == 1) {
-    pieces[0].options.pair_query = pieces[0].kernel_form ? options.pair_query : -1;
+    pieces[0].options.pair_query = options.pair_query;
     pieces[0].options.sharpness_every = options.sharpness_every;
     return std::move(pieces[0]);
   }
   DecompositionReport r = pieces[0];  // the per-step facts and the sharpness come from here
-  r.options.pair_query = r.kernel_form ? options.pair_query : -1;
+  r.options.pair_query = options.pair_query;
   r.options.sharpness_every = options.sharpness_every;
   const std::int64_t c_out = r.outputs;
   r.queries = 0;
@@ -579,6 +726,10 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   r.f_final = Tensor(Shape::matrix(r.queries, c_out));
   r.attribution.clear();
   r.path_kernel.clear();
+  r.attribution_regularizer.clear();
+  r.exact_attribution.clear();
+  r.exact_attribution_regularizer.clear();
+  r.attribution_state_bytes = 0;
   r.seconds_first_order = r.seconds_second_order = r.seconds_exact = r.seconds_attribution = r.seconds_sharpness = 0;
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const DecompositionReport& p = pieces[i];
@@ -603,6 +754,15 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
     std::copy_n(p.f_final.data(), p.f_final.size(), r.f_final.data() + q0 * c_out);
     r.attribution.insert(r.attribution.end(), p.attribution.begin(), p.attribution.end());
     r.path_kernel.insert(r.path_kernel.end(), p.path_kernel.begin(), p.path_kernel.end());
+    r.attribution_regularizer.insert(r.attribution_regularizer.end(), p.attribution_regularizer.begin(),
+                                     p.attribution_regularizer.end());
+    r.exact_attribution.insert(r.exact_attribution.end(), p.exact_attribution.begin(), p.exact_attribution.end());
+    r.exact_attribution_regularizer.insert(r.exact_attribution_regularizer.end(),
+                                           p.exact_attribution_regularizer.begin(), p.exact_attribution_regularizer.end());
+    r.attribution_state_bytes += p.attribution_state_bytes;
+    r.shares_closure_error = std::max(r.shares_closure_error, p.shares_closure_error);
+    for (std::size_t k = 0; k < p.exact_attribution_error.size() && i > 0; ++k)
+      keep_worst(r.exact_attribution_error[k], p.exact_attribution_error[k]);
     if (p.options.pair_query >= 0) {
       r.top_pairs = p.top_pairs;
       r.pair_total = p.pair_total;
@@ -657,9 +817,15 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
   Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries),
                               Tensor(facts.training_inputs()), Tensor(facts.training_targets()),
-                              facts.optimizer.kind, options);
+                              facts.optimizer, options);
   for (Decomposer& part : pieces.parts) part.start_at(first);
   const auto count = pieces.parts.size();
+  // State carried forward in time (the optimiser's per-point shares) is replayed over the steps
+  // before the range with the operations of the whole run, so the range starts from its bytes.
+  if (first > 0 && pieces.parts.front().carries_state())
+    for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord& scratch) {
+      for (std::int64_t k = 0; k < first; ++k) pieces.parts[i].replay_state(read(k, scratch));
+    });
   const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
   std::atomic<std::int64_t> done{0};
   std::mutex progress_mutex;
@@ -695,6 +861,9 @@ void append_rows(DecompositionReport& all, const DecompositionReport& block) {
   append(all.loss, block.loss);
   append(all.sharpness, block.sharpness);
   append(all.sharpness_residual, block.sharpness_residual);
+  append(all.stability_threshold, block.stability_threshold);
+  append(all.preconditioned_sharpness, block.preconditioned_sharpness);
+  append(all.exact_attribution_error, block.exact_attribution_error);
   append(all.exact_nodes, block.exact_nodes);
   append(all.second_order_computed, block.second_order_computed);
   append(all.df, block.df);
@@ -716,7 +885,9 @@ DecompositionReport decompose_in_memory(const pk::nn::Model& model, const pk::nn
   const StepBlockSink keep = [&](const DecompositionReport& block, std::int64_t) { append_rows(rows, block); };
   DecompositionReport r = decompose_steps(model, facts, 0, steps, read, final_weights, queries, options, keep, progress);
   for (auto member : {&DecompositionReport::learning_rate, &DecompositionReport::loss,
-                      &DecompositionReport::sharpness, &DecompositionReport::sharpness_residual})
+                      &DecompositionReport::sharpness, &DecompositionReport::sharpness_residual,
+                      &DecompositionReport::stability_threshold, &DecompositionReport::preconditioned_sharpness,
+                      &DecompositionReport::exact_attribution_error})
     r.*member = std::move(rows.*member);
   for (auto member : {&DecompositionReport::df, &DecompositionReport::first_order, &DecompositionReport::second_order,
                       &DecompositionReport::exact_change, &DecompositionReport::exact_error,
@@ -784,7 +955,7 @@ DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss l
 void DecompositionObserver::on_start(const pk::nn::RunInfo& info) {
   report_.reset();
   Pieces pieces = make_pieces(model_, loss_, queries_, Tensor(info.training_inputs),
-                              Tensor(info.training_targets), info.optimizer.kind, options_);
+                              Tensor(info.training_targets), info.optimizer, options_);
   pieces_ = std::move(pieces.parts);
   offsets_ = std::move(pieces.offsets);
 }

@@ -1,12 +1,13 @@
 #pragma once
 // The per-step decomposition of a training run's change of the model's predictions at query
-// points (DESIGN.md, "Mathematics"): for every step k, query point x and output,
+// points (docs/mathematics.md): for every step k, query point x and output,
 //   df_k = f(x; w_{k+1}) - f(x; w_k),   F1_k = J_k(x) dw_k,   F2_k = 1/2 dw_k^T H_k(x) dw_k,
 //   R1_k = df_k - F1_k,   R2_k = df_k - F1_k - F2_k,
 // the complex steps T_c = { k : |R1_k| > tau max(|df_k|, eps) }, the exact (integrated) path
 // kernel's change by quadrature, attributions to training points, and sharpness. It runs online
 // as a training observer or offline over a recorded trajectory, with the same code per step.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.hpp"
+#include "kernel/optimizer_shares.hpp"
 #include "nn/loss.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
@@ -48,9 +50,14 @@ struct DecompositionOptions {
   bool exact_kernel = true;
   double exact_tolerance = 1e-10;
   int exact_max_nodes = 64;
-  /// Attribution to training points (A_m and Domingos' K^p): one tangent kernel between the
-  /// query points and the training set per step. Needs plain gradient descent.
+  /// Attribution to training points: A_m for every optimiser, and Domingos' K^p for plain
+  /// gradient descent (one tangent kernel between the query points and the training set per
+  /// step); other rules attribute through their per-point shares (optimizer_shares.hpp).
   bool attribution = true;
+  /// The exact attribution, sum_k Jbar_k(x) c_{k,m} with the integrated Jacobian of each step
+  /// (on the exact kernel's quadrature nodes): per-sample Jacobians of the query points at every
+  /// node, so off unless asked for. Needs `exact_kernel`.
+  bool exact_attribution = false;
   /// Sharpness (top Hessian eigenvalue of the training loss) every this many steps; 0: never.
   std::int64_t sharpness_every = 0;
   /// Lanczos steps at most, and the relative change of the estimate that stops it (the same
@@ -139,12 +146,15 @@ struct QuerySummary {
 struct DecompositionReport {
   std::int64_t steps = 0, queries = 0, outputs = 0, training_points = 0;
   DecompositionOptions options;
-  bool kernel_form = true;  // false for momentum and Adam: no attribution
+  bool kernel_form = true;  // plain gradient descent: each step a kernel sum at w_k
   std::string optimizer;
-  pk::nn::OptimizerKind optimizer_kind = pk::nn::OptimizerKind::gradient_descent;
+  pk::nn::OptimizerConfig optimizer_config;
 
   std::vector<double> learning_rate, loss, sharpness;  // per step
   std::vector<double> sharpness_residual;  // per step: ||H v - lambda v|| of the Lanczos answer
+  /// Per step: the optimiser's stability threshold (stability_threshold), and for Adam and AdamW
+  /// the preconditioned sharpness it applies to (NaN where not computed or not defined).
+  std::vector<double> stability_threshold, preconditioned_sharpness;
   std::vector<int> exact_nodes;                        // per step, 0 when not computed
   std::vector<std::uint8_t> second_order_computed;     // per step
 
@@ -158,7 +168,20 @@ struct DecompositionReport {
   /// A_m(x) and K^p(x, x_m) (the same-output entry of the C x C block), indexed
   /// (q * C + c) * M + m; empty when attribution did not run.
   std::vector<double> attribution, path_kernel;
-  std::vector<F2Pair> top_pairs;     // largest |value| first
+  /// The weight decay's share A_reg(x), indexed q * C + c; empty without it or without
+  /// attribution.
+  std::vector<double> attribution_regularizer;
+  /// "kernel" (one tangent kernel per step, plain gradient descent) or "per_point_state" (shares
+  /// carried forward in time with M x D state); empty without attribution.
+  std::string attribution_method;
+  std::int64_t attribution_state_bytes = 0;  // summed over the query pieces
+  double shares_closure_error = 0.0;         // OptimizerShares::closure_error, the worst piece
+  /// sum_k Jbar_k(x) c_{k,m} and the regulariser's, laid out as `attribution` and
+  /// `attribution_regularizer`; empty unless options.exact_attribution.
+  std::vector<double> exact_attribution, exact_attribution_regularizer;
+  /// Per step: max over queries of |sum_m Jbar_k c_{k,m} + Jbar_k c_{k,reg} - df_k|.
+  std::vector<double> exact_attribution_error;
+  std::vector<F2Pair> top_pairs;     // largest |value| first; m or n = -1: the weight decay
   double pair_total = 0.0;           // sum over all pairs (equals the chosen query's sum of F2)
 
   double seconds_first_order = 0.0, seconds_second_order = 0.0, seconds_exact = 0.0,
@@ -177,16 +200,27 @@ struct DecompositionReport {
   /// Pooled over every query point and output.
   ComplexStepStats complex_stats() const;
   /// max over queries and outputs of |f_final - (f_initial + sum (F1 + F2 + R2))| relative to
-  /// max(|f_final|, |f_initial|, 1): DESIGN.md's run identity, a check on every report. Infinite
+  /// max(|f_final|, |f_initial|, 1): the run identity of docs/mathematics.md, a check on every report. Infinite
   /// when a prediction or a sum is not finite (a diverging run cannot satisfy it).
   double run_identity_error() const;
   /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
   /// exact kernel.
   double exact_identity_error() const;
-  /// max over queries and outputs of |sum_m A_m - sum_k F1_k| relative to max(|sum F1|, 1);
-  /// NaN without attribution.
+  /// max over queries and outputs of |sum_m A_m + A_reg - sum_k F1_k| relative to
+  /// max(|sum F1|, 1); NaN without attribution.
   double attribution_identity_error() const;
+  /// The same for the exact attribution against f(x; w_N) - f(x; w_0); NaN without it.
+  double exact_attribution_identity_error() const;
 };
+
+/// The members of a report that are sums over steps (attribution, K^p, the regulariser's share,
+/// the exact attribution and its regulariser's share): each is summed per block of kStepBlock
+/// steps and the blocks in order, so any split of the steps at block boundaries, any thread
+/// count and any number of ranks add them the same way.
+inline constexpr std::array<std::vector<double> DecompositionReport::*, 5> kBlockSums = {
+    &DecompositionReport::attribution, &DecompositionReport::path_kernel,
+    &DecompositionReport::attribution_regularizer, &DecompositionReport::exact_attribution,
+    &DecompositionReport::exact_attribution_regularizer};
 
 /// Decomposes one run step by step for one batch of query points, all in batched passes. Feed it
 /// steps in order with `add_step`, then `finish`. (`decompose` and `DecompositionObserver` split
@@ -198,6 +232,11 @@ class Decomposer {
   Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
              pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
              pk::nn::OptimizerKind optimizer, DecompositionOptions options);
+  /// The same for a run of this optimiser with these constants (needed for attribution under
+  /// weight decay, momentum and Adam, and for the stability threshold).
+  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
+             pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
+             const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options);
   void add_step(const StepInput& step);
   /// The report, with f(x; w_N) evaluated at `final_weights` (w_N). Its per-step rows are those
   /// not yet taken by `take_steps`.
@@ -207,14 +246,23 @@ class Decomposer {
   DecompositionReport take_steps();
   /// Starts at step `step` of the run instead of 0 (before the first `add_step`): a range of steps.
   void start_at(std::int64_t step);
-  /// Ends the current block of the attribution sums early (at the end of a range); `add_step`
+  /// Whether the decomposition carries state forward in time (the optimiser's per-point shares):
+  /// a range starting at A > 0 must then see steps 0..A-1 through `replay_state` first.
+  bool carries_state() const { return shares_.has_value(); }
+  /// Advances the carried state over step `step.step` < the range's first step, in order from 0,
+  /// with the same operations as `add_step` (no query point is evaluated), so the range starts
+  /// from exactly the state the whole run has there.
+  void replay_state(const StepInput& step);
+  /// Ends the current block of the sums over steps early (at the end of a range); `add_step`
   /// ends one at every multiple of kStepBlock and `finish` the last. `take_steps` hands out the
-  /// sums of the block ended since the last call as its report's attribution and path kernel.
+  /// sums of the block ended since the last call in its report's kBlockSums members.
   void close_block();
 
  private:
   void attribute(const StepInput& step);
   void split_f2_into_pairs(const StepInput& step);
+  void attribute_shares(const StepInput& step, const pk::ad::Tensor& dw);
+  void split_f2_into_share_pairs(const StepInput& step);
   pk::ad::Tensor kernel_to_training_set(pk::ad::TensorView w);
 
   pk::nn::Model model_;
@@ -222,13 +270,16 @@ class Decomposer {
   pk::ad::Tensor queries_, inputs_, targets_;
   DecompositionReport report_;
   pk::ad::Tape tape_;
-  std::vector<double> pair_sums_;  // M x M x C for the pair decomposition
+  std::vector<double> pair_sums_;  // C x n x n for the pair decomposition (n: M, +1 for decay)
+  std::int64_t pair_points_ = 0;   // n
+  std::optional<OptimizerShares> shares_;
   std::int64_t next_step_ = 0;
-  // The attribution of the current block of steps, and of the block closed last.
-  std::vector<double> block_attribution_, block_path_kernel_, closed_attribution_, closed_path_kernel_;
+  // The kBlockSums of the current block of steps, and of the block closed last.
+  std::array<std::vector<double>, 5> block_, closed_;
   std::int64_t block_steps_ = 0;
   std::int64_t first_step_ = 0;  // the range's first step
   std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
+  std::int64_t replayed_ = 0;   // steps before the range that replay_state has seen
 };
 
 /// Decomposes a recorded trajectory (offline), the pieces of query points spread over

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -13,7 +14,42 @@ namespace pk::kernel {
 using Json = nlohmann::ordered_json;
 
 namespace {
-constexpr int kStepScalars = 6;  // lr, loss, sharpness, its residual, quadrature nodes, F2 computed
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// lr, loss, sharpness, its residual, quadrature nodes, F2 computed, stability threshold,
+// preconditioned sharpness, the exact attribution's step error
+constexpr int kStepScalars = 9;
+
+// The block's sums over steps (kBlockSums), one after the other.
+std::vector<double> block_sums(const DecompositionReport& b) {
+  std::vector<double> sums;
+  for (auto member : kBlockSums) sums.insert(sums.end(), (b.*member).begin(), (b.*member).end());
+  return sums;
+}
+
+std::vector<std::int64_t> block_sum_sizes(const DecompositionReport& b) {
+  std::vector<std::int64_t> sizes;
+  for (auto member : kBlockSums) sizes.push_back(static_cast<std::int64_t>((b.*member).size()));
+  return sizes;
+}
+
+Json optimizer_json(const pk::nn::OptimizerConfig& c) {
+  return Json{{"kind", std::string(pk::nn::optimizer_name(c.kind))}, {"momentum", c.momentum},
+              {"nesterov", c.nesterov}, {"weight_decay", c.weight_decay}, {"beta1", c.beta1},
+              {"beta2", c.beta2}, {"epsilon", c.epsilon}};
+}
+
+pk::nn::OptimizerConfig optimizer_of(const Json& j) {
+  pk::nn::OptimizerConfig c;
+  c.kind = pk::nn::parse_optimizer(j.at("kind").get<std::string>());
+  c.momentum = j.at("momentum");
+  c.nesterov = j.at("nesterov");
+  c.weight_decay = j.at("weight_decay");
+  c.beta1 = j.at("beta1");
+  c.beta2 = j.at("beta2");
+  c.epsilon = j.at("epsilon");
+  return c;
+}
 
 std::int64_t values_per_cell(bool third) { return third ? 7 : 6; }
 
@@ -21,7 +57,8 @@ Json options_json(const DecompositionOptions& o) {
   return Json{{"second_order", std::string(second_order_mode_name(o.second_order))},
               {"tau", o.tau}, {"eps", o.eps}, {"exact_kernel", o.exact_kernel},
               {"exact_tolerance", o.exact_tolerance}, {"exact_max_nodes", o.exact_max_nodes},
-              {"attribution", o.attribution}, {"sharpness_every", o.sharpness_every},
+              {"attribution", o.attribution}, {"exact_attribution", o.exact_attribution},
+              {"sharpness_every", o.sharpness_every},
               {"lanczos_iterations", o.lanczos_iterations}, {"lanczos_tolerance", o.lanczos_tolerance},
               {"order", o.order}, {"window", o.window}, {"window_tau", o.window_tau}, {"eos_band", o.eos_band},
               {"pair_query", o.pair_query}, {"pair_count", o.pair_count}, {"query_chunk", o.query_chunk},
@@ -45,6 +82,7 @@ DecompositionOptions options_of(const Json& j) {
   o.exact_tolerance = j.at("exact_tolerance");
   o.exact_max_nodes = j.at("exact_max_nodes");
   o.attribution = j.at("attribution");
+  o.exact_attribution = j.at("exact_attribution");
   o.sharpness_every = j.at("sharpness_every");
   o.lanczos_iterations = j.at("lanczos_iterations");
   o.lanczos_tolerance = j.at("lanczos_tolerance");
@@ -93,19 +131,25 @@ void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
     layout_.options = b.options;
     layout_.kernel_form = b.kernel_form;
     layout_.optimizer = b.optimizer;
-    layout_.optimizer_kind = b.optimizer_kind;
+    layout_.optimizer_config = b.optimizer_config;
+    layout_.attribution_method = b.attribution_method;
     if (third) layout_.third_order.assign(1, 0.0);  // marks the third order for the replay
-    const std::int64_t attribution = b.options.attribution && b.kernel_form ? 2 * cells * b.training_points : 0;
+    sums_ = block_sum_sizes(b);
+    std::int64_t summed = 0;
+    for (std::int64_t n : sums_) summed += n;
     files_ = std::make_unique<Files>(Files{
         io::NpyRowWriter(directory_ / "rows.npy", {kStepScalars + cells * values_per_cell(third)}),
-        io::NpyRowWriter(directory_ / "attribution_blocks.npy", {std::max<std::int64_t>(attribution, 1)})});
+        io::NpyRowWriter(directory_ / "attribution_blocks.npy", {std::max<std::int64_t>(summed, 1)})});
   }
   std::vector<double> row(static_cast<std::size_t>(kStepScalars + cells * values_per_cell(third)));
   for (std::int64_t k = 0; k < b.steps; ++k) {
     const auto ku = static_cast<std::size_t>(k);
     std::size_t at = 0;
+    auto at_step = [ku](const std::vector<double>& v) { return ku < v.size() ? v[ku] : kNaN; };
     for (double v : {b.learning_rate[ku], b.loss[ku], b.sharpness[ku], b.sharpness_residual[ku],
-                     static_cast<double>(b.exact_nodes[ku]), static_cast<double>(b.second_order_computed[ku])})
+                     static_cast<double>(b.exact_nodes[ku]), static_cast<double>(b.second_order_computed[ku]),
+                     at_step(b.stability_threshold), at_step(b.preconditioned_sharpness),
+                     at_step(b.exact_attribution_error)})
       row[at++] = v;
     for (std::int64_t j = 0; j < cells; ++j) {
       const std::size_t i = b.index(k, 0, 0) + static_cast<std::size_t>(j);
@@ -119,29 +163,32 @@ void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
     }
     files_->rows.append(row);
   }
-  if (!b.attribution.empty()) {
-    std::vector<double> sums(b.attribution);
-    sums.insert(sums.end(), b.path_kernel.begin(), b.path_kernel.end());
-    files_->blocks.append(sums);
+  if (b.steps > 0) {
+    const std::vector<double> sums = block_sums(b);
+    if (!sums.empty()) {
+      if (block_sum_sizes(b) != sums_) throw std::invalid_argument("partial report: a block of other sums");
+      files_->blocks.append(sums);
+    }
   }
   next_ = first + b.steps;
   files_->rows.flush();
   files_->blocks.flush();
 }
 
-void PartWriter::finish(const DecompositionReport& tail, const RunDescription& run, std::int64_t plot_query) {
+void PartWriter::finish(const DecompositionReport& tail, const RunDescription& run, std::int64_t plot_query,
+                        const pk::ad::Tensor* queries) {
   if (next_ != end_) throw std::invalid_argument("partial report: steps up to " + std::to_string(next_) +
                                                  " of " + std::to_string(end_));
   if (!files_) {  // no steps: the files hold zero rows
     DecompositionReport empty = tail;
-    empty.attribution.clear();
-    empty.path_kernel.clear();
+    for (auto member : kBlockSums) (empty.*member).clear();
     add(empty, first_);
   }
   files_->rows.close();
   files_->blocks.close();
   io::write_npy(directory_ / "f_initial.npy", tail.f_initial);
   io::write_npy(directory_ / "f_final.npy", tail.f_final);
+  if (queries) io::write_npy(directory_ / "query_points.npy", *queries);
   Json extra = Json::array();
   for (const auto& [name, value] : run.extra) extra.push_back(Json::array({name, value}));
   const Json j{
@@ -149,7 +196,10 @@ void PartWriter::finish(const DecompositionReport& tail, const RunDescription& r
       {"first", first_}, {"end", end_}, {"steps", total_steps_}, {"plot_query", plot_query},
       {"queries", layout_.queries}, {"outputs", layout_.outputs}, {"training_points", layout_.training_points},
       {"third_order", !layout_.third_order.empty()}, {"kernel_form", layout_.kernel_form},
-      {"optimizer", layout_.optimizer}, {"optimizer_kind", static_cast<int>(layout_.optimizer_kind)},
+      {"optimizer", layout_.optimizer}, {"optimizer_config", optimizer_json(layout_.optimizer_config)},
+      {"attribution_method", layout_.attribution_method}, {"block_sums", sums_},
+      {"attribution_state_bytes", tail.attribution_state_bytes},
+      {"shares_closure_error", tail.shares_closure_error},
       {"options", options_json(layout_.options)},
       {"run", {{"data", run.data}, {"architecture", run.architecture}, {"loss", run.loss},
                {"optimizer", run.optimizer}, {"schedule", run.schedule}, {"steps", run.steps},
@@ -193,7 +243,13 @@ PartFacts read_part(const std::filesystem::path& directory) {
     if (j.at("third_order").get<bool>()) f.layout.third_order.assign(1, 0.0);
     f.layout.kernel_form = j.at("kernel_form");
     f.layout.optimizer = j.at("optimizer");
-    f.layout.optimizer_kind = static_cast<pk::nn::OptimizerKind>(j.at("optimizer_kind").get<int>());
+    f.layout.optimizer_config = optimizer_of(j.at("optimizer_config"));
+    f.layout.attribution_method = j.at("attribution_method");
+    f.layout.attribution_state_bytes = j.at("attribution_state_bytes");
+    f.layout.shares_closure_error = j.at("shares_closure_error");
+    f.block_sums = j.at("block_sums").get<std::vector<std::int64_t>>();
+    if (std::filesystem::exists(directory / "query_points.npy"))
+      f.queries = io::read_npy_tensor(directory / "query_points.npy");
     f.layout.options = options_of(j.at("options"));
     const Json& r = j.at("run");
     f.run.data = r.at("data");
@@ -226,7 +282,8 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   for (const auto& [f, d] : parts) {
     if (f.steps != head.steps || f.layout.queries != head.layout.queries || f.layout.outputs != head.layout.outputs ||
         f.layout.training_points != head.layout.training_points || f.run.data != head.run.data ||
-        deciding_options(f.layout.options) != deciding_options(head.layout.options))
+        deciding_options(f.layout.options) != deciding_options(head.layout.options) ||
+        f.layout.optimizer_config != head.layout.optimizer_config || f.block_sums != head.block_sums)
       throw std::invalid_argument("merge: " + d.string() + " is a part of another decomposition than " +
                                   parts.front().second.string());
     if (f.first != expect)
@@ -264,6 +321,9 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
         block.sharpness_residual.push_back(row[at++]);
         block.exact_nodes.push_back(static_cast<int>(row[at++]));
         block.second_order_computed.push_back(static_cast<std::uint8_t>(row[at++]));
+        block.stability_threshold.push_back(row[at++]);
+        block.preconditioned_sharpness.push_back(row[at++]);
+        block.exact_attribution_error.push_back(row[at++]);
         for (std::int64_t j = 0; j < cells; ++j) {
           block.df.push_back(row[at++]);
           block.first_order.push_back(row[at++]);
@@ -300,9 +360,16 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   }
   tail.f_initial = io::read_npy_tensor(parts.front().second / "f_initial.npy");
   tail.f_final = io::read_npy_tensor(parts.back().second / "f_final.npy");
-  const auto half = attribution.size() / 2;
-  tail.attribution.assign(attribution.begin(), attribution.begin() + static_cast<std::ptrdiff_t>(half));
-  tail.path_kernel.assign(attribution.begin() + static_cast<std::ptrdiff_t>(half), attribution.end());
+  // The sums one after the other, as block_sums wrote them; a run of no steps has none.
+  std::size_t from = 0;
+  for (std::size_t n = 0; n < kBlockSums.size() && !attribution.empty(); ++n) {
+    const auto size = static_cast<std::size_t>(n < head.block_sums.size() ? head.block_sums[n] : 0);
+    if (from + size > attribution.size()) throw std::invalid_argument("merge: attribution blocks of another size");
+    (tail.*kBlockSums[n]).assign(attribution.begin() + static_cast<std::ptrdiff_t>(from),
+                                 attribution.begin() + static_cast<std::ptrdiff_t>(from + size));
+    from += size;
+  }
+  for (const auto& [f, d] : parts) tail.shares_closure_error = std::max(tail.shares_closure_error, f.layout.shares_closure_error);
   return tail;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kernel/decomposition.hpp"
@@ -22,8 +23,12 @@ struct PartFacts {
   std::int64_t steps = 0;           // N of the whole run
   std::int64_t plot_query = 0;
   RunDescription run;
-  /// Sizes, options, optimiser and kernel form; no rows.
+  /// Sizes, options, optimiser, kernel form and the attribution's facts; no rows.
   DecompositionReport layout;
+  /// The sizes of the kBlockSums members in attribution_blocks.npy, in that order.
+  std::vector<std::int64_t> block_sums;
+  /// The query points (P x F) when the part recorded them.
+  std::optional<pk::ad::Tensor> queries;
 };
 
 /// Writes a partial report into `directory` (which must exist) as the decomposition hands over
@@ -35,8 +40,10 @@ class PartWriter {
              std::int64_t total_steps);
   ~PartWriter();
   StepBlockSink sink();
-  /// Writes f(x; w_first), f(x; w_end), the timings and part.json.
-  void finish(const DecompositionReport& tail, const RunDescription& run, std::int64_t plot_query);
+  /// Writes f(x; w_first), f(x; w_end), the query points (when given, for the merged report's
+  /// labels and query_points.csv), the timings and part.json.
+  void finish(const DecompositionReport& tail, const RunDescription& run, std::int64_t plot_query,
+              const pk::ad::Tensor* queries = nullptr);
 
  private:
   struct Files;
@@ -45,6 +52,7 @@ class PartWriter {
   std::int64_t first_, end_, total_steps_, next_;
   std::unique_ptr<Files> files_;
   DecompositionReport layout_;
+  std::vector<std::int64_t> sums_;  // the sizes of the block's kBlockSums members
 };
 
 /// Reads part.json of a partial report; throws std::runtime_error naming the file.

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "io/npy.hpp"
+#include "kernel/optimizer_shares.hpp"
+#include "kernel/sweep.hpp"
 
 namespace pk::kernel {
 
@@ -99,7 +101,7 @@ ReportAccumulator::ReportAccumulator(const DecompositionReport& layout, std::int
   t_.options = layout.options;
   t_.kernel_form = layout.kernel_form;
   t_.optimizer = layout.optimizer;
-  t_.optimizer_kind = layout.optimizer_kind;
+  t_.optimizer_config = layout.optimizer_config;
   if (t_.options.window < 0) throw std::invalid_argument("window_totals: window " + std::to_string(t_.options.window) + " is negative");
   if (!(t_.options.window_tau > 0)) throw std::invalid_argument("window_totals: tau_w must be positive");
   if (!(t_.options.eos_band > 0)) throw std::invalid_argument("edge_of_stability: band must be positive");
@@ -107,6 +109,7 @@ ReportAccumulator::ReportAccumulator(const DecompositionReport& layout, std::int
   t_.edge.band = t_.options.eos_band;
   cells_ = static_cast<std::size_t>(t_.queries * t_.outputs);
   third_ = !layout.third_order.empty();
+  preconditioned_ = threshold_is_preconditioned(t_.optimizer_config);
   cell_.assign(cells_, CellTotals{});
   prefix_ = RangeSumAccumulator(0, cells_, third_);
 }
@@ -123,18 +126,21 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
     const auto lu = static_cast<std::size_t>(local);
     if (k >= t_.steps) throw std::invalid_argument("report: more steps than announced");
 
-    // The edge of stability: a measurement decides before step k's row is added, so the sums
-    // before the onset are those of [0, k).
+    // The edge of stability: a measurement of the sharpness the optimiser's threshold applies
+    // to (accumulation.hpp's compared_sharpness) decides before step k's row is added, so the
+    // sums before the onset are those of [0, k).
     const double lambda = b.sharpness[lu];
-    if (!std::isnan(lambda)) {
+    const double compared = preconditioned_ ? (lu < b.preconditioned_sharpness.size() ? b.preconditioned_sharpness[lu] : kNaN)
+                                            : lambda;
+    if (!std::isnan(compared)) {
       ++t_.edge.measurements;
       const double p = lambda * b.learning_rate[lu];
       if (!(p <= t_.edge.max_lr_times_lambda)) t_.edge.max_lr_times_lambda = p;
-      const double threshold = sharpness_threshold(t_.optimizer_kind, b.learning_rate[lu]);
-      if (std::abs(lambda / threshold - 1.0) <= t_.options.eos_band) {
+      const double threshold = sharpness_threshold(t_.optimizer_config, b.learning_rate[lu]);
+      if (std::abs(compared / threshold - 1.0) <= t_.options.eos_band) {
         if (streak_length_ == 0) {
           streak_start_ = k;
-          streak_lambda_ = lambda;
+          streak_lambda_ = compared;
           streak_threshold_ = threshold;
           streak_before_ = prefix_.result();
           streak_after_ = RangeSumAccumulator(k, cells_, third_);
@@ -145,12 +151,23 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
         streak_before_.reset();
         streak_after_ = RangeSumAccumulator();
       }
-      // summary.json's sharpness section
+    }
+    if (!std::isnan(lambda)) {  // summary.json's sharpness section
+      const double p = lambda * b.learning_rate[lu];
       ++t_.sharpness_computed;
       if (!(lambda <= t_.max_lambda)) t_.max_lambda = lambda;
       if (!(p <= t_.max_lr_times_lambda)) t_.max_lr_times_lambda = p;
       if (p > 2.0) ++t_.steps_beyond_two;
     }
+    if (lu < b.stability_threshold.size() && !std::isnan(compared)) {  // and its stability section
+      ++t_.stability_computed;
+      const double ratio = compared / b.stability_threshold[lu];
+      if (ratio > 1.0) ++t_.stability_beyond;
+      if (!(ratio <= t_.max_sharpness_over_threshold)) t_.max_sharpness_over_threshold = ratio;
+    }
+    if (lu < b.exact_attribution_error.size() &&
+        !(b.exact_attribution_error[lu] <= t_.exact_attribution_max_step_error))
+      t_.exact_attribution_max_step_error = b.exact_attribution_error[lu];
     const double residual = b.sharpness_residual[lu];
     if (!std::isnan(residual) && !(residual <= t_.max_sharpness_residual)) t_.max_sharpness_residual = residual;
     t_.max_exact_nodes = std::max<std::int64_t>(t_.max_exact_nodes, b.exact_nodes[lu]);
@@ -177,6 +194,10 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
       c.f1 += b.first_order[i];
       const bool has_f2 = !std::isnan(b.second_order[i]);
       if (has_f2) c.f2 += b.second_order[i];
+      c.predicted_complex += b.first_order[i];
+      if (has_f2 && b.complex[i]) c.predicted_complex += b.second_order[i];
+      c.predicted_every += b.first_order[i];
+      if (has_f2) c.predicted_every += b.second_order[i];
       const double r1 = b.df[i] - b.first_order[i], r2 = remainder2_of(b, i);
       c.r2 += r2;
       if (std::isnan(b.exact_change[i])) c.exact_everywhere = false;
@@ -243,6 +264,12 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
   t.complex_pooled = stats(pooled_);
   t.attribution = tail.attribution;
   t.path_kernel = tail.path_kernel;
+  t.attribution_regularizer = tail.attribution_regularizer;
+  t.exact_attribution = tail.exact_attribution;
+  t.exact_attribution_regularizer = tail.exact_attribution_regularizer;
+  t.attribution_method = tail.attribution_method;
+  t.attribution_state_bytes = tail.attribution_state_bytes;
+  t.shares_closure_error = tail.shares_closure_error;
   t.top_pairs = tail.top_pairs;
   t.pair_total = tail.pair_total;
   t.seconds_first_order = tail.seconds_first_order;
@@ -252,6 +279,10 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
   t.seconds_sharpness = tail.seconds_sharpness;
   const std::int64_t m_all = t.training_points;
   bool exact_nan = false, exact_infinite = false, run_infinite = false, attribution_infinite = false;
+  bool exact_attribution_infinite = false;
+  std::array<std::vector<double>, 3> miss;
+  std::vector<double> learned_change;
+  if (!t.exact_attribution.empty()) t.exact_attribution_identity_error = 0.0;
   for (std::int64_t q = 0; q < t.queries; ++q)
     for (std::int64_t c = 0; c < t.outputs; ++c) {
       const auto j = static_cast<std::size_t>(q * t.outputs + c);
@@ -267,6 +298,7 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
       if (!t.attribution.empty()) {
         double a = 0.0;
         for (std::int64_t m = 0; m < m_all; ++m) a += t.attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
+        if (!t.attribution_regularizer.empty()) a += t.attribution_regularizer[j];
         s.kernel_machine = s.f_initial + a;
       }
       const double learned = std::abs(s.f_final - s.f_initial);
@@ -276,6 +308,20 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
                                         learned, magnitude);
       t.summaries.push_back(s);
       t.complex.push_back(stats(ct));
+      const double change = s.f_final - s.f_initial;
+      learned_change.push_back(change);
+      miss[0].push_back(change - ct.f1);
+      miss[1].push_back(change - ct.predicted_complex);
+      miss[2].push_back(change - ct.predicted_every);
+      if (!t.exact_attribution.empty()) {  // as DecompositionReport::exact_attribution_identity_error
+        double attributed = t.exact_attribution_regularizer[j];
+        for (std::int64_t m = 0; m < m_all; ++m)
+          attributed += t.exact_attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
+        const double learned = s.f_final - s.f_initial;
+        if (!std::isfinite(attributed) || !std::isfinite(learned)) exact_attribution_infinite = true;
+        else keep_worst(t.exact_attribution_identity_error,
+                        std::abs(attributed - learned) / std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0}));
+      }
 
       // The identities, as DecompositionReport states them.
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
@@ -297,6 +343,8 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
   else if (exact_infinite) t.exact_identity_error = std::numeric_limits<double>::infinity();
   if (t.attribution.empty()) t.attribution_identity_error = kNaN;
   else if (attribution_infinite) t.attribution_identity_error = std::numeric_limits<double>::infinity();
+  if (exact_attribution_infinite) t.exact_attribution_identity_error = std::numeric_limits<double>::infinity();
+  for (std::size_t n = 0; n < miss.size(); ++n) t.relative_error[n] = relative_norm(miss[n], learned_change);
   return t;
 }
 
@@ -351,16 +399,26 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
   const bool npy = format.kind == Kind::npy || (format.kind == Kind::automatic && rows > format.csv_rows);
   if (npy) {
     const std::vector<std::int64_t> shape{t.queries, t.outputs, t.training_points};
+    std::vector<std::string> names{"attribution.npy"};
     io::write_npy(dir / "attribution.npy", shape, t.attribution);
-    io::write_npy(dir / "path_kernel.npy", shape, t.path_kernel);
+    if (!t.path_kernel.empty()) {  // K^p: gradient descent only
+      io::write_npy(dir / "path_kernel.npy", shape, t.path_kernel);
+      names.emplace_back("path_kernel.npy");
+    }
+    if (!t.attribution_regularizer.empty()) {  // the weight decay's share A_reg(x)
+      const std::vector<std::int64_t> rows{t.queries, t.outputs};
+      io::write_npy(dir / "attribution_regularizer.npy", rows, t.attribution_regularizer);
+      names.emplace_back("attribution_regularizer.npy");
+    }
     for (const auto& [name, n] : {std::pair{"query_index.npy", t.queries}, std::pair{"output_index.npy", t.outputs},
                                   std::pair{"train_index.npy", t.training_points}}) {
       std::vector<double> index(static_cast<std::size_t>(n));
       std::iota(index.begin(), index.end(), 0.0);
       const std::vector<std::int64_t> s{n};
       io::write_npy(dir / name, s, index);
+      names.emplace_back(name);
     }
-    return {"attribution.npy", "path_kernel.npy", "query_index.npy", "output_index.npy", "train_index.npy"};
+    return names;
   }
   if (format.kind == Kind::top) {
     write_file(dir / "attribution.csv", [&](std::ostream& out) {
@@ -384,7 +442,7 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
             out << q << ',' << c << ',' << order[i] << ',';
             cell(out, t.attribution[base + m]);
             out << ',';
-            cell(out, t.path_kernel[base + m]);
+            cell(out, t.path_kernel.empty() ? kNaN : t.path_kernel[base + m]);
             out << '\n';
           }
         }
@@ -417,7 +475,7 @@ void ReportStream::add(const DecompositionReport& b, std::int64_t first) {
     plot_.options.pair_query = -1;
     plot_.kernel_form = b.kernel_form;
     plot_.optimizer = b.optimizer;
-    plot_.optimizer_kind = b.optimizer_kind;
+    plot_.optimizer_config = b.optimizer_config;
   }
   write_steps_rows(steps_, b, first);
   if (!steps_) throw std::runtime_error((directory_ / "steps.csv").string() + ": write failed");
@@ -427,6 +485,8 @@ void ReportStream::add(const DecompositionReport& b, std::int64_t first) {
   append(plot_.loss, b.loss);
   append(plot_.sharpness, b.sharpness);
   append(plot_.sharpness_residual, b.sharpness_residual);
+  append(plot_.stability_threshold, b.stability_threshold);
+  append(plot_.preconditioned_sharpness, b.preconditioned_sharpness);
   append(plot_.exact_nodes, b.exact_nodes);
   append(plot_.second_order_computed, b.second_order_computed);
   const bool third = !b.third_order.empty();
@@ -457,7 +517,7 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
   write_file(directory_ / "summary.json", [&](std::ostream& o) { write_summary_json(o, t, run); });
   write_file(directory_ / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, t); });
   write_file(directory_ / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, t); });
-  write_attribution(directory_, t, format);
+  attribution_files_ = write_attribution(directory_, t, format);
 
   const std::int64_t c_out = tail.outputs;
   plot_.f_initial = pk::ad::Tensor(pk::ad::Shape::matrix(1, c_out));
@@ -471,7 +531,7 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
     const auto from = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(plot_query_ * c_out) * m);
     const auto n = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(c_out) * m);
     plot_.attribution.assign(t.attribution.begin() + from, t.attribution.begin() + from + n);
-    plot_.path_kernel.assign(t.path_kernel.begin() + from, t.path_kernel.begin() + from + n);
+    if (!t.path_kernel.empty()) plot_.path_kernel.assign(t.path_kernel.begin() + from, t.path_kernel.begin() + from + n);
   }
   return t;
 }

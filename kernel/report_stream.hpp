@@ -5,6 +5,7 @@
 // in-memory report's functions, so both give the same bytes. The in-memory writers go through
 // the same accumulator.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -24,13 +25,15 @@ struct ReportTotals {
   DecompositionOptions options;
   bool kernel_form = true;
   std::string optimizer;
-  pk::nn::OptimizerKind optimizer_kind = pk::nn::OptimizerKind::gradient_descent;
+  pk::nn::OptimizerConfig optimizer_config;
 
   std::vector<QuerySummary> summaries;         // per query and output, q * C + c
   std::vector<ComplexStepStats> complex;       // per query and output
   ComplexStepStats complex_pooled;
   std::int64_t steps_complex_for_some_query = 0;
   double run_identity_error = 0.0, exact_identity_error = 0.0, attribution_identity_error = 0.0;
+  /// relative_error (kernel/sweep.hpp) with no correction, F2 on the complex steps, every F2.
+  std::array<double, 3> relative_error{};
 
   std::int64_t sharpness_computed = 0, steps_beyond_two = 0;
   double max_lambda = std::numeric_limits<double>::quiet_NaN();
@@ -41,11 +44,23 @@ struct ReportTotals {
   std::int64_t window = 0;  // steps per window as used
   EdgeOfStability edge;
 
+  /// The optimiser's stability: measurements of the sharpness its threshold applies to, how many
+  /// exceed it, and the largest ratio.
+  std::int64_t stability_computed = 0, stability_beyond = 0;
+  double max_sharpness_over_threshold = std::numeric_limits<double>::quiet_NaN();
+
   std::int64_t max_exact_nodes = 0;
   double max_exact_error = 0.0;
 
-  /// As in DecompositionReport (indexed (q * C + c) * M + m; empty without attribution).
-  std::vector<double> attribution, path_kernel;
+  /// As in DecompositionReport (indexed (q * C + c) * M + m, or q * C + c for the regulariser's
+  /// shares; empty when not computed).
+  std::vector<double> attribution, path_kernel, attribution_regularizer, exact_attribution,
+      exact_attribution_regularizer;
+  std::string attribution_method;
+  std::int64_t attribution_state_bytes = 0;
+  double shares_closure_error = 0.0;
+  double exact_attribution_identity_error = std::numeric_limits<double>::quiet_NaN();
+  double exact_attribution_max_step_error = std::numeric_limits<double>::quiet_NaN();
   std::vector<F2Pair> top_pairs;
   double pair_total = 0.0;
 
@@ -90,11 +105,13 @@ class ReportAccumulator {
     std::int64_t complex = 0;
     double df_complex = 0, df_all = 0, r1_c = 0, r2_c = 0, r1_o = 0, r2_o = 0;
     bool f2_c = false, f2_o = false;
+    double predicted_complex = 0, predicted_every = 0;  // relative_error's running sums
   };
   ReportTotals t_;
   std::int64_t next_ = 0;
   std::size_t cells_ = 0;
   bool third_ = false;
+  bool preconditioned_ = false;  // Adam's threshold applies to the preconditioned sharpness
   std::vector<CellTotals> cell_;
   CellTotals pooled_;
   RangeSumAccumulator window_;
@@ -149,6 +166,8 @@ class ReportStream {
                       const AttributionFormat& format);
   /// Every step of the plot query (as query 0 of a one-query report), after `finish`.
   const DecompositionReport& plot_report() const { return plot_; }
+  /// The attribution files `finish` wrote (write_attribution's names).
+  const std::vector<std::string>& attribution_files() const { return attribution_files_; }
 
  private:
   void add(const DecompositionReport& block, std::int64_t first);
@@ -157,6 +176,7 @@ class ReportStream {
   std::ofstream steps_;
   std::optional<ReportAccumulator> totals_;
   DecompositionReport plot_;
+  std::vector<std::string> attribution_files_;
 };
 
 /// The bytes `decompose_stream` and a ReportStream hold at once, whatever the number of steps.

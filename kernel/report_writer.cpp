@@ -1,5 +1,7 @@
 #include "kernel/report_writer.hpp"
 
+#include "kernel/optimizer_shares.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -39,8 +41,9 @@ void write_file(const std::filesystem::path& path, Writer writer) {
 }  // namespace
 
 void write_steps_header(std::ostream& out, const DecompositionReport& r) {
-  const bool third = !r.third_order.empty();  // only when asked, so other reports keep their bytes
-  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness"
+  const bool third = !r.third_order.empty();  // only when asked, so other reports keep their columns
+  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness,"
+         "stability_threshold,preconditioned_sharpness"
       << (third ? ",third_order,remainder3\n" : "\n");
 }
 
@@ -68,6 +71,10 @@ void write_steps_rows(std::ostream& out, const DecompositionReport& r, std::int6
         cell(out, r.exact_error[i]);
         out << ',';
         cell(out, r.sharpness[ks]);
+        out << ',';
+        cell(out, ks < r.stability_threshold.size() ? r.stability_threshold[ks] : std::nan(""));
+        out << ',';
+        cell(out, ks < r.preconditioned_sharpness.size() ? r.preconditioned_sharpness[ks] : std::nan(""));
         if (third) {
           out << ',';
           cell(out, r.third_order[i]);
@@ -113,7 +120,7 @@ void write_attribution_rows(std::ostream& out, std::int64_t queries, std::int64_
         out << q << ',' << c << ',' << m << ',';
         cell(out, attribution[i]);
         out << ',';
-        cell(out, path_kernel[i]);
+        cell(out, path_kernel.empty() ? std::nan("") : path_kernel[i]);  // K^p: gradient descent only
         out << '\n';
       }
 }
@@ -157,6 +164,56 @@ void range_members(JsonWriter& j, const StepRangeSums& s) {
     j.member("norm_sum_remainder3", s.norm_remainder3).member("rel_error_third", s.rel_error_third);
   j.member("sign_alternation", s.sign_alternation);
 }
+
+// The optimiser's constants, how its steps were attributed, and its own edge of stability
+// (kernel/optimizer_shares.hpp).
+void write_optimizer_facts(JsonWriter& j, const ReportTotals& r) {
+  const pk::nn::OptimizerConfig& oc = r.optimizer_config;
+  j.key("optimizer").begin_object();
+  j.member("name", pk::nn::optimizer_name(oc.kind)).member("momentum", oc.momentum);
+  j.member("nesterov", oc.nesterov).member("weight_decay", oc.weight_decay);
+  j.member("beta1", oc.beta1).member("beta2", oc.beta2).member("eps", oc.epsilon);
+  j.end_object();
+  if (!r.kernel_form)
+    j.member("note", "the steps are not kernel sums at w_k; each is a sum of per-training-point shares "
+                     "c_{k,m} (linear in the point's per-sample gradients of steps j <= k) and the weight "
+                     "decay's share, and A_m(x) = sum_k J_k(x) c_{k,m}");
+  j.key("attribution_method").begin_object();
+  j.member("method", r.attribution_method.empty() ? std::string("none") : r.attribution_method);
+  j.member("state", r.attribution_method == "per_point_state"
+                        ? "per training point, carried forward in time (M x D per query piece)"
+                        : r.attribution_method == "kernel" ? "none: one tangent kernel per step" : "none");
+  j.member("peak_state_bytes", r.attribution_state_bytes);
+  j.member("shares_closure_max_relative_error", r.attribution_state_bytes > 0 ? r.shares_closure_error : std::nan(""));
+  if (r.kernel_form) {
+    j.member("path_kernel", "K^p(x, x_m) = sum_k alpha_k K_k(x, x_m) (Domingos)");
+  } else {
+    j.key("path_kernel").null();
+    j.member("path_kernel_reason", "Domingos' K^p = sum_k alpha_k K_k(x, x_m) describes gradient-descent steps; "
+                                   "these steps weight each point's past gradients by the optimiser's state, so "
+                                   "no column is written under that name");
+  }
+  j.key("regularizer_share").begin_array();
+  for (double v : r.attribution_regularizer) j.value(v);
+  j.end_array();
+  j.member("exact_attribution", !r.exact_attribution.empty());
+  j.member("exact_attribution_max_relative_error", r.exact_attribution_identity_error);
+  j.member("exact_attribution_max_step_error", r.exact_attribution_max_step_error);
+  j.end_object();
+  j.key("stability").begin_object();
+  const bool pre = threshold_is_preconditioned(oc);
+  j.member("threshold", pre ? "(2 + 2 beta1) / ((1 - beta1) alpha_k)"
+                            : oc.kind == pk::nn::OptimizerKind::momentum
+                                  ? (oc.nesterov ? "2 (1 + mu) / ((1 + 2 mu) alpha_k) - lambda"
+                                                 : "2 (1 + mu) / alpha_k - lambda")
+                                  : "2 / alpha_k - lambda");
+  j.member("compared_with", pre ? "preconditioned_sharpness: lambda_max(P_k (H_k + lambda_coupled I)), "
+                                  "P_k = diag(1 / (sqrt(v_hat_k) + eps))"
+                                : "sharpness: lambda_max(H_k)");
+  j.member("steps_computed", r.stability_computed).member("steps_beyond_threshold", r.stability_beyond);
+  j.member("max_sharpness_over_threshold", r.max_sharpness_over_threshold);
+  j.end_object();
+}
 }  // namespace
 
 void write_summary_json(std::ostream& out, const DecompositionReport& r, const RunDescription& run) {
@@ -166,7 +223,7 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
 void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescription& run) {
   JsonWriter j(out);
   j.begin_object();
-  j.member("version", version());
+  j.member("schema", "pathkernel-report/1").member("version", version());
   j.key("configuration").begin_object();
   j.member("data", run.data).member("architecture", run.architecture).member("loss", run.loss);
   j.member("optimizer", run.optimizer).member("schedule", run.schedule);
@@ -187,9 +244,7 @@ void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescr
   j.member("steps", r.steps).member("queries", r.queries).member("outputs", r.outputs);
   j.member("training_points", r.training_points);
   j.member("kernel_form", r.kernel_form);
-  if (!r.kernel_form)
-    j.member("note", "momentum and Adam steps are not kernel sums at w_k: df, F1 = J dw, F2 and "
-                     "the remainders are reported, attribution is not");
+  write_optimizer_facts(j, r);
 
   j.key("run_identity").begin_object();
   j.member("formula", "f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2");
@@ -242,9 +297,9 @@ void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescr
 
   const EdgeOfStability& eos = r.edge;
   j.key("edge_of_stability").begin_object();
-  j.member("threshold", r.optimizer_kind == pk::nn::OptimizerKind::gradient_descent
-                            ? "2 / alpha_k (gradient descent)"
-                            : "not derived for this optimiser");
+  j.member("threshold", threshold_is_preconditioned(r.optimizer_config)
+                            ? "(2 + 2 beta1) / ((1 - beta1) alpha_k) against lambda_max(P_k H_k)"
+                            : "the optimiser's stability_threshold(alpha_k) against lambda_max(H_k)");
   j.member("band", eos.band).member("measurements", eos.measurements);
   j.member("max_lr_times_lambda", eos.max_lr_times_lambda);
   if (eos.onset_step) {

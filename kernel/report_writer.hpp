@@ -1,5 +1,5 @@
 #pragma once
-// The report files of DESIGN.md "Data formats": summary.json, steps.csv, queries.csv,
+// The report files of docs/conventions.md: summary.json, steps.csv, queries.csv,
 // windows.csv and attribution.csv. Numbers are written with enough digits to read back exactly; an empty CSV
 // cell (a JSON null) marks a value that was not computed.
 

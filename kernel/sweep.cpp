@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
 
 namespace pk::kernel {
@@ -33,22 +34,7 @@ double log_log_slope(const std::vector<double>& x, const std::vector<double>& y)
   return (n * sxy - sx * sy) / denominator;
 }
 
-double relative_error(const DecompositionReport& r, Correction correction) {
-  std::vector<double> miss, learned;
-  for (std::int64_t q = 0; q < r.queries; ++q)
-    for (std::int64_t c = 0; c < r.outputs; ++c) {
-      double predicted = 0.0;
-      for (std::int64_t k = 0; k < r.steps; ++k) {
-        const std::size_t i = r.index(k, q, c);
-        predicted += r.first_order[i];
-        const bool add = correction == Correction::all_steps ||
-                         (correction == Correction::complex_steps && r.complex[i]);
-        if (add && !std::isnan(r.second_order[i])) predicted += r.second_order[i];
-      }
-      const double change = r.f_final(q, c) - r.f_initial(q, c);
-      miss.push_back(change - predicted);
-      learned.push_back(change);
-    }
+double relative_norm(const std::vector<double>& miss, const std::vector<double>& learned) {
   // 2-norms scaled by their largest entry, so large predictions cannot overflow the squares.
   auto norm = [](const std::vector<double>& v) {
     double top = 0.0;
@@ -66,6 +52,25 @@ double relative_error(const DecompositionReport& r, Correction correction) {
   return norm(miss) / denominator;
 }
 
+double relative_error(const DecompositionReport& r, Correction correction) {
+  std::vector<double> miss, learned;
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c) {
+      double predicted = 0.0;
+      for (std::int64_t k = 0; k < r.steps; ++k) {
+        const std::size_t i = r.index(k, q, c);
+        predicted += r.first_order[i];
+        const bool add = correction == Correction::all_steps ||
+                         (correction == Correction::complex_steps && r.complex[i]);
+        if (add && !std::isnan(r.second_order[i])) predicted += r.second_order[i];
+      }
+      const double change = r.f_final(q, c) - r.f_initial(q, c);
+      miss.push_back(change - predicted);
+      learned.push_back(change);
+    }
+  return relative_norm(miss, learned);
+}
+
 namespace {
 SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk::nn::Dataset& data,
                  const Tensor& queries, const Tensor& w0, double lr, std::int64_t steps,
@@ -74,6 +79,7 @@ SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk:
   config.steps = steps;
   config.schedule = pk::nn::Schedule::constant(lr);
   config.batches = options.batches;
+  config.optimizer = options.optimizer;
   pk::nn::Trainer trainer(model, loss, data, config);
   DecompositionObserver decomposition(model, loss, queries, options.decomposition);
   trainer.add_observer(decomposition);
@@ -117,7 +123,12 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
     throw std::runtime_error("sweep: the training loss has no positive curvature at w_0 "
                              "(lambda_max = " + std::to_string(result.lambda_max) +
                              "), so there is no stability limit to sweep towards");
-  result.stability_limit = 2.0 / result.lambda_max;
+  const double decay = options.optimizer.weight_decay;
+  result.stability_limit =
+      threshold_is_preconditioned(options.optimizer)
+          ? 2.0 / result.lambda_max
+          // stability_threshold is c / alpha - lambda: solve it for lambda_max.
+          : (stability_threshold(options.optimizer, 1.0) + decay) / (result.lambda_max + decay);
 
   std::vector<double> rates;
   for (double f : options.lr_fractions) rates.push_back(f * result.stability_limit);

@@ -17,12 +17,18 @@ namespace pk::kernel {
 
 /// The sweep's plan.
 struct SweepOptions {
-  /// Learning rates as fractions of the stability limit 2 / lambda_max at w_0.
+  /// Learning rates as fractions of the stability limit at w_0: the alpha at which the
+  /// optimiser's stability_threshold equals lambda_max(w_0) (2 / lambda_max for gradient descent,
+  /// 2 (1 + mu) / lambda_max for heavy-ball momentum). Adam's threshold applies to a
+  /// preconditioned sharpness that does not exist before its first step, so its runs use
+  /// 2 / lambda_max as the scale.
   std::vector<double> lr_fractions{1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
   /// alpha * N, the same for every run ("training time"). 0 picks `min_steps` * the largest
   /// learning rate, so the fastest run takes `min_steps` steps.
   double lr_times_steps = 0.0;
   std::int64_t min_steps = 20;
+  /// The update rule and its constants for every run.
+  pk::nn::OptimizerConfig optimizer{};
   /// Mini-batches (default full batch) for every run.
   pk::nn::BatchConfig batches{};
   /// How each run is decomposed.
@@ -59,7 +65,7 @@ struct SweepRun {
 /// The sweep's outcome.
 struct SweepResult {
   double lambda_max = 0.0;       // sharpness of the training loss at w_0
-  double stability_limit = 0.0;  // 2 / lambda_max
+  double stability_limit = 0.0;  // the learning rate at the threshold (SweepOptions::lr_fractions)
   double lr_times_steps = 0.0;
   std::vector<SweepRun> runs;    // in order of increasing learning rate
   /// Least-squares slopes of log(error) against log(learning rate) over the completed runs with
@@ -88,5 +94,8 @@ enum class Correction {
 
 /// ||f_N - f_0 - sum F1 (- the chosen F2)|| / ||f_N - f_0|| over every query point and output.
 double relative_error(const DecompositionReport& report, Correction correction);
+/// ||miss|| / ||learned|| as relative_error takes it (2-norms scaled by their largest entry,
+/// infinite for a non-finite entry); NaN when nothing was learned.
+double relative_norm(const std::vector<double>& miss, const std::vector<double>& learned);
 
 }  // namespace pk::kernel

@@ -57,13 +57,31 @@ Tensor gram(const Tensor& a, const Tensor& b, Tape& tape) {
   return k;
 }
 
+namespace {
+// J J^T for K(A, A): only the blocks on and above the diagonal are multiplied (about half the
+// work of the full product, which dominates a large kernel), and the rest is their mirror image.
+Tensor symmetric_gram(const Tensor& j) {
+  const std::int64_t n = j.shape().dim(0), d = j.shape().dim(1);
+  constexpr std::int64_t kBlock = 128;
+  Tensor k(Shape::matrix(n, n));
+  for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const std::int64_t rows = std::min(kBlock, n - i0);
+    pk::ad::detail::gemm(false, true, rows, n - i0, d, 1.0, j.data() + i0 * d, d, j.data() + i0 * d, d, 0.0,
+                         k.data() + i0 * n + i0, n);
+  }
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::int64_t c = 0; c < r; ++c) k(r, c) = k(c, r);
+  return k;
+}
+}  // namespace
+
 Tensor tangent_kernel(ModelFunction f, const Tensor& points_a, const Tensor& points_b,
                       const Tensor& w, Tape& tape) {
   const Tensor ja = per_sample_jacobians(f, points_a, w, tape);
   // K(A, A), the common case, needs one set of Jacobians, not two.
   const bool same = points_a.shape() == points_b.shape() &&
                     std::equal(points_a.span().begin(), points_a.span().end(), points_b.span().begin());
-  if (same) return gram(ja, ja, tape);
+  if (same) return symmetric_gram(ja);
   return gram(ja, per_sample_jacobians(f, points_b, w, tape), tape);
 }
 

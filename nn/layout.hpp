@@ -1,7 +1,7 @@
 #pragma once
 // Which slice of the flat parameter vector w is which tensor. A model owns no parameters: it
-// describes w and computes with the slices of whatever w it is handed (DESIGN.md, "Why a flat
-// parameter vector"). The built-in layers follow PyTorch's nn.Linear, so that
+// describes w and computes with the slices of whatever w it is handed (docs/conventions.md). The
+// built-in layers follow PyTorch's nn.Linear, so that
 // torch.nn.utils.parameters_to_vector(model.parameters()) is a valid w and back.
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // Losses over a batch B of outputs y_m = f(x_m; w) (|B| x C) and targets, with their output
-// derivatives exactly as DESIGN.md ("Mathematics") defines them:
+// derivatives exactly as docs/mathematics.md defines them:
 //
 //   L = (1/|B|) sum_{m in B} l(y*_m, y_m),      L'_m = dL/dy_m = (1/|B|) dl/dy (y*_m, y_m)
 //

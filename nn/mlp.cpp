@@ -3,6 +3,7 @@
 #include <charconv>
 #include <utility>
 
+#include "nn/architecture.hpp"
 #include "nn/error.hpp"
 #include "nn/layers.hpp"
 
@@ -64,7 +65,8 @@ Model mlp(const MlpSpec& spec) {
   };
   return Model("mlp " + spec.str(), spec.widths.front(), spec.widths.back(), std::move(layout),
                std::move(f))
-      .with_mlp_spec(spec);
+      .with_mlp_spec(spec)
+      .with_architecture(mlp_architecture(spec));
 }
 
 Model mlp(std::string_view widths, std::string_view activation) {

@@ -6,6 +6,7 @@
 #include "autodiff/functional.hpp"
 #include "autodiff/ops.hpp"
 #include "nn/error.hpp"
+#include "nn/architecture.hpp"
 #include "nn/mlp.hpp"
 
 namespace pk::nn {
@@ -28,6 +29,12 @@ Model::Model(std::string name, std::int64_t input_dim, std::int64_t output_dim, 
 Model Model::with_mlp_spec(const MlpSpec& spec) const {
   Model m = *this;
   m.mlp_spec_ = std::make_shared<const MlpSpec>(spec);
+  return m;
+}
+
+Model Model::with_architecture(const Architecture& arch) const {
+  Model m = *this;
+  m.architecture_ = std::make_shared<const Architecture>(arch);
   return m;
 }
 

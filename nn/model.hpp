@@ -15,6 +15,7 @@
 namespace pk::nn {
 
 struct MlpSpec;
+struct Architecture;
 
 /// f(x; w): a recorded batch x (batch x input_dim) and recorded flat parameters w (D) to
 /// recorded outputs (batch x output_dim), written with autodiff ops. It must be pure: the same
@@ -48,6 +49,11 @@ class Model {
   const MlpSpec* mlp_spec() const { return mlp_spec_.get(); }
   /// The same model, marked as the MLP of `spec` (what `mlp` does).
   Model with_mlp_spec(const MlpSpec& spec) const;
+  /// The layer list when this is a layered model (nn/architecture.hpp, MLPs included), else null
+  /// (a user's function). run.json stores it, and the reader rebuilds the model from it.
+  const Architecture* architecture() const { return architecture_.get(); }
+  /// The same model, marked as built from `arch` (what `sequential` and `mlp` do).
+  Model with_architecture(const Architecture& arch) const;
 
  private:
   std::string name_;
@@ -56,6 +62,7 @@ class Model {
   Layout layout_;
   std::shared_ptr<const ForwardFunction> forward_;
   std::shared_ptr<const MlpSpec> mlp_spec_;
+  std::shared_ptr<const Architecture> architecture_;
 };
 
 /// f(x_m; w) for every row of `inputs` (M x input_dim), as plain numbers (M x C). Records on

@@ -4,6 +4,7 @@
 // training with observers and recorded trajectories, and data.
 
 #include "nn/activation.hpp"  // tanh, relu, sigmoid, softplus, gelu, identity by name
+#include "nn/architecture.hpp" // layered models: conv2d, pooling, flatten, linear
 #include "nn/batching.hpp"    // full batch or seeded mini-batches
 #include "nn/csv_dataset.hpp" // datasets from strict CSV files
 #include "nn/dataset.hpp"     // Dataset, standardisation, train/test split

@@ -11,6 +11,7 @@
 #include "nn/batching.hpp"
 #include "nn/dataset.hpp"
 #include "nn/loss.hpp"
+#include "nn/architecture.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
 #include "nn/schedule.hpp"
@@ -33,6 +34,9 @@ struct RunFacts {
   /// The model's structure when it is a built-in MLP (its layer list in run.json); empty for a
   /// model given as a user's function, which a run directory cannot rebuild.
   std::optional<MlpSpec> mlp;
+  /// The layer list of any other layered model (conv nets, ...): run.json's model.input_shape
+  /// and model.layers. At most one of `mlp` and `architecture` is set.
+  std::optional<Architecture> architecture;
   std::int64_t input_dim = 0;          // F, features per input
   std::int64_t parameter_count = 0;    // D
   std::int64_t sample_count = 0;       // M, training points

@@ -201,45 +201,81 @@ ScheduleSpec parse_schedule(const Member& m) {
   return s;
 }
 
-// The MLP a layer list describes: linear layers chained by width, one activation between each
-// pair, none after the last. Other layer lists are refused by name.
-MlpSpec parse_layers(const Member& layers) {
-  MlpSpec spec;
-  const std::size_t n = layers.size();
-  if (n == 0) layers.fail("is empty");
-  std::optional<Activation> activation;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Member layer = layers.at(i);
-    const std::string type = layer["type"].str();
-    const bool expect_linear = i % 2 == 0;
-    if (type == "linear") {
-      if (!expect_linear) layer["type"].fail("is linear where an activation between linear layers is expected");
-      const std::int64_t in = layer["in"].integer(1, kMaxExtent), out = layer["out"].integer(1, kMaxExtent);
-      if (spec.widths.empty()) spec.widths.push_back(in);
-      else if (spec.widths.back() != in)
-        layer["in"].fail("is " + std::to_string(in) + " but the layer before gives " + std::to_string(spec.widths.back()));
-      spec.widths.push_back(out);
-      continue;
+// --- layered models (model.input_shape and model.layers) ------------------------------------
+
+Json architecture_json(const Architecture& arch) {
+  Json layers = Json::array();
+  for (const LayerSpec& l : arch.layers) {
+    Json j{{"type", l.type_name()}};
+    if (l.kind == LayerKind::linear || l.kind == LayerKind::conv2d) {
+      j["in"] = l.in;
+      j["out"] = l.out;
     }
-    if (expect_linear) layer["type"].fail("is \"" + type + "\" where a linear layer is expected (this version rebuilds MLPs)");
-    Activation a{};
-    try {
-      a = parse_activation(type);
-    } catch (const SpecError&) {
-      layer["type"].fail("is \"" + type + "\", not a layer type this version knows (linear, or an activation)");
+    if (l.kind == LayerKind::conv2d || l.kind == LayerKind::avg_pool2d || l.kind == LayerKind::max_pool2d) {
+      j["kernel"] = l.kernel;
+      j["stride"] = l.stride;
     }
-    if (activation && *activation != a) layer["type"].fail("differs from the activation of the layers before");
-    activation = a;
+    if (l.kind == LayerKind::conv2d) j["padding"] = l.padding;
+    layers.push_back(j);
   }
-  if (n % 2 == 0) layers.fail("ends with an activation: the last layer must be linear");
-  spec.activation = activation.value_or(Activation::tanh);
-  return spec;
+  return layers;
 }
 
-std::int64_t mlp_parameter_count(const MlpSpec& spec) {
-  std::int64_t d = 0;
-  for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l) d += (spec.widths[l] + 1) * spec.widths[l + 1];
-  return d;
+// Any layer list the library builds; every constant a type has is required, none other allowed,
+// and the whole list is checked against the input shape (infer_shapes).
+Architecture parse_layers(const Member& layers, std::vector<std::int64_t> input_shape) {
+  Architecture arch;
+  arch.input_shape = std::move(input_shape);
+  const std::size_t n = layers.size();
+  if (n == 0) layers.fail("is empty");
+  for (std::size_t i = 0; i < n; ++i) {
+    const Member layer = layers.at(i);
+    LayerSpec l;
+    const std::string type = layer["type"].str();
+    std::vector<const char*> keys;
+    if (type == "linear") {
+      l.kind = LayerKind::linear;
+      keys = {"in", "out"};
+    } else if (type == "conv2d") {
+      l.kind = LayerKind::conv2d;
+      keys = {"in", "out", "kernel", "stride", "padding"};
+    } else if (type == "avg_pool2d" || type == "max_pool2d") {
+      l.kind = type == "avg_pool2d" ? LayerKind::avg_pool2d : LayerKind::max_pool2d;
+      keys = {"kernel", "stride"};
+    } else if (type == "flatten") {
+      l.kind = LayerKind::flatten;
+    } else {
+      try {
+        l.activation = parse_activation(type);
+      } catch (const SpecError&) {
+        layer["type"].fail("is \"" + type + "\", not a layer type this version knows (linear, conv2d, avg_pool2d, "
+                           "max_pool2d, flatten, or an activation)");
+      }
+      l.kind = LayerKind::activation;
+    }
+    for (const auto& [key, value] : layer.json().items()) {
+      bool known = key == "type";
+      for (const char* k : keys) known = known || key == k;
+      if (!known) layer.fail("has a member \"" + key + "\" that a " + type + " layer does not take");
+    }
+    for (const char* k : keys) {
+      const std::int64_t v = layer[k].integer(std::string_view(k) == "padding" ? 0 : 1, kMaxExtent);
+      if (std::string_view(k) == "in") l.in = v;
+      else if (std::string_view(k) == "out") l.out = v;
+      else if (std::string_view(k) == "kernel") l.kernel = v;
+      else if (std::string_view(k) == "stride") l.stride = v;
+      else l.padding = v;
+    }
+    if (i > 0 && l.kind == LayerKind::linear && arch.layers.back().kind == LayerKind::linear)
+      layer["in"].fail("follows a linear layer directly");
+    arch.layers.push_back(l);
+  }
+  try {
+    (void)infer_shapes(static_cast<const Architecture&>(arch));
+  } catch (const SpecError& e) {
+    layers.fail(std::string("do not fit model.input_shape: ") + e.what());
+  }
+  return arch;
 }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
@@ -272,12 +308,19 @@ std::string run_json_text(const RunManifest& m) {
   j["final_loss"] = m.final_loss ? Json(*m.final_loss) : Json();
   Json model;
   model["name"] = f.model;
-  model["input_shape"] = {f.input_dim};
-  model["layers"] = f.mlp ? layers_json(*f.mlp) : Json();
+  if (f.architecture) {
+    model["input_shape"] = f.architecture->input_shape;
+    model["layers"] = architecture_json(*f.architecture);
+  } else {
+    model["input_shape"] = {f.input_dim};
+    model["layers"] = f.mlp ? layers_json(*f.mlp) : Json();
+  }
   j["model"] = model;
   j["loss"] = std::string(Loss(f.loss).name());
   j["optimizer"] = {{"name", std::string(optimizer_name(f.optimizer.kind))},
                     {"momentum", f.optimizer.momentum},
+                    {"nesterov", f.optimizer.nesterov},
+                    {"weight_decay", f.optimizer.weight_decay},
                     {"beta1", f.optimizer.beta1},
                     {"beta2", f.optimizer.beta2},
                     {"eps", f.optimizer.epsilon}};
@@ -314,6 +357,12 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   } catch (const Json::parse_error& e) {
     throw io::JsonError(file, "not valid JSON at " + position(text, e.byte > 0 ? e.byte - 1 : 0) +
                                   ": " + std::string(e.what()).substr(std::string(e.what()).find(':') + 1));
+  } catch (const Json::exception& e) {
+    // Not a syntax error but still the text's fault: a number beyond a double ("1e999") is
+    // nlohmann's out_of_range.406.
+    const std::string what = e.what();
+    const std::size_t tag_end = what.find("] ");
+    throw io::JsonError(file, "not valid JSON: " + (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   }
   const Member root(file, doc, "");
   if (!doc.is_object()) throw io::JsonError(file, "is not a JSON object");
@@ -340,14 +389,26 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   const Member model = root["model"];
   f.model = model["name"].str();
   const Member input_shape = model["input_shape"];
-  if (input_shape.size() != 1) input_shape.fail("must hold one width (F) for this version's models");
-  f.input_dim = input_shape.at(0).integer(1, kMaxExtent);
+  const std::size_t rank = input_shape.size();
+  if (rank != 1 && rank != 3) input_shape.fail("must be [F] for vectors or [C, H, W] for images");
+  std::vector<std::int64_t> shape;
+  for (std::size_t i = 0; i < rank; ++i) shape.push_back(input_shape.at(i).integer(1, kMaxExtent));
+  f.input_dim = 1;
+  for (const std::int64_t v : shape) {
+    if (f.input_dim > kMaxExtent / v) input_shape.fail("holds more than " + std::to_string(kMaxExtent) + " values");
+    f.input_dim *= v;
+  }
   const Member layers = model["layers"];
   // null: the model was a user's function, which the reader must be given to rebuild the run.
-  if (!layers.is_null()) f.mlp = parse_layers(layers);
-  if (f.mlp && f.mlp->widths.front() != f.input_dim)
-    layers.at(0)["in"].fail("is " + std::to_string(f.mlp->widths.front()) + " but model.input_shape is [" +
-                            std::to_string(f.input_dim) + "]");
+  std::optional<ArchitectureShapes> structure;
+  if (!layers.is_null()) {
+    Architecture arch = parse_layers(layers, shape);
+    structure = infer_shapes(static_cast<const Architecture&>(arch));
+    if (const std::optional<MlpSpec> spec = arch.as_mlp()) f.mlp = *spec;
+    else f.architecture = std::move(arch);
+  } else if (rank != 1) {
+    input_shape.fail("is an image shape but model.layers is null");
+  }
   try {
     f.loss = parse_loss(root["loss"].str());
   } catch (const SpecError& e) {
@@ -360,6 +421,8 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
     opt["name"].fail(std::string("is not an optimizer: ") + e.what());
   }
   f.optimizer.momentum = opt["momentum"].number();
+  f.optimizer.nesterov = opt["nesterov"].boolean();
+  f.optimizer.weight_decay = opt["weight_decay"].number();
   f.optimizer.beta1 = opt["beta1"].number();
   f.optimizer.beta2 = opt["beta2"].number();
   f.optimizer.epsilon = opt["eps"].number();
@@ -401,12 +464,12 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
 
   // Every size against the structure that implies it.
   if (features != f.input_dim) sizes["F"].fail("is " + std::to_string(features) + " but model.input_shape is [" + std::to_string(f.input_dim) + "]");
-  if (f.mlp && mlp_parameter_count(*f.mlp) != f.parameter_count)
+  if (structure && structure->parameter_count != f.parameter_count)
     sizes["D"].fail("is " + std::to_string(f.parameter_count) + " but the model's layers have " +
-                    std::to_string(mlp_parameter_count(*f.mlp)) + " parameters");
-  if (f.mlp && f.mlp->widths.back() != f.output_count)
+                    std::to_string(structure->parameter_count) + " parameters");
+  if (structure && structure->output_size != f.output_count)
     sizes["C"].fail("is " + std::to_string(f.output_count) + " but the model's last layer has " +
-                    std::to_string(f.mlp->widths.back()) + " outputs");
+                    std::to_string(structure->output_size) + " outputs");
   if (Loss(f.loss).target_dim(f.output_count) != f.target_dim)
     sizes["T"].fail("is " + std::to_string(f.target_dim) + " but the loss " + std::string(Loss(f.loss).name()) +
                     " with " + std::to_string(f.output_count) + " outputs takes " +

@@ -74,6 +74,7 @@ TrainingResult Trainer::run(ad::TensorView initial_weights) {
   RunInfo info;
   info.model = model_.name();
   if (model_.mlp_spec()) info.mlp = *model_.mlp_spec();
+  else if (model_.architecture()) info.architecture = *model_.architecture();
   info.input_dim = f;
   info.parameter_count = d;
   info.sample_count = data_.size();

@@ -99,6 +99,8 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
     model_ = std::move(model);
   } else if (f.mlp) {
     model_ = mlp(*f.mlp);
+  } else if (f.architecture) {
+    model_ = sequential(*f.architecture);
   } else {
     throw io::JsonError(manifest_file, "the run's model \"" + f.model + "\" was a user's function (\"model.layers\" is "
                                        "null): give the reader that model to rebuild the run");

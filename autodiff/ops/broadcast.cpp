@@ -20,6 +20,16 @@ void sum_values(const double* x, const Shape& xs, double* out, const Shape& os) 
   const detail::Walk w = detail::walk(os, xs);
   const std::int64_t rows = xs.as_rows(), cols = xs.as_cols();
   std::fill_n(out, os.size(), 0.0);
+  if (w.col_stride == 0 && w.row_stride != 0) {
+    // Each row to its own element (a bias gradient): summed in a register, in the same order,
+    // instead of through memory, whose store-to-load latency would bound the loop.
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double acc = 0.0;
+      for (std::int64_t c = 0; c < cols; ++c) acc += x[r * cols + c];
+      out[r * w.row_stride] = acc;
+    }
+    return;
+  }
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < cols; ++c) out[r * w.row_stride + c * w.col_stride] += x[r * cols + c];
 }
@@ -58,6 +68,7 @@ const OpRule sum_rule{"sum_to", sum_forward, sum_tangent, sum_backward};
 
 Var broadcast_to(Var x, Shape shape) {
   Tape& t = detail::tape_of("broadcast_to", {x});
+  shape.validate("broadcast_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(x.shape(), shape))
     throw ShapeError("broadcast_to: shape " + x.shape().str() + " does not broadcast to " +
@@ -67,6 +78,7 @@ Var broadcast_to(Var x, Shape shape) {
 
 Var sum_to(Var x, Shape shape) {
   Tape& t = detail::tape_of("sum_to", {x});
+  shape.validate("sum_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(shape, x.shape()))
     throw ShapeError("sum_to: shape " + shape.str() + " does not broadcast to " +

@@ -15,6 +15,7 @@ const OpRule rule{"reshape", forward, tangent, backward};
 
 Var reshape(Var x, Shape shape) {
   Tape& t = detail::tape_of("reshape", {x});
+  shape.validate("reshape");
   if (x.shape() == shape) return x;
   if (x.size() != shape.size())
     throw ShapeError("reshape: cannot view " + x.shape().str() + " (" +

@@ -121,6 +121,13 @@ Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
   if (before < 0 || after < 0)
     throw ShapeError("pad: negative padding (" + std::to_string(before) + ", " +
                      std::to_string(after) + ") for shape " + s.str());
+  // Checked before any arithmetic: huge paddings would overflow the extent (signed overflow).
+  const std::int64_t other = s.rank < 2 ? 1 : s.dim(1 - axis);
+  if (before > Shape::kMaxSize || after > Shape::kMaxSize - before ||
+      s.dim(axis) + before + after > Shape::kMaxSize / std::max<std::int64_t>(other, 1))
+    throw ShapeError("pad: padding (" + std::to_string(before) + ", " + std::to_string(after) +
+                     ") of shape " + s.str() + " along axis " + std::to_string(axis) +
+                     " gives more than " + std::to_string(Shape::kMaxSize) + " elements");
   if (before == 0 && after == 0) return x;
   return t.record(pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
                   {0.0, {axis, before, after, 0}});

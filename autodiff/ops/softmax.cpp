@@ -1,4 +1,5 @@
-// softmax: y_j = exp(x_j - logsumexp(x)) along an axis (stable for large x). Its Jacobian is
+// softmax: y_j = exp(x_j - m) / sum_k exp(x_k - m) along an axis, m the line's maximum, whose own
+// term is exactly 1 (see lines.hpp): exact at any magnitude, where exp(x_j - logsumexp(x)) is not. Its Jacobian is
 // diag(y) - y y^T along the axis, so for an adjoint g: dx = y * (g - sum_j g_j y_j), written in
 // recorded ops so it differentiates again. The tangent is the same expression with g = dx.
 #include <cmath>
@@ -11,8 +12,7 @@ namespace pk::ad {
 namespace {
 void softmax_lines(const Shape& s, int axis, const double* x, double* y) {
   detail::for_each_line(s, axis, [&](std::int64_t first, std::int64_t stride, std::int64_t n, std::int64_t) {
-    const double lse = detail::line_logsumexp(x, first, stride, n);
-    for (std::int64_t j = 0; j < n; ++j) y[first + j * stride] = std::exp(x[first + j * stride] - lse);
+    detail::line_softmax(x, y, first, stride, n);
   });
 }
 

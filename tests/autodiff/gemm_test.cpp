@@ -155,6 +155,20 @@ TEST(Gemm, MlpShapes) {
   for (const Case& t : cases) check(t, rng);
 }
 
+TEST(Gemm, ConvolutionShapes) {
+  std::mt19937_64 rng(2026);
+  // A small conv net on a batch of 256: forward (w unfold(x)), weight gradient (G unfold(x)^T, the
+  // dot path: long k, small C, odd m and n), input gradient (w^T G); then ragged dot-path shapes
+  // (k not a multiple of 8, m and n not multiples of the 2 x 4 block) with alpha and beta.
+  const Case cases[] = {
+      {false, false, 4, 16384, 9, 1.0, 0.0, 0},  {false, true, 4, 9, 16384, 1.0, 0.0, 0},
+      {false, true, 8, 36, 4096, 1.0, 0.0, 0},   {true, false, 36, 4096, 8, 1.0, 0.0, 0},
+      {false, true, 3, 13, 1001, -0.5, 1.5, 3},  {false, true, 1, 1, 300, 2.0, 0.0, 1},
+      {false, true, 5, 7, 263, 1.0, -1.0, 2},    {false, true, 64, 64, 4096, 1.0, 0.0, 0},
+  };
+  for (const Case& t : cases) check(t, rng);
+}
+
 TEST(Gemm, ZeroSizesAndAlphaZero) {
   // k == 0 or alpha == 0: C = beta * C, and beta == 0 must clear NaN.
   std::vector<double> c(6, std::numeric_limits<double>::quiet_NaN());

@@ -216,6 +216,130 @@ Tensor concatenate(std::span<const Tensor> xs, int axis) {
   return y;
 }
 
+// Convolution and pooling straight from their definitions, one output element at a time.
+// The input pixel a window tap reads, or -1 in the padding.
+std::int64_t tap(const Conv2dGeometry& g, std::int64_t c, std::int64_t oh, std::int64_t ow,
+                 std::int64_t i, std::int64_t j) {
+  const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
+  const std::int64_t w = ow * g.stride_w - g.padding_w + j * g.dilation_w;
+  if (h < 0 || h >= g.height || w < 0 || w >= g.width) return -1;
+  return (c * g.height + h) * g.width + w;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dGeometry& g) {
+  const std::int64_t n = x.shape().dim(0), out = w.shape().dim(0);
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
+  Tensor y(M(n, out * oh_n * ow_n));
+  for (std::int64_t im = 0; im < n; ++im)
+    for (std::int64_t o = 0; o < out; ++o)
+      for (std::int64_t oh = 0; oh < oh_n; ++oh)
+        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
+          long double s = b ? (*b)[o] : 0.0;
+          for (std::int64_t c = 0; c < g.channels; ++c)
+            for (std::int64_t i = 0; i < g.kernel_h; ++i)
+              for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+                const std::int64_t at = tap(g, c, oh, ow, i, j);
+                if (at >= 0)
+                  s += static_cast<long double>(w(o, (c * g.kernel_h + i) * g.kernel_w + j)) *
+                       x(im, at);
+              }
+          y(im, (o * oh_n + oh) * ow_n + ow) = static_cast<double>(s);
+        }
+  return y;
+}
+
+Tensor unfold(const Tensor& x, const Conv2dGeometry& g) {
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
+  const std::int64_t taps = g.channels * g.kernel_h * g.kernel_w;
+  Tensor cols(M(taps, x.shape().dim(0) * oh_n * ow_n));
+  for (std::int64_t im = 0; im < x.shape().dim(0); ++im)
+    for (std::int64_t oh = 0; oh < oh_n; ++oh)
+      for (std::int64_t ow = 0; ow < ow_n; ++ow)
+        for (std::int64_t c = 0; c < g.channels; ++c)
+          for (std::int64_t i = 0; i < g.kernel_h; ++i)
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+              const std::int64_t at = tap(g, c, oh, ow, i, j);
+              cols((c * g.kernel_h + i) * g.kernel_w + j, (im * oh_n + oh) * ow_n + ow) =
+                  at >= 0 ? x(im, at) : 0.0;
+            }
+  return cols;
+}
+
+Tensor fold(const Tensor& cols, const Conv2dGeometry& g) {
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
+  const std::int64_t n = cols.shape().dim(1) / (oh_n * ow_n);
+  Tensor x(M(n, g.channels * g.height * g.width));
+  for (std::int64_t im = 0; im < n; ++im)
+    for (std::int64_t oh = 0; oh < oh_n; ++oh)
+      for (std::int64_t ow = 0; ow < ow_n; ++ow)
+        for (std::int64_t c = 0; c < g.channels; ++c)
+          for (std::int64_t i = 0; i < g.kernel_h; ++i)
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+              const std::int64_t at = tap(g, c, oh, ow, i, j);
+              if (at >= 0)
+                x(im, at) += cols((c * g.kernel_h + i) * g.kernel_w + j,
+                                  (im * oh_n + oh) * ow_n + ow);
+            }
+  return x;
+}
+
+Tensor transpose_blocks(const Tensor& x, std::int64_t rows, std::int64_t cols, std::int64_t inner) {
+  Tensor y(x.shape());
+  for (std::int64_t b = 0; b < x.shape().dim(0); ++b)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c)
+        for (std::int64_t e = 0; e < inner; ++e)
+          y(b, (c * rows + r) * inner + e) = x(b, (r * cols + c) * inner + e);
+  return y;
+}
+
+// Pooling windows: kernel x kernel every stride pixels, no padding. `reduce` sees the window.
+template <class Reduce>
+Tensor pool(const Tensor& x, const ImageShape& im, std::int64_t k, std::int64_t s, Reduce reduce) {
+  const std::int64_t oh_n = (im.height - k) / s + 1, ow_n = (im.width - k) / s + 1;
+  Tensor y(M(x.shape().dim(0), im.channels * oh_n * ow_n));
+  std::vector<double> window;
+  for (std::int64_t n = 0; n < x.shape().dim(0); ++n)
+    for (std::int64_t c = 0; c < im.channels; ++c)
+      for (std::int64_t oh = 0; oh < oh_n; ++oh)
+        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
+          window.clear();
+          for (std::int64_t i = 0; i < k; ++i)
+            for (std::int64_t j = 0; j < k; ++j)
+              window.push_back(x(n, (c * im.height + oh * s + i) * im.width + ow * s + j));
+          y(n, (c * oh_n + oh) * ow_n + ow) = reduce(window);
+        }
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, const ImageShape& im, std::int64_t k, std::int64_t s) {
+  return pool(x, im, k, s, [](const std::vector<double>& w) {
+    long double t = 0;
+    for (const double v : w) t += v;
+    return static_cast<double>(t / static_cast<long double>(w.size()));
+  });
+}
+
+Tensor max_pool2d(const Tensor& x, const ImageShape& im, std::int64_t k, std::int64_t s) {
+  return pool(x, im, k, s, [](const std::vector<double>& w) {
+    return *std::max_element(w.begin(), w.end());
+  });
+}
+
+// The adjoint of avg_pool2d by its definition: <avg_pool(e_i), g> for each pixel i.
+Tensor avg_pool2d_adjoint(const Tensor& gy, const ImageShape& im, std::int64_t k, std::int64_t s) {
+  Tensor x(M(gy.shape().dim(0), im.channels * im.height * im.width));
+  for (std::int64_t i = 0; i < x.size(); ++i) {
+    Tensor e(x.shape());
+    e[i] = 1.0;
+    const Tensor p = avg_pool2d(e, im, k, s);
+    double t = 0.0;
+    for (std::int64_t j = 0; j < p.size(); ++j) t += p[j] * gy[j];
+    x[i] = t;
+  }
+  return x;
+}
+
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double gelu(double x) { return 0.5 * x * std::erfc(-x * std::numbers::sqrt2 / 2.0); }
 
@@ -496,6 +620,110 @@ void shape_cases(std::vector<OpCase>& c) {
                  [to](Plain x) { return ref::sum_to(x[0], to); }});
 }
 
+// Convolution and pooling on small odd images (5 x 7), two images of two channels, so that every
+// index mapping (stride, padding, dilation, non-square kernels) is exercised and the batch and
+// channel strides are not confused.
+void conv_cases(std::vector<OpCase>& c) {
+  const std::int64_t n = 2;
+  auto geometry = [](std::int64_t kh, std::int64_t kw, std::int64_t s, std::int64_t p,
+                     std::int64_t d) {
+    return Conv2dGeometry{.channels = 2, .height = 5, .width = 7, .kernel_h = kh, .kernel_w = kw,
+                          .stride_h = s, .stride_w = s, .padding_h = p, .padding_w = p,
+                          .dilation_h = d, .dilation_w = d};
+  };
+  auto label = [](const Conv2dGeometry& g) {
+    return std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + " stride " +
+           std::to_string(g.stride_h) + " pad " + std::to_string(g.padding_h) + " dil " +
+           std::to_string(g.dilation_h);
+  };
+  std::vector<Conv2dGeometry> geometries;
+  for (const auto& [kh, kw] : std::vector<std::pair<std::int64_t, std::int64_t>>{{3, 3}, {2, 3}})
+    for (const std::int64_t s : {1, 2})
+      for (const std::int64_t p : {0, 1}) geometries.push_back(geometry(kh, kw, s, p, 1));
+  geometries.push_back(geometry(3, 3, 1, 1, 2));
+  geometries.push_back(geometry(2, 3, 2, 1, 2));
+  const std::int64_t out = 3;
+  for (const Conv2dGeometry& g : geometries) {
+    const Shape x = M(n, 2 * 5 * 7), w = M(out, 2 * g.kernel_h * g.kernel_w), b = V(out);
+    c.push_back({"conv2d " + label(g), {x, w, b}, {kAny},
+                 [g](Operands v) { return conv2d(v[0], v[1], v[2], g); },
+                 [g](Plain v) { return ref::conv2d(v[0], v[1], &v[2], g); }});
+    c.push_back({"conv2d without bias " + label(g), {x, w}, {kAny},
+                 [g](Operands v) { return conv2d(v[0], v[1], g); },
+                 [g](Plain v) { return ref::conv2d(v[0], v[1], nullptr, g); }});
+  }
+  // One input channel and one output channel: the degenerate block sizes of transpose_blocks.
+  {
+    const Conv2dGeometry g{.channels = 1, .height = 4, .width = 3, .kernel_h = 2, .kernel_w = 2};
+    c.push_back({"conv2d one channel", {M(3, 12), M(1, 4), V(1)}, {kAny},
+                 [g](Operands v) { return conv2d(v[0], v[1], v[2], g); },
+                 [g](Plain v) { return ref::conv2d(v[0], v[1], &v[2], g); }});
+  }
+  for (const Conv2dGeometry& g : {geometries[0], geometries[3], geometries[5], geometries[9]}) {
+    const std::int64_t rows = n * g.out_height() * g.out_width();
+    const std::int64_t taps = 2 * g.kernel_h * g.kernel_w;
+    c.push_back({"unfold " + label(g), {M(n, 70)}, {kAny},
+                 [g](Operands v) { return unfold(v[0], g); },
+                 [g](Plain v) { return ref::unfold(v[0], g); }});
+    c.push_back({"fold " + label(g), {M(taps, rows)}, {kAny},
+                 [g](Operands v) { return fold(v[0], g); },
+                 [g](Plain v) { return ref::fold(v[0], g); }});
+  }
+  struct Blocks {
+    std::int64_t rows, cols, inner;
+  };
+  for (const Blocks& b : std::vector<Blocks>{{3, 4, 1}, {5, 2, 1}, {2, 3, 4}, {3, 2, 2}})
+    c.push_back({"transpose_blocks " + std::to_string(b.rows) + " x " + std::to_string(b.cols) +
+                     " of " + std::to_string(b.inner),
+                 {M(2, b.rows * b.cols * b.inner)}, {kAny},
+                 [b](Operands v) { return transpose_blocks(v[0], b.rows, b.cols, b.inner); },
+                 [b](Plain v) { return ref::transpose_blocks(v[0], b.rows, b.cols, b.inner); }});
+  const ImageShape im{2, 5, 7};
+  for (const auto& [k, s] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {2, 2}, {3, 1}, {2, 1}, {3, 2}}) {
+    const std::string geo = " k " + std::to_string(k) + " stride " + std::to_string(s);
+    const std::int64_t pooled = 2 * ((5 - k) / s + 1) * ((7 - k) / s + 1);
+    c.push_back({"avg_pool2d" + geo, {M(n, 70)}, {kAny},
+                 [im, k, s](Operands v) { return avg_pool2d(v[0], im, k, s); },
+                 [im, k, s](Plain v) { return ref::avg_pool2d(v[0], im, k, s); }});
+    c.push_back({"avg_pool2d_adjoint" + geo, {M(n, pooled)}, {kAny},
+                 [im, k, s](Operands v) { return avg_pool2d_adjoint(v[0], im, k, s); },
+                 [im, k, s](Plain v) { return ref::avg_pool2d_adjoint(v[0], im, k, s); }});
+    // Random points have distinct pixels, far apart relative to the finite-difference steps.
+    c.push_back({"max_pool2d" + geo, {M(n, 70)}, {kAny},
+                 [im, k, s](Operands v) { return max_pool2d(v[0], im, k, s); },
+                 [im, k, s](Plain v) { return ref::max_pool2d(v[0], im, k, s); }});
+  }
+  // The default stride is the kernel.
+  c.push_back({"max_pool2d default stride", {M(n, 70)}, {kAny},
+               [im](Operands v) { return max_pool2d(v[0], im, 2); },
+               [im](Plain v) { return ref::max_pool2d(v[0], im, 2, 2); }});
+  c.push_back({"avg_pool2d default stride", {M(n, 70)}, {kAny},
+               [im](Operands v) { return avg_pool2d(v[0], im, 2); },
+               [im](Plain v) { return ref::avg_pool2d(v[0], im, 2, 2); }});
+  // gather with a repeated index (its adjoint adds both reads) and one element never read, and
+  // scatter_add of several values onto one element; a matrix source, a vector result.
+  const std::vector<double> picks = {4, 0, 4, 2, 5, 1};
+  c.push_back({"gather (2, 3) at 6 indices", {M(2, 3)}, {kAny},
+               [picks](Operands v) {
+                 return gather(v[0], v[0].tape().constant(Tensor::vector(picks)));
+               },
+               [picks](Plain v) {
+                 Tensor y(V(6));
+                 for (std::int64_t i = 0; i < 6; ++i) y[i] = v[0][static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])];
+                 return y;
+               }});
+  c.push_back({"scatter_add (6) into (2, 3)", {V(6)}, {kAny},
+               [picks](Operands v) {
+                 return scatter_add(v[0], v[0].tape().constant(Tensor::vector(picks)), M(2, 3));
+               },
+               [picks](Plain v) {
+                 Tensor y(M(2, 3));
+                 for (std::int64_t i = 0; i < 6; ++i) y[static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])] += v[0][i];
+                 return y;
+               }});
+}
+
 std::vector<OpCase> op_cases() {
   std::vector<OpCase> c;
   elementwise_cases(c);
@@ -504,6 +732,7 @@ std::vector<OpCase> op_cases() {
   reduction_cases(c);
   matmul_cases(c);
   shape_cases(c);
+  conv_cases(c);
   return c;
 }
 

@@ -193,8 +193,9 @@ TEST(EdgeOfStability, NotReportedAtASmallLearningRate) {
   EXPECT_FALSE(e.onset_step.has_value());
   EXPECT_LT(e.max_lr_times_lambda, 0.5);
   // Optimisers without a derived threshold report none.
-  EXPECT_TRUE(std::isnan(sharpness_threshold(pk::nn::OptimizerKind::adam, 0.1)));
-  EXPECT_DOUBLE_EQ(sharpness_threshold(pk::nn::OptimizerKind::gradient_descent, 0.25), 8.0);
+  EXPECT_DOUBLE_EQ(sharpness_threshold({.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.5}, 0.25), 12.0);
+  EXPECT_DOUBLE_EQ(sharpness_threshold(pk::nn::OptimizerConfig{}, 0.25), 8.0);
+  EXPECT_TRUE(std::isnan(sharpness_threshold(pk::nn::OptimizerConfig{}, 0.0)));
 }
 
 TEST(Sharpness, StatesTheResidualOfItsRitzPair) {

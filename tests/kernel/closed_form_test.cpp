@@ -1,4 +1,4 @@
-// The verification ladder's rung 3 (DESIGN.md): models where the answer is known in closed form.
+// The verification ladder's rung 3: models where the answer is known in closed form.
 //   - linear in w: R1 = 0 and F2 = 0 at every step, whatever the learning rate;
 //   - quadratic in w: R2 = 0 at every step, from alpha = 1e-3 up to near divergence;
 //   - the double well: one large step jumps the barrier, is complex, F2 removes its R1 and the

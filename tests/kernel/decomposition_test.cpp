@@ -279,7 +279,7 @@ TEST(Attribution, MiniBatchRunsAttributeOnlyToEachStepsBatch) {
   }
 }
 
-TEST(Decomposition, MomentumAndAdamAreDecomposedWithoutAttribution) {
+TEST(Decomposition, MomentumAndAdamAttributeThroughTheirShares) {
   const pk::nn::Dataset data = regression_data(12, 2, 2, 61);
   const pk::nn::Model model = pk::nn::mlp("2-6-6-2", "tanh");
   const Tensor queries = query_points(3, 2, 62);
@@ -287,7 +287,7 @@ TEST(Decomposition, MomentumAndAdamAreDecomposedWithoutAttribution) {
     const double lr = kind == pk::nn::OptimizerKind::adam ? 0.002 : 0.01;
     const TrainedRun run = train(model, LossKind::mse, data,
                                  {.steps = 6, .schedule = Schedule::constant(lr), .optimizer = {.kind = kind}}, init(model, 20));
-    DecompositionOptions o;  // asks for attribution and pairs: both must be dropped
+    DecompositionOptions o;
     o.second_order = SecondOrderMode::every_step;
     o.attribution = true;
     o.pair_query = 0;
@@ -296,10 +296,11 @@ TEST(Decomposition, MomentumAndAdamAreDecomposedWithoutAttribution) {
     expect_report_consistent(r, name);
     EXPECT_FALSE(r.kernel_form) << name;
     EXPECT_EQ(r.optimizer, name);
-    EXPECT_TRUE(r.attribution.empty());
-    EXPECT_TRUE(r.path_kernel.empty());
-    EXPECT_TRUE(r.top_pairs.empty());
-    EXPECT_FALSE(r.options.attribution);
+    EXPECT_FALSE(r.attribution.empty());
+    EXPECT_TRUE(r.path_kernel.empty());  // Domingos' K^p belongs to gradient descent
+    EXPECT_FALSE(r.top_pairs.empty());
+    EXPECT_TRUE(r.options.attribution);
+    EXPECT_EQ(r.attribution_method, "per_point_state");
     double sum_df = 0.0, sum_r1 = 0.0, sum_r2 = 0.0;
     for (std::int64_t k = 0; k < r.steps; ++k) {
       // F1 = J_k(x) dw_k with dw_k the optimiser's step, from nn's Jacobians.
@@ -321,10 +322,12 @@ TEST(Decomposition, MomentumAndAdamAreDecomposedWithoutAttribution) {
     // Small steps: each order removes most of what is left.
     EXPECT_LT(sum_r1, 0.1 * sum_df) << name;
     EXPECT_LT(sum_r2, 0.2 * sum_r1) << name;
-    // The kernel machine without attribution is f_0 + sum F1.
-    const QuerySummary s = r.summary(0, 0);
-    EXPECT_EQ(s.kernel_machine, s.f_initial + s.sum_first_order);
-    EXPECT_TRUE(std::isnan(r.attribution_identity_error()));
+    // The shares add up to the steps: sum_m A_m = sum_k F1_k, and the pairs to the sum of F2.
+    EXPECT_LT(r.attribution_identity_error(), 1e-12) << name;
+    double f2 = 0.0;
+    for (std::int64_t k = 0; k < r.steps; ++k)
+      for (std::int64_t c = 0; c < 2; ++c) f2 += r.second_order[r.index(k, 0, c)];
+    EXPECT_NEAR(r.pair_total, f2, 1e-12 * (1 + std::abs(f2))) << name;
   }
 }
 
@@ -346,6 +349,9 @@ void expect_same_report(const DecompositionReport& a, const DecompositionReport&
   EXPECT_TRUE(bitwise_equal(a.exact_error, b.exact_error)) << what << " exact_error";
   EXPECT_TRUE(bitwise_equal(a.attribution, b.attribution)) << what << " attribution";
   EXPECT_TRUE(bitwise_equal(a.path_kernel, b.path_kernel)) << what << " path_kernel";
+  EXPECT_TRUE(bitwise_equal(a.attribution_regularizer, b.attribution_regularizer)) << what << " attribution_regularizer";
+  EXPECT_TRUE(bitwise_equal(a.stability_threshold, b.stability_threshold)) << what << " stability_threshold";
+  EXPECT_TRUE(bitwise_equal(a.preconditioned_sharpness, b.preconditioned_sharpness)) << what << " preconditioned_sharpness";
   EXPECT_EQ(a.exact_nodes, b.exact_nodes) << what;
   EXPECT_EQ(a.second_order_computed, b.second_order_computed) << what;
   EXPECT_EQ(a.complex, b.complex) << what;
@@ -376,6 +382,10 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
       {"full batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::explicit_steps({0.2, 1.5, 0.1, 0.9, 0.05, 2.0})}},
       {"mini-batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::constant(0.7), .batches = {.batch_size = 4, .seed = 9}}},
       {"adam user model", custom_tanh_model(2), {.steps = 5, .schedule = Schedule::constant(0.05), .optimizer = {.kind = pk::nn::OptimizerKind::adam}}},
+      {"nesterov with decay, mini-batch", pk::nn::mlp("2-5-5-2", "tanh"),
+       {.steps = 6, .schedule = Schedule::constant(0.1),
+        .optimizer = {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.8, .nesterov = true, .weight_decay = 0.01},
+        .batches = {.batch_size = 4, .seed = 9}}},
   };
   for (const Case& c : cases) {
     DecompositionOptions o;

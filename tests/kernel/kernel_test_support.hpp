@@ -128,7 +128,7 @@ inline DecompositionOptions first_order_only() {
   return o;
 }
 
-/// The checks every report must pass (DESIGN.md "Mathematics"): the run identity to 1e-10
+/// The checks every report must pass (docs/mathematics.md): the run identity to 1e-10
 /// relative, the exact kernel's identity to 1e-10 and the attribution identity to 1e-12 when
 /// they were computed, and array sizes that match the report's dimensions. `smooth_path` false
 /// (a ReLU network, whose Jacobian jumps along a step) skips the exact kernel's 1e-10: Gauss-
@@ -155,7 +155,7 @@ inline void expect_report_consistent(const DecompositionReport& r, const std::st
   if (!r.attribution.empty()) {
     EXPECT_LE(r.attribution_identity_error(), 1e-12) << what;
   }
-  // The complex flags are exactly DESIGN.md's T_c.
+  // The complex flags are exactly the T_c of docs/mathematics.md.
   for (std::size_t i = 0; i < n; ++i) {
     const bool flagged = std::abs(r.df[i] - r.first_order[i]) > r.options.tau * std::max(std::abs(r.df[i]), r.options.eps);
     ASSERT_EQ(r.complex[i] != 0, flagged) << what << " entry " << i;

@@ -1,4 +1,4 @@
-// The verification ladder's rung 4 (DESIGN.md): on a smooth tanh network the remainders have the
+// The verification ladder's rung 4: on a smooth tanh network the remainders have the
 // orders the expansion gives them. One step: |R1| ~ alpha^2 and |R2| ~ alpha^3. A whole run at a
 // fixed alpha * N: sum R1 ~ N alpha^2 ~ alpha and sum R2 ~ N alpha^3 ~ alpha^2.
 //

@@ -1,4 +1,4 @@
-// The report files of DESIGN.md "Data formats": exact columns, values that read back to the
+// The report files of docs/conventions.md: exact columns, values that read back to the
 // report's, empty cells for what was not computed, a summary.json that parses and states the run
 // identity, and a staged directory that appears complete or not at all.
 #include <gtest/gtest.h>
@@ -76,7 +76,8 @@ TEST(ReportWriter, StepsCsvHasDesignColumnsAndReadsBackExactly) {
   const auto rows = split_csv(out.str());
   ASSERT_FALSE(rows.empty());
   const std::vector<std::string> header{"step", "query", "output", "lr", "df", "first_order", "second_order",
-                                        "remainder1", "remainder2", "complex", "exact_error", "sharpness"};
+                                        "remainder1", "remainder2", "complex", "exact_error", "sharpness",
+                                        "stability_threshold", "preconditioned_sharpness"};
   EXPECT_EQ(rows.front(), header);
   // One row per step x query x output after the header, each ended by a newline.
   ASSERT_EQ(rows.size(), static_cast<std::size_t>(r.steps * r.queries * r.outputs) + 1);
@@ -207,7 +208,7 @@ TEST(ReportWriter, SummaryJsonParsesAndStatesTheRunIdentity) {
   }
 }
 
-TEST(ReportWriter, MomentumSummarySaysTheKernelFormDoesNotApply) {
+TEST(ReportWriter, MomentumSummaryAttributesByShareAndLeavesDomingosKernelEmpty) {
   const Fixture fx(pk::nn::OptimizerKind::momentum);
   const DecompositionReport& r = fx.report;
   EXPECT_FALSE(r.kernel_form);
@@ -217,19 +218,28 @@ TEST(ReportWriter, MomentumSummarySaysTheKernelFormDoesNotApply) {
   EXPECT_FALSE(j["kernel_form"].boolean);
   EXPECT_EQ(j["kernel_form"].kind, Json::Kind::boolean);
   EXPECT_TRUE(j.has("note"));
-  // NaN is written as null: no attribution, so its identity error is not a number.
-  EXPECT_EQ(j["run_identity"]["attribution_max_relative_error"].kind, Json::Kind::null);
-  EXPECT_FALSE(j.has("second_order_pairs"));
+  EXPECT_EQ(j["optimizer"]["name"].string, "momentum");
+  EXPECT_EQ(j["optimizer"]["momentum"].number, 0.9);
+  EXPECT_LT(j["run_identity"]["attribution_max_relative_error"].number, 1e-12);
+  EXPECT_EQ(j["attribution_method"]["method"].string, "per_point_state");
+  EXPECT_GT(j["attribution_method"]["peak_state_bytes"].number, 0);
+  // Domingos' column is left empty, with the reason, never filled with another quantity.
+  EXPECT_EQ(j["attribution_method"]["path_kernel"].kind, Json::Kind::null);
+  EXPECT_TRUE(j["attribution_method"].has("path_kernel_reason"));
+  EXPECT_TRUE(j.has("second_order_pairs"));
+  EXPECT_EQ(j["stability"]["threshold"].string, "2 (1 + mu) / alpha_k - lambda");
+  EXPECT_EQ(j["stability"]["steps_computed"].number, 3);
   std::ostringstream attribution;
   write_attribution_csv(attribution, r);
-  EXPECT_EQ(attribution.str(), "query,output,train_index,contribution,path_kernel\n");
-  // And write_report_files leaves attribution.csv out.
+  const auto rows = split_csv(attribution.str());
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(r.queries * r.outputs * r.training_points) + 1);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 5u);
+    EXPECT_EQ(rows[i][4], "");
+  }
   const ScratchDir scratch;
   write_report_files(scratch.path(), r, fx.run);
-  EXPECT_TRUE(std::filesystem::exists(scratch / "summary.json"));
-  EXPECT_TRUE(std::filesystem::exists(scratch / "steps.csv"));
-  EXPECT_TRUE(std::filesystem::exists(scratch / "queries.csv"));
-  EXPECT_FALSE(std::filesystem::exists(scratch / "attribution.csv"));
+  EXPECT_TRUE(std::filesystem::exists(scratch / "attribution.csv"));
 }
 
 TEST(ReportWriter, ReportFilesMatchTheStreamWriters) {

@@ -83,16 +83,7 @@ TEST(RunDirectory, ReadsBackEveryFactAsStructuredData) {
 }
 
 TEST(RunDirectory, StringsRoundTripBeyondAscii) {
-  RunManifest m;
-  m.facts.model = "mlp 1-1 tanh";
-  m.facts.mlp = MlpSpec{{1, 1}, Activation::tanh};
-  m.facts.input_dim = 1;
-  m.facts.parameter_count = 2;
-  m.facts.sample_count = 1;
-  m.facts.output_count = 1;
-  m.facts.target_dim = 1;
-  m.facts.batch_capacity = 1;
-  m.facts.schedule = Schedule::constant(0.1).spec();
+  RunManifest m = testing::smallest_manifest();
   m.facts.data = {"données/été ☀.csv", {"température"}, {"y\"\\\n"}, std::nullopt};
   m.message = "naïve — ok";
   const RunManifest back = parse_run_json(run_json_text(m), "run.json");
@@ -120,6 +111,30 @@ TEST(RunDirectory, RefusesRunsWithoutAVersionSayingHowToRecreateThem) {
   PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "is run format version 7");
   write_file(run / "run.json", R"({"format": "pathkernel-trajectory", "version": 1, "model": "mlp 2-5-1 tanh"})");
   PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "re-create the run directory");
+}
+
+TEST(RunDirectory, EveryOptimiserConstantIsStoredAndRequired) {
+  const ScratchDir dir;
+  const OptimizerConfig adamw{.kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6};
+  const auto run = record(dir / "run", {.steps = 4, .schedule = Schedule::constant(0.01), .optimizer = adamw});
+  EXPECT_EQ(TrajectoryReader(run).facts().optimizer, adamw);
+  const auto nesterov = record(dir / "nesterov", {.steps = 3, .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.5, .nesterov = true}});
+  EXPECT_TRUE(TrajectoryReader(nesterov).facts().optimizer.nesterov);
+  const Json original = load(run);
+  for (const char* member : {"weight_decay", "nesterov", "beta1", "eps"}) {
+    SCOPED_TRACE(member);
+    Json j = original;
+    j["optimizer"].erase(member);
+    save(run, j);
+    PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, std::string("optimizer.") + member);
+  }
+  Json j = original;
+  j["optimizer"]["weight_decay"] = 0.06;  // the replayed steps no longer follow
+  save(run, j);
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, IoError, "the run directory contradicts itself");
+  j["optimizer"]["weight_decay"] = -1.0;
+  save(run, j);
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "weight decay");
 }
 
 TEST(RunDirectory, AnEditedOutputCountIsRefusedBeforeAnyNumerics) {

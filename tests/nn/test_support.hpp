@@ -13,6 +13,7 @@
 
 #include "tests/support/scratch_dir.hpp"
 #include "autodiff/tensor.hpp"
+#include "nn/run_json.hpp"
 
 namespace pk::nn::testing {
 
@@ -42,6 +43,22 @@ inline double relative_error(ad::TensorView a, ad::TensorView b) {
     den += b[i] * b[i];
   }
   return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+/// The manifest of the smallest valid run: a 1-1 MLP on one sample, no steps yet.
+inline RunManifest smallest_manifest() {
+  RunManifest m;
+  m.facts.model = "mlp 1-1 tanh";
+  m.facts.mlp = MlpSpec{{1, 1}, Activation::tanh};
+  m.facts.input_dim = 1;
+  m.facts.parameter_count = 2;
+  m.facts.sample_count = 1;
+  m.facts.output_count = 1;
+  m.facts.target_dim = 1;
+  m.facts.batch_capacity = 1;
+  m.facts.schedule = Schedule::constant(0.1).spec();
+  m.facts.data = {"", {"x"}, {"y"}, std::nullopt};
+  return m;
 }
 
 }  // namespace pk::nn::testing

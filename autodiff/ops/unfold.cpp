@@ -1,0 +1,287 @@
+// unfold (im2col) and fold (col2im), each the other's adjoint: unfold copies every window's taps
+// into one row per output position, fold adds each row's elements back onto the pixels they came
+// from. Both are linear, so each one's tangent is itself applied to the input's tangent and each
+// one's backward rule is the other, which makes derivatives of any order of everything built on
+// them (conv2d) come from these two rules and matmul's.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "autodiff/ops.hpp"
+#include "autodiff/ops/elementwise.hpp"
+#include "autodiff/ops/window.hpp"
+
+namespace pk::ad {
+namespace detail {
+
+std::string describe(const Conv2dGeometry& g) {
+  auto pair = [](std::int64_t a, std::int64_t b) {
+    return std::to_string(a) + " x " + std::to_string(b);
+  };
+  return "channels " + std::to_string(g.channels) + ", image " + pair(g.height, g.width) +
+         ", kernel " + pair(g.kernel_h, g.kernel_w) + ", stride " + pair(g.stride_h, g.stride_w) +
+         ", padding " + pair(g.padding_h, g.padding_w) + ", dilation " +
+         pair(g.dilation_h, g.dilation_w);
+}
+
+void check_geometry(const Conv2dGeometry& g, const Shape& operand, const char* op) {
+  auto fail = [&](const char* why) {
+    throw ShapeError(std::string(op) + ": " + why + " (" + describe(g) + "; operand of shape " +
+                     operand.str() + ")");
+  };
+  constexpr std::int64_t kLimit = std::int64_t{1} << 31;
+  for (const std::int64_t v : {g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h,
+                               g.stride_w, g.dilation_h, g.dilation_w})
+    if (v < 1 || v >= kLimit) fail("extents, kernel, stride and dilation must lie in [1, 2^31)");
+  if (g.padding_h < 0 || g.padding_w < 0 || g.padding_h >= kLimit || g.padding_w >= kLimit)
+    fail("padding must lie in [0, 2^31)");
+  // Below 2^31 each, so these spans and the out_height/out_width arithmetic fit in 64 bits.
+  if (g.dilation_h * (g.kernel_h - 1) + 1 > g.height + 2 * g.padding_h ||
+      g.dilation_w * (g.kernel_w - 1) + 1 > g.width + 2 * g.padding_w)
+    fail("the window is larger than the padded image");
+  std::int64_t n = 0;
+  if (__builtin_mul_overflow(g.channels * g.height, g.width, &n) || n > Shape::kMaxSize ||
+      __builtin_mul_overflow(g.channels * g.kernel_h, g.kernel_w, &n) || n > Shape::kMaxSize ||
+      __builtin_mul_overflow(g.out_height(), g.out_width(), &n) || n > Shape::kMaxSize)
+    fail("the image, the window or the output positions number more than Shape::kMaxSize");
+}
+
+void check_window(const Conv2dGeometry& g, const Shape& x, const char* op) {
+  check_geometry(g, x, op);
+  std::int64_t rows = 0;
+  if (x.rank != 2 || x.dim(1) != image_size(g))
+    throw ShapeError(std::string(op) + ": expected a matrix with one image of " +
+                     std::to_string(image_size(g)) + " pixels per row, got shape " + x.str() +
+                     " (" + describe(g) + ")");
+  if (__builtin_mul_overflow(x.dim(0), positions(g), &rows) ||
+      __builtin_mul_overflow(rows, patch_size(g), &rows) || rows > Shape::kMaxSize)
+    throw ShapeError(std::string(op) + ": unfolding shape " + x.str() +
+                     " would give more than Shape::kMaxSize elements (" + describe(g) + ")");
+}
+
+}  // namespace detail
+
+namespace {
+// The columns are laid out tap-major: row (c, i, j) of the (C*kh*kw) x (N*H'*W') result holds that
+// tap for every output position, so each (row, image, output row) is a run of W' values read
+// from one image row at stride sw. The taps that fall in the left or right padding are a prefix
+// and a suffix of the run, found once per tap instead of tested per element, and for stride 1
+// the middle is a plain copy.
+struct Run {
+  std::int64_t lo, hi;  // positions ow in [lo, hi) read inside the image; the rest are padding
+  std::int64_t w0;      // image column of position 0 (may be negative)
+};
+
+Run run_of(const Conv2dGeometry& g, std::int64_t j) {
+  const std::int64_t w0 = j * g.dilation_w - g.padding_w, sw = g.stride_w, ow_n = g.out_width();
+  // The smallest ow with w0 + ow*sw >= 0 and the first with w0 + ow*sw >= W.
+  const std::int64_t lo = w0 >= 0 ? 0 : (-w0 + sw - 1) / sw;
+  const std::int64_t hi = g.width - w0 <= 0 ? 0 : (g.width - w0 + sw - 1) / sw;
+  const std::int64_t l = std::min(lo, ow_n), h = std::clamp(hi, l, ow_n);
+  return {l, h, w0};
+}
+
+// dst[0, n) = src[0, n) for the short runs of small images: a call to memmove per run (what a
+// copy loop compiles to) costs more than the copy. Fixed-size chunks inline to vector moves; the
+// last chunk overlaps the one before instead of looping over a tail.
+void copy_run(const double* src, std::int64_t n, double* dst) {
+  if (n >= 8) {
+    for (std::int64_t q = 0; q + 8 <= n; q += 8) std::memcpy(dst + q, src + q, 8 * sizeof(double));
+    std::memcpy(dst + n - 8, src + n - 8, 8 * sizeof(double));
+    return;
+  }
+  if (n >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(double));
+    std::memcpy(dst + n - 4, src + n - 4, 4 * sizeof(double));
+    return;
+  }
+  for (std::int64_t q = 0; q < n; ++q) dst[q] = src[q];
+}
+
+// With stride 1 and an output as wide as the image (a "same" convolution), a tap's values for
+// one image are the image shifted by a constant offset: the rows that lie inside the image are
+// one contiguous copy, after which the elements that wrapped around from a neighbouring image
+// row are the padding and are zeroed. For small images this is one copy per tap and image
+// instead of one per image row, each of which would cost more to set up than to run.
+void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* plane,
+                    double* dst) {
+  const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
+  const std::int64_t down = i * g.dilation_h - g.padding_h;  // image row of output row oh: oh + down
+  const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
+  const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
+  std::fill(dst, dst + oh_lo * W, 0.0);
+  std::fill(dst + oh_hi * W, dst + oh_n * W, 0.0);
+  if (r.lo >= r.hi) {
+    std::fill(dst + oh_lo * W, dst + oh_hi * W, 0.0);
+    return;
+  }
+  if (oh_lo >= oh_hi) return;
+  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
+  copy_run(plane + ((oh_lo + down) * W + r.w0 + r.lo), last - first, dst + first);
+  for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    for (std::int64_t ow = 0; ow < r.lo; ++ow) dst[oh * W + ow] = 0.0;
+    for (std::int64_t ow = r.hi; ow < W; ++ow) dst[oh * W + ow] = 0.0;
+  }
+}
+
+// cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W)).
+void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* x, double* cols) {
+  const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
+  const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
+  double* dst = cols;
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t i = 0; i < g.kernel_h; ++i)
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const Run r = run_of(g, j);
+        for (std::int64_t n = 0; n < n_images; ++n, dst += p) {
+          const double* plane = x + n * g.channels * HW + c * HW;
+          if (shifted) {
+            unfold_shifted(g, r, i, plane, dst);
+            continue;
+          }
+          for (std::int64_t oh = 0; oh < oh_n; ++oh) {
+            double* out = dst + oh * ow_n;
+            const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
+            if (h < 0 || h >= H) {
+              std::fill_n(out, ow_n, 0.0);
+              continue;
+            }
+            const double* src = plane + h * W;
+            for (std::int64_t ow = 0; ow < r.lo; ++ow) out[ow] = 0.0;
+            if (sw == 1) {
+              copy_run(src + (r.w0 + r.lo), r.hi - r.lo, out + r.lo);
+            } else {
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = src[r.w0 + ow * sw];
+            }
+            for (std::int64_t ow = r.hi; ow < ow_n; ++ow) out[ow] = 0.0;
+          }
+        }
+      }
+}
+
+// fold's counterpart of unfold_shifted: one pass over the contiguous range of a tap's values
+// for one image, each added to the pixel at a constant offset. The elements in the range that
+// unfold set to padding (they wrapped around from a neighbouring row) add +0.0, which leaves
+// every pixel unchanged: the sums start from +0.0 and so are never -0.0.
+void fold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* src,
+                  double* plane) {
+  const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
+  const std::int64_t down = i * g.dilation_h - g.padding_h;
+  const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
+  const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
+  if (r.lo >= r.hi || oh_lo >= oh_hi) return;
+  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
+  double* out = plane + ((oh_lo + down) * W + r.w0 + r.lo);  // pixel of element `first`
+  const double* in = src + first;
+  std::int64_t col = r.lo;
+  for (std::int64_t q = 0; q < last - first; ++q) {
+    out[q] += col >= r.lo && col < r.hi ? in[q] : 0.0;
+    col = col + 1 == W ? 0 : col + 1;
+  }
+}
+
+// x (N x (C*H*W)) = the sum of cols' elements onto the pixels unfold read them from.
+void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* cols, double* x) {
+  const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
+  const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
+  const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
+  std::fill_n(x, n_images * g.channels * HW, 0.0);
+  const double* src = cols;
+  for (std::int64_t c = 0; c < g.channels; ++c)
+    for (std::int64_t i = 0; i < g.kernel_h; ++i)
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const Run r = run_of(g, j);
+        for (std::int64_t n = 0; n < n_images; ++n, src += p) {
+          double* plane = x + n * g.channels * HW + c * HW;
+          if (shifted) {
+            fold_shifted(g, r, i, src, plane);
+            continue;
+          }
+          for (std::int64_t oh = 0; oh < oh_n; ++oh) {
+            const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
+            if (h < 0 || h >= H) continue;
+            const double* in = src + oh * ow_n;
+            double* out = plane + h * W;
+            if (sw == 1) {
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[r.w0 + ow] += in[ow];
+            } else {
+              for (std::int64_t ow = r.lo; ow < r.hi; ++ow) out[r.w0 + ow * sw] += in[ow];
+            }
+          }
+        }
+      }
+}
+
+const Conv2dGeometry& geometry(const Node& n) {
+  return *static_cast<const Conv2dGeometry*>(n.params.record);
+}
+
+void unfold_forward(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.value = t.allocate(out.shape.size());
+  unfold_values(geometry(out), x.shape.dim(0), x.value, out.value);
+}
+void unfold_tangent(Tape& t, Node& out) {
+  const Node& x = t.node_at(out.inputs[0]);
+  out.tangent = t.allocate(out.shape.size());
+  unfold_values(geometry(out), x.shape.dim(0), x.tangent, out.tangent);
+}
+void unfold_backward(BackwardContext& c) {
+  c.accumulate(0, detail::fold(c.grad_output(),
+                               static_cast<const Conv2dGeometry*>(c.params().record)));
+}
+const OpRule unfold_rule{"unfold", unfold_forward, unfold_tangent, unfold_backward};
+
+void fold_forward(Tape& t, Node& out) {
+  out.value = t.allocate(out.shape.size());
+  fold_values(geometry(out), out.shape.dim(0), t.node_at(out.inputs[0]).value, out.value);
+}
+void fold_tangent(Tape& t, Node& out) {
+  out.tangent = t.allocate(out.shape.size());
+  fold_values(geometry(out), out.shape.dim(0), t.node_at(out.inputs[0]).tangent, out.tangent);
+}
+void fold_backward(BackwardContext& c) {
+  c.accumulate(0, detail::unfold(c.grad_output(),
+                                 static_cast<const Conv2dGeometry*>(c.params().record)));
+}
+const OpRule fold_rule{"fold", fold_forward, fold_tangent, fold_backward};
+}  // namespace
+
+namespace detail {
+Var unfold(Var x, const Conv2dGeometry* g) {
+  Tape& t = x.tape();
+  const Shape out = Shape::matrix(patch_size(*g), x.shape().dim(0) * positions(*g));
+  OpParams p;
+  p.record = g;
+  return t.record(unfold_rule, {x}, out, p);
+}
+
+Var fold(Var cols, const Conv2dGeometry* g) {
+  Tape& t = cols.tape();
+  const Shape out = Shape::matrix(cols.shape().dim(1) / positions(*g), image_size(*g));
+  OpParams p;
+  p.record = g;
+  return t.record(fold_rule, {cols}, out, p);
+}
+}  // namespace detail
+
+Var unfold(Var x, const Conv2dGeometry& g) {
+  Tape& t = detail::tape_of("unfold", {x});
+  detail::check_window(g, x.shape(), "unfold");
+  return detail::unfold(x, t.store(g));
+}
+
+Var fold(Var cols, const Conv2dGeometry& g) {
+  Tape& t = detail::tape_of("fold", {cols});
+  const Shape s = cols.shape();
+  detail::check_geometry(g, s, "fold");
+  const std::int64_t p = detail::positions(g);
+  if (s.rank != 2 || s.dim(0) != detail::patch_size(g) || s.dim(1) % p != 0)
+    throw ShapeError("fold: columns of shape " + s.str() + " are not " +
+                     std::to_string(detail::patch_size(g)) + " taps x whole images of " +
+                     std::to_string(p) + " positions (" + detail::describe(g) + ")");
+  return detail::fold(cols, t.store(g));
+}
+}  // namespace pk::ad
