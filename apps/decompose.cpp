@@ -89,7 +89,8 @@ int decompose_command(const Args& args) {
     const std::int64_t q = queries.shape().dim(0), c = run.output_count, n = reader.steps();
     const std::int64_t window = options.window == 0 ? pk::kernel::default_window(n) : options.window;
     const std::int64_t windows = window > 0 ? (n + window - 1) / window : 0;
-    const double bytes = pk::kernel::streaming_memory_bytes(q, c, run.sample_count, run.parameter_count, options, windows) +
+    const double bytes = pk::kernel::streaming_memory_bytes(q, c, run.sample_count, run.parameter_count, options, windows,
+                                                            pk::kernel::carries_optimizer_state(options, run.optimizer)) +
                          static_cast<double>(n) * (static_cast<double>(c) * 7.0 + 6.0) * 8.0;
     const std::string what = "decomposing " + std::to_string(n) + " steps at " + std::to_string(q) + " query points";
     if (o.given("memory-limit")) {

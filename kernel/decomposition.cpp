@@ -219,6 +219,12 @@ double DecompositionReport::exact_attribution_identity_error() const {
   return worst;
 }
 
+bool carries_optimizer_state(const DecompositionOptions& o, const pk::nn::OptimizerConfig& optimizer) {
+  const bool preconditioned = threshold_is_preconditioned(optimizer) && o.sharpness_every > 0;
+  return ((o.attribution || o.pair_query >= 0) && !pk::nn::has_kernel_form(optimizer)) || o.exact_attribution ||
+         preconditioned;
+}
+
 Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
                        Tensor training_inputs, Tensor training_targets,
                        pk::nn::OptimizerKind optimizer, DecompositionOptions options)
@@ -257,10 +263,7 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   const auto pc = static_cast<std::size_t>(report_.queries * report_.outputs);
   // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
   const auto pcm = pc * static_cast<std::size_t>(report_.training_points);
-  const bool preconditioned = threshold_is_preconditioned(optimizer) && options.sharpness_every > 0;
-  if (((options.attribution || options.pair_query >= 0) && !report_.kernel_form) || options.exact_attribution ||
-      preconditioned)
-    shares_.emplace(model_, optimizer, inputs_);
+  if (carries_optimizer_state(options, optimizer)) shares_.emplace(model_, optimizer, inputs_);
   if (options.attribution) {
     report_.attribution.assign(pcm, 0.0);
     // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.

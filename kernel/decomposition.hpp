@@ -213,6 +213,11 @@ struct DecompositionReport {
   double exact_attribution_identity_error() const;
 };
 
+/// Whether a decomposition with these options carries the optimiser's per-point shares forward in
+/// time (optimizer_shares.hpp): attribution or F2 pairs without a kernel form, the exact
+/// attribution, or Adam's preconditioned sharpness. A range of steps then replays steps 0..A-1.
+bool carries_optimizer_state(const DecompositionOptions& options, const pk::nn::OptimizerConfig& optimizer);
+
 /// The members of a report that are sums over steps (attribution, K^p, the regulariser's share,
 /// the exact attribution and its regulariser's share): each is summed per block of kStepBlock
 /// steps and the blocks in order, so any split of the steps at block boundaries, any thread

@@ -537,7 +537,8 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
 }
 
 double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::int64_t training_points,
-                              std::int64_t parameters, const DecompositionOptions& o, std::int64_t windows) {
+                              std::int64_t parameters, const DecompositionOptions& o, std::int64_t windows,
+                              bool per_point_state) {
   const double pc = static_cast<double>(queries) * static_cast<double>(outputs);
   const double m = static_cast<double>(training_points), c = static_cast<double>(outputs);
   const double chunk = static_cast<double>(std::min(o.query_chunk, std::max<std::int64_t>(queries, 1)));
@@ -554,6 +555,10 @@ double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::i
     bytes += threads * chunk * c * m * c * 8.0;   // one step's tangent kernel per thread
   }
   if (o.pair_query >= 0) bytes += m * m * c * 8.0;
+  if (per_point_state) {  // each piece's state and shares, M x D each
+    const double pieces = std::ceil(static_cast<double>(std::max<std::int64_t>(queries, 1)) / chunk);
+    bytes += pieces * 2.0 * m * static_cast<double>(parameters) * 8.0;
+  }
   // Each thread's tape: a few passes of a chunk of queries through the network, with Hessian
   // and quadrature work of the order of the parameters per query.
   bytes += threads * chunk * 64.0 * static_cast<double>(parameters) * 8.0;

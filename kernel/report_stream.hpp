@@ -180,7 +180,10 @@ class ReportStream {
 };
 
 /// The bytes `decompose_stream` and a ReportStream hold at once, whatever the number of steps.
+/// `per_point_state`: the optimiser's shares are carried (optimizer_shares.hpp: about 2 M x D
+/// numbers in every piece of query points).
 double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::int64_t training_points,
-                              std::int64_t parameters, const DecompositionOptions& options, std::int64_t windows);
+                              std::int64_t parameters, const DecompositionOptions& options, std::int64_t windows,
+                              bool per_point_state = false);
 
 }  // namespace pk::kernel
