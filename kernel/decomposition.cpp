@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <chrono>
@@ -832,23 +833,42 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
   const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
   std::atomic<std::int64_t> done{0};
   std::mutex progress_mutex;
-  for (std::int64_t b0 = first; b0 < end;) {
-    const std::int64_t b1 = std::min(end, (b0 / kStepBlock + 1) * kStepBlock);
-    std::vector<DecompositionReport> blocks(count);
-    for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord& scratch) {
-      for (std::int64_t k = b0; k < b1; ++k) {
-        pieces.parts[i].add_step(read(k, scratch));
-        const std::int64_t now = ++done;
-        if (progress) {
-          std::lock_guard lock(progress_mutex);
-          progress(now, total);
+  // With more than one thread the merge of a block and the sink (formatting and writing its rows,
+  // the online totals) run beside the next block's work instead of between blocks: that serial
+  // part would otherwise cap the speed-up. One block at most waits for the sink, so memory stays
+  // two blocks; the sink still sees the blocks one at a time and in order.
+  std::future<void> pending;
+  auto hand_over = [&](std::vector<DecompositionReport> blocks, std::int64_t b0) {
+    if (pending.valid()) pending.get();
+    auto deliver = [&sink, &pieces, &options, b0](std::vector<DecompositionReport> parts) {
+      sink(merge_query_pieces(std::move(parts), pieces.offsets, options), b0);
+    };
+    if (options.threads > 1) pending = std::async(std::launch::async, deliver, std::move(blocks));
+    else deliver(std::move(blocks));
+  };
+  try {
+    for (std::int64_t b0 = first; b0 < end;) {
+      const std::int64_t b1 = std::min(end, (b0 / kStepBlock + 1) * kStepBlock);
+      std::vector<DecompositionReport> blocks(count);
+      for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord& scratch) {
+        for (std::int64_t k = b0; k < b1; ++k) {
+          pieces.parts[i].add_step(read(k, scratch));
+          const std::int64_t now = ++done;
+          if (progress) {
+            std::lock_guard lock(progress_mutex);
+            progress(now, total);
+          }
         }
-      }
-      if (b1 == end) pieces.parts[i].close_block();
-      blocks[i] = pieces.parts[i].take_steps();
-    });
-    sink(merge_query_pieces(std::move(blocks), pieces.offsets, options), b0);
-    b0 = b1;
+        if (b1 == end) pieces.parts[i].close_block();
+        blocks[i] = pieces.parts[i].take_steps();
+      });
+      hand_over(std::move(blocks), b0);
+      b0 = b1;
+    }
+    if (pending.valid()) pending.get();
+  } catch (...) {
+    if (pending.valid()) pending.wait();  // it refers to this frame: let it end before unwinding
+    throw;
   }
   std::vector<DecompositionReport> reports(count);
   for_each_piece(count, options.threads, [&](std::size_t i, pk::nn::StepRecord&) {

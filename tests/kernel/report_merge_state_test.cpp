@@ -77,6 +77,13 @@ void expect_ranges_merge(const pk::nn::OptimizerConfig& optimizer, double lr) {
   ReportStream single(run.dir / "single", n, 1);
   single.finish(decompose_stream(run.model, reader, queries, o, 0, n, single.sink()), plain_description(), csv);
 
+  // Two threads (the sink then runs beside the next block's work) give the same bytes.
+  std::filesystem::create_directories(run.dir / "threads");
+  DecompositionOptions two = o;
+  two.threads = 2;
+  ReportStream threads(run.dir / "threads", n, 1);
+  threads.finish(decompose_stream(run.model, reader, queries, two, 0, n, threads.sink()), plain_description(), csv);
+
   const DecompositionReport whole = decompose(run.model, reader, queries, o);
   EXPECT_EQ(whole.attribution_method, "per_point_state");
   EXPECT_FALSE(whole.exact_attribution.empty());
@@ -108,6 +115,7 @@ void expect_ranges_merge(const pk::nn::OptimizerConfig& optimizer, double lr) {
     EXPECT_GT(a.size(), 100u);
     EXPECT_TRUE(a == text_of(run.dir / "merged" / name)) << name << ": merged ranges differ from the single run";
     EXPECT_TRUE(a == text_of(run.dir / "memory" / name)) << name << ": the in-memory report differs";
+    EXPECT_TRUE(a == text_of(run.dir / "threads" / name)) << name << ": two threads differ from one";
   }
   const std::string summary = text_of(run.dir / "single" / "summary.json");
   EXPECT_NE(summary.find("\"per_point_state\""), std::string::npos);
