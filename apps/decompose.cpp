@@ -91,7 +91,7 @@ int decompose_command(const Args& args) {
     const std::int64_t windows = window > 0 ? (n + window - 1) / window : 0;
     const double bytes = pk::kernel::streaming_memory_bytes(q, c, run.sample_count, run.parameter_count, options, windows,
                                                             pk::kernel::carries_optimizer_state(options, run.optimizer)) +
-                         static_cast<double>(n) * (static_cast<double>(c) * 7.0 + 6.0) * 8.0;
+                         static_cast<double>(n) * (static_cast<double>(c) * 7.0 + 8.0) * 8.0;
     const std::string what = "decomposing " + std::to_string(n) + " steps at " + std::to_string(q) + " query points";
     if (o.given("memory-limit")) {
       const double limit = parse_bytes(o.text("memory-limit"));

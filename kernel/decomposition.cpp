@@ -387,7 +387,8 @@ void Decomposer::add_step(const StepInput& step) {
     r.shares_closure_error = shares_->closure_error();
   }
   r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
-  if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
+  if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0 &&
+      (step.step / o.sharpness_every) % sharpness_pieces_ == sharpness_turn_) {
     Stopwatch t(r.seconds_sharpness);
     auto training_loss = [this](Var wv) {
       return loss_.value(model_.forward(wv.tape().constant(inputs_), wv), targets_);
@@ -430,6 +431,14 @@ void Decomposer::add_step(const StepInput& step) {
 void Decomposer::start_at(std::int64_t step) {
   if (next_step_ != first_step_ || replayed_ > 0) throw std::logic_error("Decomposer::start_at after the first step");
   first_step_ = first_row_ = next_step_ = step;
+}
+
+void Decomposer::share_sharpness(std::int64_t turn, std::int64_t pieces) {
+  if (pieces < 1 || turn < 0 || turn >= pieces)
+    throw std::invalid_argument("Decomposer::share_sharpness: turn " + std::to_string(turn) + " of " +
+                                std::to_string(pieces));
+  sharpness_turn_ = turn;
+  sharpness_pieces_ = pieces;
 }
 
 void Decomposer::replay_state(const StepInput& step) {
@@ -680,14 +689,20 @@ Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const T
     throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
                                 " but only " + std::to_string(p) + " query points");
   Pieces pieces;
+  // The sharpness does not depend on the query points: its measurements go round the pieces, so
+  // no piece carries them all and threads stay balanced. Adam's preconditioned sharpness needs
+  // the optimiser's state, which only the first piece then holds: it measures them all.
+  const std::int64_t count = (std::max<std::int64_t>(p, 1) + options.query_chunk - 1) / options.query_chunk;
+  const bool rotate = !threshold_is_preconditioned(optimizer);
   for (std::int64_t first = 0; first < std::max<std::int64_t>(p, 1); first += options.query_chunk) {
     const std::int64_t n = std::min(options.query_chunk, p - first);
     Tensor part(Shape::matrix(n, features));
     std::copy_n(queries.data() + first * features, n * features, part.data());
     DecompositionOptions o = options;
     o.pair_query = options.pair_query >= first && options.pair_query < first + n ? options.pair_query - first : -1;
-    if (first > 0) o.sharpness_every = 0;  // the first piece measures it for the run
+    if (first > 0 && !rotate) o.sharpness_every = 0;
     pieces.parts.emplace_back(model, loss, std::move(part), inputs, targets, optimizer, o);
+    if (rotate) pieces.parts.back().share_sharpness(first / options.query_chunk, count);
     pieces.offsets.push_back(first);
   }
   return pieces;
@@ -740,6 +755,11 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
     const std::int64_t q0 = offsets[i];
     for (std::int64_t k = 0; k < r.steps; ++k) {
       const auto ku = static_cast<std::size_t>(k);
+      if (std::isnan(r.sharpness[ku]) && !std::isnan(p.sharpness[ku])) {  // measured by this piece
+        r.sharpness[ku] = p.sharpness[ku];
+        r.sharpness_residual[ku] = p.sharpness_residual[ku];
+        r.preconditioned_sharpness[ku] = p.preconditioned_sharpness[ku];
+      }
       r.exact_nodes[ku] = std::max(r.exact_nodes[ku], p.exact_nodes[ku]);
       r.second_order_computed[ku] = r.second_order_computed[ku] | p.second_order_computed[ku];
       for (std::int64_t q = 0; q < p.queries; ++q)

@@ -251,6 +251,9 @@ class Decomposer {
   DecompositionReport take_steps();
   /// Starts at step `step` of the run instead of 0 (before the first `add_step`): a range of steps.
   void start_at(std::int64_t step);
+  /// Measures the sharpness only at its `turn`-th of every `pieces` measurements (the others go
+  /// to the other pieces of query points; merge_query_pieces takes each from its piece).
+  void share_sharpness(std::int64_t turn, std::int64_t pieces);
   /// Whether the decomposition carries state forward in time (the optimiser's per-point shares):
   /// a range starting at A > 0 must then see steps 0..A-1 through `replay_state` first.
   bool carries_state() const { return shares_.has_value(); }
@@ -285,6 +288,7 @@ class Decomposer {
   std::int64_t first_step_ = 0;  // the range's first step
   std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
   std::int64_t replayed_ = 0;   // steps before the range that replay_state has seen
+  std::int64_t sharpness_turn_ = 0, sharpness_pieces_ = 1;  // share_sharpness
 };
 
 /// Decomposes a recorded trajectory (offline), the pieces of query points spread over
