@@ -6,8 +6,8 @@
 //
 // Each iteration decomposes the run with one thread and then with two, back to back, so both see
 // the same load on a shared machine; the counters are the two wall times and their ratio
-// (speedup = seconds_1_thread / seconds_2_threads), and the reports' steps.csv must be the same
-// bytes or the program aborts. PATHKERNEL_BENCH_STEPS shortens the run (default 2000).
+// (speedup = seconds_1_thread / seconds_2_threads), the CPU seconds each used (all threads), and
+// the reports' steps.csv must be the same bytes or the program aborts. PATHKERNEL_BENCH_STEPS shortens the run (default 2000).
 //
 //   threads_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kernel/decomposition.hpp"
@@ -75,8 +76,20 @@ const Recorded& recorded() {
   return r;
 }
 
-// Decomposes the recorded run with `threads` threads into `out`; returns the wall seconds.
-double decompose_into(const std::filesystem::path& out, int threads) {
+// CPU seconds of every thread of the process so far (user and system).
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+struct Timing {
+  double wall = 0.0, cpu = 0.0;
+};
+
+// Decomposes the recorded run with `threads` threads into `out`.
+Timing decompose_into(const std::filesystem::path& out, int threads) {
   const Recorded& run = recorded();
   const pk::nn::TrajectoryReader reader(run.dir / "run");
   pk::kernel::DecompositionOptions o;
@@ -89,13 +102,15 @@ double decompose_into(const std::filesystem::path& out, int threads) {
   std::filesystem::remove_all(out);
   std::filesystem::create_directories(out);
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_seconds();
   pk::kernel::ReportStream stream(out, reader.steps(), 0);
   const pk::kernel::DecompositionReport tail =
       pk::kernel::decompose_stream(run.model, reader, run.queries, o, 0, reader.steps(), stream.sink());
   pk::kernel::RunDescription d;
   d.include_timings = false;
   stream.finish(tail, d, pk::kernel::parse_attribution_format("none"));
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+          process_cpu_seconds() - cpu_start};
 }
 
 std::string text_of(const std::filesystem::path& p) {
@@ -107,13 +122,15 @@ std::string text_of(const std::filesystem::path& p) {
 
 void BM_DecomposeThreads(benchmark::State& state) {
   const Recorded& run = recorded();
-  double one = 0.0, two = 0.0;
+  double one = 0.0, two = 0.0, cpu_one = 0.0, cpu_two = 0.0;
   for (auto _ : state) {
-    const double t1 = decompose_into(run.dir / "one", 1);
-    const double t2 = decompose_into(run.dir / "two", 2);
-    state.SetIterationTime(t1 + t2);
-    one += t1;
-    two += t2;
+    const Timing t1 = decompose_into(run.dir / "one", 1);
+    const Timing t2 = decompose_into(run.dir / "two", 2);
+    state.SetIterationTime(t1.wall + t2.wall);
+    one += t1.wall;
+    two += t2.wall;
+    cpu_one += t1.cpu;
+    cpu_two += t2.cpu;
     if (text_of(run.dir / "one" / "steps.csv") != text_of(run.dir / "two" / "steps.csv"))
       fail("steps.csv differs between one and two threads");
   }
@@ -121,6 +138,10 @@ void BM_DecomposeThreads(benchmark::State& state) {
   state.counters["seconds_1_thread"] = one / n;
   state.counters["seconds_2_threads"] = two / n;
   state.counters["speedup"] = one / two;
+  // The work each did (CPU seconds of all threads): on a loaded machine the wall times say little,
+  // these say whether two threads add work (their ratio is 1 when they add none).
+  state.counters["cpu_1_thread"] = cpu_one / n;
+  state.counters["cpu_2_threads"] = cpu_two / n;
   state.counters["steps"] = static_cast<double>(steps());
 }
 
