@@ -3,12 +3,15 @@
 // regulariser's share and the exact attribution merge into the single run's bytes.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include "kernel/accumulation.hpp"
 #include "kernel/report_merge.hpp"
 #include "kernel/report_stream.hpp"
 #include "kernel/report_writer.hpp"
+#include "kernel/sweep.hpp"
 #include "tests/kernel/kernel_test_support.hpp"
 
 namespace pk::kernel::testing {
@@ -128,6 +131,51 @@ TEST(ReportMergeWithState, MomentumRangesMergeToTheSingleRun) {
 
 TEST(ReportMergeWithState, AdamWRangesMergeToTheSingleRun) {
   expect_ranges_merge({.kind = pk::nn::OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99}, 0.01);
+}
+
+// The online totals of an AdamW report (weight decay, exact attribution, preconditioned
+// sharpness) against the in-memory functions main's report used: the identities, the
+// regulariser's share in the kernel machine, the relative errors, the edge of stability against
+// the preconditioned sharpness and the stability statistics.
+TEST(ReportMergeWithState, TotalsEqualTheInMemoryFunctions) {
+  StatefulRun run({.kind = pk::nn::OptimizerKind::adamw, .weight_decay = 0.05}, kStepBlock + 20, 0.01);
+  const pk::nn::TrajectoryReader reader(run.dir / "run");
+  DecompositionOptions o = stateful_options();
+  o.sharpness_every = 5;
+  o.eos_band = 50.0;  // every measurement in the band: an onset at the first one
+  const DecompositionReport r = decompose(run.model, reader, query_points(4, 2, 3), o);
+  const ReportTotals t = report_totals(r);
+  ASSERT_FALSE(r.attribution_regularizer.empty());
+  EXPECT_TRUE(same_bits(t.attribution_identity_error, r.attribution_identity_error()));
+  EXPECT_TRUE(same_bits(t.exact_attribution_identity_error, r.exact_attribution_identity_error()));
+  double worst_step = std::nan("");
+  for (double e : r.exact_attribution_error)
+    if (!(e <= worst_step)) worst_step = e;
+  EXPECT_TRUE(same_bits(t.exact_attribution_max_step_error, worst_step));
+  for (std::int64_t q = 0; q < r.queries; ++q)
+    for (std::int64_t c = 0; c < r.outputs; ++c)
+      EXPECT_TRUE(same_bits(t.summaries[static_cast<std::size_t>(q * r.outputs + c)].kernel_machine,
+                            r.summary(q, c).kernel_machine));
+  EXPECT_TRUE(same_bits(t.relative_error[0], relative_error(r, Correction::none)));
+  EXPECT_TRUE(same_bits(t.relative_error[1], relative_error(r, Correction::complex_steps)));
+  EXPECT_TRUE(same_bits(t.relative_error[2], relative_error(r, Correction::all_steps)));
+  const EdgeOfStability edge = edge_of_stability(r, o.eos_band);
+  ASSERT_TRUE(edge.onset_step.has_value());
+  EXPECT_EQ(t.edge.onset_step, edge.onset_step);
+  EXPECT_EQ(t.edge.measurements, edge.measurements);
+  EXPECT_TRUE(same_bits(t.edge.lambda_at_onset, edge.lambda_at_onset));
+  EXPECT_TRUE(same_bits(t.edge.max_lr_times_lambda, edge.max_lr_times_lambda));
+  std::int64_t computed = 0;
+  double worst = std::nan("");
+  for (std::size_t k = 0; k < r.stability_threshold.size(); ++k) {
+    if (std::isnan(r.preconditioned_sharpness[k])) continue;
+    ++computed;
+    const double ratio = r.preconditioned_sharpness[k] / r.stability_threshold[k];
+    if (!(ratio <= worst)) worst = ratio;
+  }
+  EXPECT_GT(computed, 10);
+  EXPECT_EQ(t.stability_computed, computed);
+  EXPECT_TRUE(same_bits(t.max_sharpness_over_threshold, worst));
 }
 
 // A range's replay gives exactly the state the whole run has: its first block's attribution is
