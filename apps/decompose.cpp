@@ -56,7 +56,7 @@ int decompose_command(const Args& args) {
   o.value("plot-query", "Q", "the query point whose steps are plotted", "0");
   o.value("threads", "N", "pieces of query points decomposed at once (results do not depend on it)", "1");
   o.value("query-chunk", "P", "query points per independent piece of work (results do not depend on it)", "64");
-  o.value("steps", "A:B", "decompose steps [A, B) only, into a partial report for `pathkernel merge` (A a multiple of 64)");
+  o.value("steps", "A:B", "decompose steps [A, B) only, into a partial report for `pathkernel merge` (A a multiple of 64; with optimiser state the shares are first replayed over steps 0 to A - 1)");
   o.value("memory-limit", "BYTES", "memory the decomposition may hold, e.g. 512M or 4G; refused up front when one block of steps does not fit [default: 80% of the available memory]");
   o.value("attribution-format", "FORMAT", "auto (attribution.csv up to 10^6 rows, attribution.npy beyond), csv, npy, none, or top:K (the K largest |A_m| per query point and output)", "auto");
   o.flag("no-timings", "leave timings out of summary.json, so reports compare byte for byte");
