@@ -15,6 +15,7 @@ inline constexpr int kExitDiverged = 3;
 int demo_command(const Args& args);       // demo.cpp: the default job
 int train_command(const Args& args);      // train.cpp
 int decompose_command(const Args& args);  // decompose.cpp
+int merge_command(const Args& args);      // merge.cpp
 int sweep_command(const Args& args);      // sweep.cpp
 int kernel_command(const Args& args);     // kernel_command.cpp
 int sharpness_command(const Args& args);  // sharpness_command.cpp

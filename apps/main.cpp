@@ -22,6 +22,7 @@ const char* kUsage =
     "  demo        the default study on built-in data (what `pathkernel` alone runs)\n"
     "  train       train a network on CSV or built-in data and record its trajectory\n"
     "  decompose   decompose a recorded run at query points into a report\n"
+    "  merge       combine partial reports of ranges of steps into the whole run's report\n"
     "  sweep       the learning-rate study on your own data and network\n"
     "  kernel      the tangent kernel between two point sets at one step, to .npy\n"
     "  sharpness   the top Hessian eigenvalue of the training loss along a recorded run\n"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     if (command == "demo") return pk::app::demo_command(args);
     if (command == "train") return pk::app::train_command(args);
     if (command == "decompose") return pk::app::decompose_command(args);
+    if (command == "merge") return pk::app::merge_command(args);
     if (command == "sweep") return pk::app::sweep_command(args);
     if (command == "kernel") return pk::app::kernel_command(args);
     if (command == "sharpness") return pk::app::sharpness_command(args);

@@ -58,19 +58,24 @@ std::string query_label(std::int64_t query, const pk::ad::Tensor* queries) {
 }
 
 std::string summary_table_html(const DecompositionReport& r, const pk::ad::Tensor* queries) {
+  return summary_table_html(pk::kernel::report_totals(r), queries);
+}
+
+std::string summary_table_html(const pk::kernel::ReportTotals& r, const pk::ad::Tensor* queries) {
   std::ostringstream o;
   o << "<table><tr><th>query</th><th>output</th><th>f(x; w_0)</th><th>f(x; w_N)</th><th>sum F1</th>"
        "<th>sum F2</th><th>sum R2</th><th>kernel machine</th><th>rel. error, first order</th>"
        "<th>rel. error, second order</th><th>complex steps</th></tr>\n";
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
-      const auto s = r.summary(q, c);
+      const auto j = static_cast<std::size_t>(q * r.outputs + c);
+      const pk::kernel::QuerySummary& s = r.summaries[j];
       o << "<tr><td>" << xml_escape(query_label(q, queries)) << "</td><td>" << c << "</td><td>"
         << fmt(s.f_initial, "%.6g") << "</td><td>"
         << fmt(s.f_final, "%.6g") << "</td><td>" << fmt(s.sum_first_order, "%.6g") << "</td><td>"
         << fmt(s.sum_second_order, "%.4g") << "</td><td>" << fmt(s.sum_remainder2, "%.4g") << "</td><td>"
         << fmt(s.kernel_machine, "%.6g") << "</td><td>" << fmt(s.rel_error_first) << "</td><td>"
-        << fmt(s.rel_error_second) << "</td><td>" << r.complex_stats(q, c).complex_steps << "</td></tr>\n";
+        << fmt(s.rel_error_second) << "</td><td>" << r.complex[j].complex_steps << "</td></tr>\n";
     }
   o << "</table>\n";
   const std::int64_t rows = r.queries * r.outputs;
@@ -79,9 +84,18 @@ std::string summary_table_html(const DecompositionReport& r, const pk::ad::Tenso
 }
 
 std::string accumulation_text(const DecompositionReport& r) {
+  return accumulation_text(pk::kernel::window_totals(r, r.options.window, r.options.window_tau),
+                           pk::kernel::edge_of_stability(r, r.options.eos_band), r.options.window_tau);
+}
+
+std::string accumulation_text(const pk::kernel::ReportTotals& t) {
+  return accumulation_text(t.windows, t.edge, t.options.window_tau);
+}
+
+std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windows,
+                              const pk::kernel::EdgeOfStability& e, double window_tau) {
   std::ostringstream o;
   char line[512];
-  const auto windows = pk::kernel::window_totals(r, r.options.window, r.options.window_tau);
   std::int64_t failing = 0;
   const pk::kernel::WindowTotals* largest = nullptr;
   for (const auto& w : windows) {
@@ -90,7 +104,7 @@ std::string accumulation_text(const DecompositionReport& r) {
   }
   std::snprintf(line, sizeof line, "windows of %lld steps: %lld of %zu fail (||sum R1|| > %g ||sum df||)",
                 static_cast<long long>(windows.empty() ? 0 : windows.front().sums.end - windows.front().sums.start),
-                static_cast<long long>(failing), windows.size(), r.options.window_tau);
+                static_cast<long long>(failing), windows.size(), window_tau);
   o << line;
   if (largest) {
     std::snprintf(line, sizeof line, "; steps [%lld, %lld) carry %.3g of the final first-order error",
@@ -113,7 +127,6 @@ std::string accumulation_text(const DecompositionReport& r) {
     o << line;
     ++listed;
   }
-  const pk::kernel::EdgeOfStability e = pk::kernel::edge_of_stability(r, r.options.eos_band);
   if (e.measurements == 0) {
     o << "edge of stability: sharpness not tracked\n";
     return o.str();
@@ -147,29 +160,41 @@ std::string accumulation_text(const DecompositionReport& r) {
   return o.str();
 }
 
-PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
-                            std::int64_t query, const pk::ad::Tensor* queries) {
+PageSection run_section(const pk::kernel::ReportTotals& t, const pk::ad::Tensor* queries) {
   PageSection section;
   std::ostringstream checks;
   checks << "<p>Checks: the run identity f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2 holds to "
-         << fmt(r.run_identity_error()) << " (relative); the exact path kernel rebuilds f(x; w_N) to "
-         << fmt(r.exact_identity_error()) << "; the attributions sum to sum F1 within "
-         << fmt(r.attribution_identity_error()) << ". Optimiser: " << xml_escape(r.optimizer)
-         << (r.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
+         << fmt(t.run_identity_error) << " (relative); the exact path kernel rebuilds f(x; w_N) to "
+         << fmt(t.exact_identity_error) << "; the attributions sum to sum F1 within "
+         << fmt(t.attribution_identity_error) << ". Optimiser: " << xml_escape(t.optimizer)
+         << (t.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
                                   "Domingos' path kernel not defined)") << ".";
-  if (r.attribution_method == "per_point_state" || r.attribution_method == "per_query_backward" ||
-      !r.exact_attribution_method.empty())
+  if (t.attribution_method == "per_point_state" || t.attribution_method == "per_query_backward" ||
+      !t.exact_attribution_method.empty())
     checks << " Attribution method: "
-           << (r.attribution_plan.method == pk::kernel::AttributionMethod::backward
+           << (t.attribution_plan.method == pk::kernel::AttributionMethod::backward
                    ? "backward in time, per-query state (Q x C x D)"
                    : "forward in time, per-point state (M x D)")
-           << ", " << r.attribution_state_bytes << " bytes of state"
-           << (r.attribution_plan.reason.empty() ? "" : " (" + xml_escape(r.attribution_plan.reason) + ")") << ".";
+           << ", " << t.attribution_state_bytes << " bytes of state"
+           << (t.attribution_plan.reason.empty() ? "" : " (" + xml_escape(t.attribution_plan.reason) + ")") << ".";
   checks << "</p>\n";
-  section.html += "<pre>" + xml_escape(accumulation_text(r)) + "</pre>\n";
-  section.tables = checks.str() + summary_table_html(r, queries);
-  if (r.steps == 0 || query < 0 || query >= r.queries) return section;
-  const std::string at = query_label(query, queries);
+  section.html += "<pre>" + xml_escape(accumulation_text(t)) + "</pre>\n";
+  section.tables = checks.str() + summary_table_html(t, queries);
+  return section;
+}
+
+PageSection write_run_plots(const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
+                            std::int64_t query, const pk::ad::Tensor* queries) {
+  PageSection section = run_section(pk::kernel::report_totals(r), queries);
+  add_run_plots(section, dir, prefix, r, query, query, queries);
+  return section;
+}
+
+void add_run_plots(PageSection& section, const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
+                   std::int64_t row, std::int64_t query_number, const pk::ad::Tensor* queries) {
+  if (r.steps == 0 || row < 0 || row >= r.queries) return;
+  const std::int64_t query = row;
+  const std::string at = query_label(query_number, queries);
 
   Plot steps;
   steps.title = "Change of f at " + at + " per step (output 0)";
@@ -208,7 +233,7 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
   // The per-step test cannot see remainders that add up: the sums over the steps can.
   const pk::kernel::CumulativePath path = pk::kernel::cumulative_path(r, query, 0);
   Plot cumulative;
-  cumulative.title = "Cumulative change of f at query " + std::to_string(query) + " (output 0)";
+  cumulative.title = "Cumulative change of f at query " + std::to_string(query_number) + " (output 0)";
   cumulative.x_label = "step k";
   cumulative.y_label = "change since w_0";
   Series actual{"f(x; w_k) - f(x; w_0)", {}, {}, "#333333"}, c1{"sum_{j<k} F1_j", {}, {}, "#1f77b4"},
@@ -275,20 +300,22 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
     write_text(dir / (prefix + "sharpness.svg"), render_svg(sharp));
     section.images.push_back(prefix + "sharpness.svg");
   }
-  return section;
 }
 
 ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
                     const pk::ad::Tensor* queries) {
+  return run_page(pk::kernel::report_totals(r), run, plot_query, queries, {"attribution.csv"});
+}
+
+ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
   ReportPage page;
   page.title = "pathkernel report: " + run.architecture + " on " + run.data;
   page.question = "How much of what the network learned in " + std::to_string(r.steps) +
                   " steps does the first-order path kernel explain at these " + std::to_string(r.queries) +
                   " query points, and where does it fail?";
-  const double first = pk::kernel::relative_error(r, pk::kernel::Correction::none);
-  const double on_complex = pk::kernel::relative_error(r, pk::kernel::Correction::complex_steps);
-  const double every = pk::kernel::relative_error(r, pk::kernel::Correction::all_steps);
-  const pk::kernel::ComplexStepStats all = r.complex_stats();
+  const double first = r.relative_error[0], on_complex = r.relative_error[1], every = r.relative_error[2];
+  const pk::kernel::ComplexStepStats& all = r.complex_pooled;
   std::ostringstream a;
   a << "The first-order path kernel (sum of F1 over the steps) misses <b>" << percent(first)
     << "</b> of the learned change ||f(x; w_N) - f(x; w_0)||"
@@ -302,7 +329,7 @@ ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescripti
       a << " (with F2 at every step: <b>" << percent(every) << "</b>)";
     a << ". ";
   }
-  a << "The run identity holds to " << fmt(r.run_identity_error()) << " (relative).";
+  a << "The run identity holds to " << fmt(r.run_identity_error) << " (relative).";
   page.answer = a.str();
   page.configuration = {
       {"data", run.data},
@@ -325,38 +352,57 @@ ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescripti
   page.files = {{"summary.json", "configuration, identities, complex-step and sharpness statistics"},
                 {"steps.csv", "one row per step, query point and output: lr, df, F1, F2, R1, R2, complex, ..."},
                 {"queries.csv", "one row per query point and output: totals and relative errors"}};
-  if (!r.attribution.empty())
-    page.files.emplace_back("attribution.csv", "one row per query point, output and training point");
+  for (const std::string& name : attribution_files)
+    if (name == "attribution.csv")
+      page.files.emplace_back(name, "one row per query point, output and training point");
+    else if (name == "attribution.npy")
+      page.files.emplace_back(name, "A_m(x), float64 of shape (query, output, training point); index arrays beside it");
+    else if (name == "path_kernel.npy")
+      page.files.emplace_back(name, "K^p(x, x_m), laid out as attribution.npy");
+    else if (name == "attribution_regularizer.npy")
+      page.files.emplace_back(name, "the weight decay's share A_reg(x), (query, output)");
+
   if (queries) page.files.emplace_back("query_points.csv", "the coordinates of each query point");
   return page;
+}
+
+void write_query_points(const fs::path& dir, const pk::ad::Tensor* queries) {
+  if (!queries || queries->shape().rank != 2) return;
+  std::ostringstream o;
+  const std::int64_t n = queries->shape().dim(0), features = queries->shape().dim(1);
+  o << "query";
+  for (std::int64_t j = 0; j < features; ++j) o << ",x" << j;
+  o << '\n';
+  char buf[32];
+  for (std::int64_t q = 0; q < n; ++q) {
+    o << q;
+    for (std::int64_t j = 0; j < features; ++j) {
+      const auto res = std::to_chars(buf, buf + sizeof buf, (*queries)[q * features + j]);
+      o << ',' << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf));
+    }
+    o << '\n';
+  }
+  write_text(dir / "query_points.csv", o.str());
+}
+
+void write_run_page(const fs::path& dir, const pk::kernel::ReportTotals& totals, const DecompositionReport& rows,
+                    std::int64_t row, const pk::kernel::RunDescription& run, std::int64_t plot_query,
+                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
+  write_query_points(dir, queries);
+  ReportPage page = run_page(totals, run, plot_query, queries, attribution_files);
+  PageSection s = run_section(totals, queries);
+  add_run_plots(s, dir, "", rows, row, plot_query, queries);
+  s.heading = "Step by step at " + query_label(plot_query, queries);
+  page.sections = {s};
+  write_page(dir / "index.html", page);
 }
 
 void write_run_report(const fs::path& dir, const DecompositionReport& report,
                       const pk::kernel::RunDescription& run, std::int64_t plot_query,
                       const pk::ad::Tensor* queries) {
   pk::kernel::write_report_files(dir, report, run);
-  if (queries && queries->shape().rank == 2) {
-    std::ostringstream o;
-    const std::int64_t n = queries->shape().dim(0), features = queries->shape().dim(1);
-    o << "query";
-    for (std::int64_t j = 0; j < features; ++j) o << ",x" << j;
-    o << '\n';
-    char buf[32];
-    for (std::int64_t q = 0; q < n; ++q) {
-      o << q;
-      for (std::int64_t j = 0; j < features; ++j) {
-        const auto res = std::to_chars(buf, buf + sizeof buf, (*queries)[q * features + j]);
-        o << ',' << std::string_view(buf, static_cast<std::size_t>(res.ptr - buf));
-      }
-      o << '\n';
-    }
-    write_text(dir / "query_points.csv", o.str());
-  }
-  ReportPage page = run_page(report, run, plot_query, queries);
-  PageSection s = write_run_plots(dir, "", report, plot_query, queries);
-  s.heading = "Step by step at " + query_label(plot_query, queries);
-  page.sections = {s};
-  write_page(dir / "index.html", page);
+  write_run_page(dir, pk::kernel::report_totals(report), report, plot_query, run, plot_query, queries,
+                 report.attribution.empty() ? std::vector<std::string>{} : std::vector<std::string>{"attribution.csv"});
 }
 
 std::string sweep_table(const SweepResult& sweep) {

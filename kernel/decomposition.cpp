@@ -1,11 +1,14 @@
 #include "kernel/decomposition.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <future>
 #include <mutex>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "autodiff/error.hpp"
 #include "autodiff/functional.hpp"
@@ -222,6 +225,12 @@ double DecompositionReport::exact_attribution_identity_error() const {
   return worst;
 }
 
+bool carries_optimizer_state(const DecompositionOptions& o, const pk::nn::OptimizerConfig& optimizer) {
+  const bool preconditioned = threshold_is_preconditioned(optimizer) && o.sharpness_every > 0;
+  return ((o.attribution || o.pair_query >= 0) && !pk::nn::has_kernel_form(optimizer)) || o.exact_attribution ||
+         preconditioned;
+}
+
 Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
                        Tensor training_inputs, Tensor training_targets,
                        pk::nn::OptimizerKind optimizer, DecompositionOptions options)
@@ -260,15 +269,12 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   const auto pc = static_cast<std::size_t>(report_.queries * report_.outputs);
   // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
   const auto pcm = pc * static_cast<std::size_t>(report_.training_points);
-  const bool preconditioned = threshold_is_preconditioned(optimizer) && options.sharpness_every > 0;
   // The backward method (attribution_backward.hpp) needs only the replay here; the pair split
   // needs the per-point shares whichever way the attribution runs.
   const bool backward = options.attribution_method == AttributionMethod::backward;
   const bool per_point = (!backward && ((options.attribution && !report_.kernel_form) || options.exact_attribution)) ||
                          (options.pair_query >= 0 && !report_.kernel_form);
-  if (((options.attribution || options.pair_query >= 0) && !report_.kernel_form) || options.exact_attribution ||
-      preconditioned)
-    shares_.emplace(model_, optimizer, inputs_, per_point);
+  if (carries_optimizer_state(options, optimizer)) shares_.emplace(model_, optimizer, inputs_, per_point);
   if (options.attribution) {
     report_.attribution.assign(pcm, 0.0);
     // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.
@@ -288,6 +294,7 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
     const auto n = static_cast<std::size_t>(pair_points_);
     pair_sums_.assign(n * n * static_cast<std::size_t>(report_.outputs), 0.0);
   }
+  for (std::size_t i = 0; i < kBlockSums.size(); ++i) block_[i].assign((report_.*kBlockSums[i]).size(), 0.0);
 }
 
 Tensor Decomposer::kernel_to_training_set(TensorView w) {
@@ -314,7 +321,7 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     first = std::move(fo.first_order);
     after_f = predict(f, queries_, after, tape_);
   }
-  if (step.step == 0) r.f_initial = before_f;
+  if (step.step == first_step_) r.f_initial = before_f;
   r.f_final = after_f;
 
   const std::int64_t pc = r.queries * r.outputs;
@@ -391,7 +398,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     r.shares_closure_error = shares_->per_point() ? shares_->closure_error() : kNaN;  // no shares formed: no closure
   }
   r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
-  if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0) {
+  if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0 &&
+      (step.step / o.sharpness_every) % sharpness_pieces_ == sharpness_turn_) {
     Stopwatch t(r.seconds_sharpness);
     const pk::nn::TrainingLoss training_loss(model_, loss_, inputs_, targets_);
     const Sharpness s = sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
@@ -418,13 +426,92 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     Stopwatch t(r.seconds_attribution);
     attribute_shares(step, dw);
   }
+  ++block_steps_;
+  if ((step.step + 1) % kStepBlock == 0) close_block();
   if (o.pair_query >= 0 && want_f2) {
     Stopwatch t(r.seconds_attribution);
     if (r.kernel_form) split_f2_into_pairs(step);
     else split_f2_into_share_pairs(step);
   }
-  r.steps = next_step_;
+  r.steps = next_step_ - first_row_;
 }
+
+// --- streaming: rows handed over block by block ---
+void Decomposer::start_at(std::int64_t step) {
+  if (next_step_ != first_step_ || replayed_ > 0) throw std::logic_error("Decomposer::start_at after the first step");
+  first_step_ = first_row_ = next_step_ = step;
+}
+
+void Decomposer::share_sharpness(std::int64_t turn, std::int64_t pieces) {
+  if (pieces < 1 || turn < 0 || turn >= pieces)
+    throw std::invalid_argument("Decomposer::share_sharpness: turn " + std::to_string(turn) + " of " +
+                                std::to_string(pieces));
+  sharpness_turn_ = turn;
+  sharpness_pieces_ = pieces;
+}
+
+void Decomposer::replay_state(const pk::nn::StepView& step) {
+  if (step.step != replayed_ || step.step >= first_step_ || next_step_ != first_step_)
+    throw std::logic_error("Decomposer::replay_state: step " + std::to_string(step.step) +
+                           " is not the next step before the range starting at " + std::to_string(first_step_));
+  ++replayed_;
+  if (!shares_) return;
+  Stopwatch t(report_.seconds_attribution);
+  shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
+                    step.output_derivatives, tape_);
+  report_.attribution_state_bytes = shares_->state_bytes();
+  report_.shares_closure_error = shares_->closure_error();
+}
+
+void Decomposer::close_block() {
+  if (block_steps_ == 0) return;
+  DecompositionReport& r = report_;
+  for (std::size_t n = 0; n < kBlockSums.size(); ++n) {
+    std::vector<double>& total = r.*kBlockSums[n];
+    for (std::size_t i = 0; i < total.size(); ++i) total[i] += block_[n][i];
+    closed_[n] = std::exchange(block_[n], std::vector<double>(total.size(), 0.0));
+  }
+  block_steps_ = 0;
+}
+
+DecompositionReport Decomposer::take_steps() {
+  DecompositionReport& r = report_;
+  DecompositionReport block;
+  block.steps = r.steps;
+  block.queries = r.queries;
+  block.outputs = r.outputs;
+  block.training_points = r.training_points;
+  block.options = r.options;
+  block.kernel_form = r.kernel_form;
+  block.optimizer = r.optimizer;
+  block.optimizer_config = r.optimizer_config;
+  block.attribution_method = r.attribution_method;
+  block.attribution_state_bytes = r.attribution_state_bytes;
+  block.shares_closure_error = r.shares_closure_error;
+  block.learning_rate = std::exchange(r.learning_rate, {});
+  block.loss = std::exchange(r.loss, {});
+  block.sharpness = std::exchange(r.sharpness, {});
+  block.sharpness_residual = std::exchange(r.sharpness_residual, {});
+  block.stability_threshold = std::exchange(r.stability_threshold, {});
+  block.preconditioned_sharpness = std::exchange(r.preconditioned_sharpness, {});
+  block.exact_attribution_error = std::exchange(r.exact_attribution_error, {});
+  block.exact_nodes = std::exchange(r.exact_nodes, {});
+  block.second_order_computed = std::exchange(r.second_order_computed, {});
+  block.df = std::exchange(r.df, {});
+  block.first_order = std::exchange(r.first_order, {});
+  block.second_order = std::exchange(r.second_order, {});
+  block.exact_change = std::exchange(r.exact_change, {});
+  block.exact_error = std::exchange(r.exact_error, {});
+  block.complex = std::exchange(r.complex, {});
+  block.third_order = std::exchange(r.third_order, {});
+  block.f_initial = r.f_initial;
+  block.f_final = r.f_final;
+  for (std::size_t n = 0; n < kBlockSums.size(); ++n) block.*kBlockSums[n] = std::exchange(closed_[n], {});
+  r.steps = 0;
+  first_row_ = next_step_;
+  return block;
+}
+// --- end streaming ---
 
 void Decomposer::attribute(const pk::nn::StepView& step) {
   DecompositionReport& r = report_;
@@ -435,8 +522,8 @@ void Decomposer::attribute(const pk::nn::StepView& step) {
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < c_out; ++c) {
       const std::int64_t row = (q * c_out + c) * cols;
-      double* a = r.attribution.data() + (q * c_out + c) * m_all;
-      double* kp = r.path_kernel.data() + (q * c_out + c) * m_all;
+      double* a = block_[0].data() + (q * c_out + c) * m_all;
+      double* kp = block_[1].data() + (q * c_out + c) * m_all;
       for (std::int64_t m = 0; m < m_all; ++m) kp[m] += lr * k[row + m * c_out + c];
       for (std::size_t b = 0; b < step.batch.size(); ++b) {
         const std::int64_t m = step.batch[b];
@@ -474,7 +561,7 @@ void Decomposer::split_f2_into_pairs(const pk::nn::StepView& step) {
   const double half_a2 = 0.5 * step.learning_rate * step.learning_rate;
   for (std::int64_t c = 0; c < c_out; ++c) {
     // Only where F2 was kept for this point and output, so the pairs add up to its sum of F2.
-    if (std::isnan(r.second_order[r.index(step.step, q, c)])) continue;
+    if (std::isnan(r.second_order[r.index(step.step - first_row_, q, c)])) continue;
     auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, c, c + 1)); };
     for (std::int64_t n = 0; n < nb; ++n) {
       const Tensor hv = pk::ad::hvp(fc, w, v[static_cast<std::size_t>(n)], nullptr,
@@ -499,7 +586,7 @@ void Decomposer::attribute_shares(const pk::nn::StepView& step, const Tensor& dw
   const Tensor w(step.weights_before);
   if (r.options.attribution && !r.kernel_form) {
     const Tensor jac = per_sample_jacobians(f, queries_, w, tape_);  // (P*C) x D
-    accumulate_shares(jac, *shares_, 1.0, r.attribution, r.attribution_regularizer);
+    accumulate_shares(jac, *shares_, 1.0, block_[0], block_[2]);
   }
   if (!r.options.exact_attribution) return;
   const std::size_t pc = static_cast<std::size_t>(r.queries * r.outputs);
@@ -517,9 +604,9 @@ void Decomposer::attribute_shares(const pk::nn::StepView& step, const Tensor& dw
     double step_total = regularizer[row];
     for (std::size_t m = 0; m < m_all; ++m) {
       step_total += attribution[row * m_all + m];
-      r.exact_attribution[row * m_all + m] += attribution[row * m_all + m];
+      block_[3][row * m_all + m] += attribution[row * m_all + m];
     }
-    r.exact_attribution_regularizer[row] += regularizer[row];
+    block_[4][row] += regularizer[row];
     keep_worst(worst, std::abs(step_total - r.df[base + row]));
   }
   r.exact_attribution_error.push_back(worst);
@@ -564,7 +651,9 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   DecompositionReport& r = report_;
   auto f = [this](Var x, Var w) { return model_.forward(x, w); };
   r.f_final = predict(f, queries_, Tensor(final_weights), tape_);
-  if (r.steps == 0) r.f_initial = r.f_final;
+  if (next_step_ == first_step_) r.f_initial = r.f_final;
+  close_block();
+  for (std::vector<double>& sums : closed_) sums.clear();
   if (r.options.pair_query >= 0) {
     const std::int64_t np = pair_points_;
     // Index M, past the training points, is the weight decay's share.
@@ -609,14 +698,20 @@ Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const T
     throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
                                 " but only " + std::to_string(p) + " query points");
   Pieces pieces;
+  // The sharpness does not depend on the query points: its measurements go round the pieces, so
+  // no piece carries them all and threads stay balanced. Adam's preconditioned sharpness needs
+  // the optimiser's state, which only the first piece then holds: it measures them all.
+  const std::int64_t count = (std::max<std::int64_t>(p, 1) + options.query_chunk - 1) / options.query_chunk;
+  const bool rotate = !threshold_is_preconditioned(optimizer);
   for (std::int64_t first = 0; first < std::max<std::int64_t>(p, 1); first += options.query_chunk) {
     const std::int64_t n = std::min(options.query_chunk, p - first);
     Tensor part(Shape::matrix(n, features));
     std::copy_n(queries.data() + first * features, n * features, part.data());
     DecompositionOptions o = options;
     o.pair_query = options.pair_query >= first && options.pair_query < first + n ? options.pair_query - first : -1;
-    if (first > 0) o.sharpness_every = 0;  // the first piece measures it for the run
+    if (first > 0 && !rotate) o.sharpness_every = 0;
     pieces.parts.emplace_back(model, loss, std::move(part), inputs, targets, optimizer, o);
+    if (rotate) pieces.parts.back().share_sharpness(first / options.query_chunk, count);
     pieces.offsets.push_back(first);
   }
   return pieces;
@@ -658,6 +753,11 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
     const std::int64_t q0 = offsets[i];
     for (std::int64_t k = 0; k < r.steps; ++k) {
       const auto ku = static_cast<std::size_t>(k);
+      if (std::isnan(r.sharpness[ku]) && !std::isnan(p.sharpness[ku])) {  // measured by this piece
+        r.sharpness[ku] = p.sharpness[ku];
+        r.sharpness_residual[ku] = p.sharpness_residual[ku];
+        r.preconditioned_sharpness[ku] = p.preconditioned_sharpness[ku];
+      }
       r.exact_nodes[ku] = std::max(r.exact_nodes[ku], p.exact_nodes[ku]);
       r.second_order_computed[ku] = r.second_order_computed[ku] | p.second_order_computed[ku];
       for (std::int64_t q = 0; q < p.queries; ++q)
@@ -701,41 +801,161 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
 namespace {
 // The offline decomposition over any source of steps (a StepReader, attribution_backward.hpp).
 
+// Steps [first, end) in blocks of kStepBlock: within a block each piece runs through the block's
+// steps on one thread, so the pieces need no coordination and nothing depends on the thread
+// count; the block's rows, merged over the pieces, go to `sink` before the next block starts.
+// The attribution runs forward with the steps, or (attribution_method.hpp) backward after them.
+// The choice is the whole run's (of `run_steps` steps), so that every range states the same
+// plan; a range of steps, whose sums must merge with the other ranges' block by block, can only
+// run forward and is refused when the whole run's plan is backward.
 DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
-                                    std::int64_t steps, const StepReader& read,
+                                    std::int64_t first, std::int64_t end, std::int64_t run_steps,
+                                    const StepReader& read,
                                     const Tensor& final_weights, TensorView queries,
-                                    const DecompositionOptions& options,
+                                    const DecompositionOptions& requested, const StepBlockSink& sink,
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  // Forward or backward attribution (attribution_method.hpp): the pieces run forward either way;
-  // the backward sums follow each piece's forward pass, which gives them df and the node counts.
-  const AttributionPlan plan = plan_attribution(model, facts, steps, queries.shape().dim(0), options, true);
-  DecompositionOptions resolved = options;
-  resolved.attribution_method = plan.method;
+  const AttributionPlan plan = plan_attribution(model, facts, run_steps, queries.shape().dim(0), requested, true);
+  if (plan.method == AttributionMethod::backward && (first > 0 || end < run_steps))
+    throw std::invalid_argument(
+        "decompose: steps " + std::to_string(first) + ":" + std::to_string(end) + " of " +
+        std::to_string(run_steps) + ": the attribution of this run runs backward in time (" + plan.reason +
+        "), which a range of steps cannot; give --attribution-method forward to every range and to any "
+        "single run compared with them");
+  DecompositionOptions options = requested;
+  options.attribution_method = plan.method;
+  const bool backward = plan.method == AttributionMethod::backward;
   const Tensor training_inputs(facts.training_inputs());
   Pieces pieces = make_pieces(model, pk::nn::Loss(facts.loss), Tensor(queries), training_inputs,
-                              Tensor(facts.training_targets()), facts.optimizer, resolved);
+                              Tensor(facts.training_targets()), facts.optimizer, options);
+  for (Decomposer& part : pieces.parts) part.start_at(first);
   const auto count = pieces.parts.size();
-  const std::int64_t total = steps * static_cast<std::int64_t>(count);
-  std::vector<DecompositionReport> reports(count);
-  std::int64_t done = 0;
+  // State carried forward in time (the optimiser's per-point shares) is replayed over the steps
+  // before the range with the operations of the whole run, so the range starts from its bytes.
+  if (first > 0 && pieces.parts.front().carries_state())
+    parallel_for(count, options.threads, [&](std::size_t i) {
+      pk::nn::StepRecord scratch;
+      for (std::int64_t k = 0; k < first; ++k) pieces.parts[i].replay_state(read(k, scratch));
+    });
+  const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
+  std::atomic<std::int64_t> done{0};
   std::mutex progress_mutex;
-  // Each piece runs through every step on one thread, so the pieces need no coordination and
-  // the result cannot depend on how many threads there are.
-  parallel_for(count, options.threads, [&](std::size_t i) {
-    pk::nn::StepRecord scratch;
-    for (std::int64_t k = 0; k < steps; ++k) {
-      pieces.parts[i].add_step(read(k, scratch));
-      if (progress) {
-        std::lock_guard lock(progress_mutex);
-        progress(++done, total);
-      }
+  // With more than one thread the merge of a block and the sink (formatting and writing its rows,
+  // the online totals) run beside the next block's work instead of between blocks: that serial
+  // part would otherwise cap the speed-up. One block at most waits for the sink, so memory stays
+  // two blocks; the sink still sees the blocks one at a time and in order.
+  std::future<void> pending;
+  // What the backward sums need of the rows the blocks hand on: each step's quadrature nodes and,
+  // for the exact attribution's per-step check, df (Q x C per step and piece).
+  std::vector<DecompositionReport> kept(backward ? count : 0);
+  auto hand_over = [&](std::vector<DecompositionReport> blocks, std::int64_t b0) {
+    if (pending.valid()) pending.get();
+    auto deliver = [&sink, &pieces, &options, b0](std::vector<DecompositionReport> parts) {
+      sink(merge_query_pieces(std::move(parts), pieces.offsets, options), b0);
+    };
+    if (options.threads > 1) pending = std::async(std::launch::async, deliver, std::move(blocks));
+    else deliver(std::move(blocks));
+  };
+  try {
+    for (std::int64_t b0 = first; b0 < end;) {
+      const std::int64_t b1 = std::min(end, (b0 / kStepBlock + 1) * kStepBlock);
+      std::vector<DecompositionReport> blocks(count);
+      parallel_for(count, options.threads, [&](std::size_t i) {
+        pk::nn::StepRecord scratch;
+        for (std::int64_t k = b0; k < b1; ++k) {
+          pieces.parts[i].add_step(read(k, scratch));
+          const std::int64_t now = ++done;
+          if (progress) {
+            std::lock_guard lock(progress_mutex);
+            progress(now, total);
+          }
+        }
+        if (b1 == end) pieces.parts[i].close_block();
+        blocks[i] = pieces.parts[i].take_steps();
+        if (backward) {
+          const DecompositionReport& b = blocks[i];
+          kept[i].exact_nodes.insert(kept[i].exact_nodes.end(), b.exact_nodes.begin(), b.exact_nodes.end());
+          if (options.exact_attribution) kept[i].df.insert(kept[i].df.end(), b.df.begin(), b.df.end());
+        }
+      });
+      hand_over(std::move(blocks), b0);
+      b0 = b1;
     }
-    reports[i] = pieces.parts[i].finish(final_weights);
-    if (plan.method == AttributionMethod::backward)
-      attribute_backward(model, facts.optimizer, training_inputs, queries, pieces.offsets[i], steps, read, reports[i]);
-    reports[i].attribution_plan = plan;
+    if (pending.valid()) pending.get();
+  } catch (...) {
+    if (pending.valid()) pending.wait();  // it refers to this frame: let it end before unwinding
+    throw;
+  }
+  std::vector<DecompositionReport> reports(count);
+  parallel_for(count, options.threads, [&](std::size_t i) {
+    DecompositionReport& r = reports[i];
+    r = pieces.parts[i].finish(final_weights);
+    if (backward) {
+      // The piece's report as attribute_backward reads it: all its steps' rows, then none again.
+      r.steps = end;
+      r.df = std::move(kept[i].df);
+      r.exact_nodes = std::move(kept[i].exact_nodes);
+      attribute_backward(model, facts.optimizer, training_inputs, queries, pieces.offsets[i], end, read, r);
+      r.steps = 0;
+      r.df.clear();
+      r.exact_nodes.clear();
+    }
+    r.attribution_plan = plan;
   });
   return merge_query_pieces(std::move(reports), pieces.offsets, options);
+}
+
+// Appends the rows of the next steps to an in-memory report.
+void append_rows(DecompositionReport& all, const DecompositionReport& block) {
+  auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  append(all.learning_rate, block.learning_rate);
+  append(all.loss, block.loss);
+  append(all.sharpness, block.sharpness);
+  append(all.sharpness_residual, block.sharpness_residual);
+  append(all.stability_threshold, block.stability_threshold);
+  append(all.preconditioned_sharpness, block.preconditioned_sharpness);
+  append(all.exact_attribution_error, block.exact_attribution_error);
+  append(all.exact_nodes, block.exact_nodes);
+  append(all.second_order_computed, block.second_order_computed);
+  append(all.df, block.df);
+  append(all.first_order, block.first_order);
+  append(all.second_order, block.second_order);
+  append(all.exact_change, block.exact_change);
+  append(all.exact_error, block.exact_error);
+  append(all.complex, block.complex);
+  append(all.third_order, block.third_order);
+  all.steps += block.steps;
+}
+
+// The whole report in memory: the streamed blocks appended to the tail's totals.
+DecompositionReport decompose_in_memory(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
+                                        std::int64_t steps, const StepReader& read, const Tensor& final_weights,
+                                        TensorView queries, const DecompositionOptions& options,
+                                        const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  DecompositionReport rows;
+  const StepBlockSink keep = [&](const DecompositionReport& block, std::int64_t) { append_rows(rows, block); };
+  DecompositionReport r = decompose_steps(model, facts, 0, steps, steps, read, final_weights, queries, options, keep, progress);
+  for (auto member : {&DecompositionReport::learning_rate, &DecompositionReport::loss,
+                      &DecompositionReport::sharpness, &DecompositionReport::sharpness_residual,
+                      &DecompositionReport::stability_threshold, &DecompositionReport::preconditioned_sharpness})
+    r.*member = std::move(rows.*member);
+  // The backward attribution leaves its per-step check in the tail; the forward one in the rows.
+  if (r.exact_attribution_error.empty()) r.exact_attribution_error = std::move(rows.exact_attribution_error);
+  for (auto member : {&DecompositionReport::df, &DecompositionReport::first_order, &DecompositionReport::second_order,
+                      &DecompositionReport::exact_change, &DecompositionReport::exact_error,
+                      &DecompositionReport::third_order})
+    r.*member = std::move(rows.*member);
+  r.exact_nodes = std::move(rows.exact_nodes);
+  r.second_order_computed = std::move(rows.second_order_computed);
+  r.complex = std::move(rows.complex);
+  r.steps = rows.steps;
+  return r;
+}
+
+StepReader reader_source(const pk::nn::TrajectoryReader& run) {
+  return [&run](std::int64_t k, pk::nn::StepRecord& scratch) {
+    run.read_step(k, scratch);
+    return scratch.view();
+  };
 }
 }  // namespace
 
@@ -743,20 +963,30 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
                               TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
   const StepReader read = [&](std::int64_t k, pk::nn::StepRecord&) { return trajectory.step_view(k); };
-  return decompose_steps(model, trajectory, trajectory.steps(), read,
-                         Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
+  return decompose_in_memory(model, trajectory, trajectory.steps(), read,
+                             Tensor(trajectory.weights(trajectory.steps())), queries, options, progress);
 }
 
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
                               TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const StepReader read = [&](std::int64_t k, pk::nn::StepRecord& scratch) {
-    run.read_step(k, scratch);
-    return scratch.view();
-  };
   Tensor final_weights(Shape::vector(run.facts().parameter_count));
   run.read_weights(run.steps(), final_weights.span());
-  return decompose_steps(model, run.facts(), run.steps(), read, final_weights, queries, options, progress);
+  return decompose_in_memory(model, run.facts(), run.steps(), reader_source(run), final_weights, queries,
+                             options, progress);
+}
+
+DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                                     TensorView queries, const DecompositionOptions& options,
+                                     std::int64_t first, std::int64_t end, const StepBlockSink& sink,
+                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  if (first < 0 || end < first || end > run.steps())
+    throw std::invalid_argument("decompose: steps " + std::to_string(first) + ":" + std::to_string(end) +
+                                " outside a run of " + std::to_string(run.steps()) + " steps");
+  Tensor final_weights(Shape::vector(run.facts().parameter_count));
+  run.read_weights(end, final_weights.span());
+  return decompose_steps(model, run.facts(), first, end, run.steps(), reader_source(run),
+                         final_weights, queries, options, sink, progress);
 }
 
 DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,

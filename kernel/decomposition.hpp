@@ -7,6 +7,7 @@
 // kernel's change by quadrature, attributions to training points, and sharpness. It runs online
 // as a training observer or offline over a recorded trajectory, with the same code per step.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -94,6 +95,12 @@ struct DecompositionOptions {
   /// training thread.
   int threads = 1;
 };
+
+/// Steps per block: the streaming decomposition hands over rows a block at a time, and every sum
+/// over steps that a report keeps whole (the attribution) is taken per block of these steps,
+/// numbered from step 0, and the blocks added in order, so a range of steps starting on a block
+/// boundary sums its blocks exactly as the whole run does (docs/scaling.md).
+inline constexpr std::int64_t kStepBlock = 64;
 
 /// One pair (m, n) of training points in the decomposition of F2 for the chosen query point:
 /// sum over the steps where F2 was computed of 1/2 alpha_k^2 v_m^T H_k(x) v_n, with
@@ -208,6 +215,20 @@ struct DecompositionReport {
   double exact_attribution_identity_error() const;
 };
 
+/// Whether a decomposition with these options carries the optimiser's per-point shares forward in
+/// time (optimizer_shares.hpp): attribution or F2 pairs without a kernel form, the exact
+/// attribution, or Adam's preconditioned sharpness. A range of steps then replays steps 0..A-1.
+bool carries_optimizer_state(const DecompositionOptions& options, const pk::nn::OptimizerConfig& optimizer);
+
+/// The members of a report that are sums over steps (attribution, K^p, the regulariser's share,
+/// the exact attribution and its regulariser's share): each is summed per block of kStepBlock
+/// steps and the blocks in order, so any split of the steps at block boundaries, any thread
+/// count and any number of ranks add them the same way.
+inline constexpr std::array<std::vector<double> DecompositionReport::*, 5> kBlockSums = {
+    &DecompositionReport::attribution, &DecompositionReport::path_kernel,
+    &DecompositionReport::attribution_regularizer, &DecompositionReport::exact_attribution,
+    &DecompositionReport::exact_attribution_regularizer};
+
 /// Decomposes one run step by step for one batch of query points, all in batched passes. Feed it
 /// steps in order with `add_step`, then `finish`. (`decompose` and `DecompositionObserver` split
 /// the query points into pieces of `query_chunk` and run one Decomposer per piece.)
@@ -224,8 +245,28 @@ class Decomposer {
              pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
              const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options);
   void add_step(const pk::nn::StepView& step);
-  /// The report, with f(x; w_N) evaluated at `final_weights` (w_N).
+  /// The report, with f(x; w_N) evaluated at `final_weights` (w_N). Its per-step rows are those
+  /// not yet taken by `take_steps`.
   DecompositionReport finish(pk::ad::TensorView final_weights);
+  /// Moves out the per-step rows added since the last call (a report of just those steps), so a
+  /// long run is decomposed in memory bounded by a block of steps.
+  DecompositionReport take_steps();
+  /// Starts at step `step` of the run instead of 0 (before the first `add_step`): a range of steps.
+  void start_at(std::int64_t step);
+  /// Measures the sharpness only at its `turn`-th of every `pieces` measurements (the others go
+  /// to the other pieces of query points; merge_query_pieces takes each from its piece).
+  void share_sharpness(std::int64_t turn, std::int64_t pieces);
+  /// Whether the decomposition carries state forward in time (the optimiser's per-point shares):
+  /// a range starting at A > 0 must then see steps 0..A-1 through `replay_state` first.
+  bool carries_state() const { return shares_.has_value(); }
+  /// Advances the carried state over step `step.step` < the range's first step, in order from 0,
+  /// with the same operations as `add_step` (no query point is evaluated), so the range starts
+  /// from exactly the state the whole run has there.
+  void replay_state(const pk::nn::StepView& step);
+  /// Ends the current block of the sums over steps early (at the end of a range); `add_step`
+  /// ends one at every multiple of kStepBlock and `finish` the last. `take_steps` hands out the
+  /// sums of the block ended since the last call in its report's kBlockSums members.
+  void close_block();
 
  private:
   void attribute(const pk::nn::StepView& step);
@@ -243,6 +284,13 @@ class Decomposer {
   std::int64_t pair_points_ = 0;   // n
   std::optional<OptimizerShares> shares_;
   std::int64_t next_step_ = 0;
+  // The kBlockSums of the current block of steps, and of the block closed last.
+  std::array<std::vector<double>, 5> block_, closed_;
+  std::int64_t block_steps_ = 0;
+  std::int64_t first_step_ = 0;  // the range's first step
+  std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
+  std::int64_t replayed_ = 0;   // steps before the range that replay_state has seen
+  std::int64_t sharpness_turn_ = 0, sharpness_pieces_ = 1;  // share_sharpness
 };
 
 /// Decomposes a recorded trajectory (offline), the pieces of query points spread over
@@ -257,6 +305,22 @@ DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::Trajecto
 DecompositionReport decompose(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
                               pk::ad::TensorView queries, const DecompositionOptions& options,
                               const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// --- streaming (kernel/report_stream.hpp writes what it hands over) ---
+/// Receives the rows of consecutive steps [first, first + block.steps), in step order.
+using StepBlockSink = std::function<void(const DecompositionReport& block, std::int64_t first)>;
+
+/// Decomposes steps [first, end) of a run read from disk, handing each block of kStepBlock steps
+/// (all query points, merged over the pieces) to `sink` as soon as it is done; memory does not
+/// depend on the number of steps. Returns a report without per-step rows holding f(x; w_first),
+/// f(x; w_end), the attribution over the range, the pairs and the timings. The rows are those
+/// `decompose` gives; each block's attribution and path kernel hold that block's sums (empty
+/// without attribution).
+DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::TrajectoryReader& run,
+                                     pk::ad::TensorView queries, const DecompositionOptions& options,
+                                     std::int64_t first, std::int64_t end, const StepBlockSink& sink,
+                                     const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+// --- end streaming ---
 
 /// One report from the reports of consecutive pieces of the query points (`offsets[i]` is the
 /// first query point of piece i): what `decompose` and the observer return.

@@ -10,6 +10,7 @@
 #include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
 #include "kernel/attribution_method.hpp"
+#include "kernel/report_stream.hpp"
 
 #ifndef PATHKERNEL_VERSION
 #define PATHKERNEL_VERSION "unknown"
@@ -31,18 +32,22 @@ void cell(std::ostream& out, double x) {
 }
 }  // namespace
 
-void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
+void write_steps_header(std::ostream& out, const DecompositionReport& r) {
   const bool third = !r.third_order.empty();  // only when asked, so other reports keep their columns
   out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness,"
          "stability_threshold,preconditioned_sharpness"
       << (third ? ",third_order,remainder3\n" : "\n");
+}
+
+void write_steps_rows(std::ostream& out, const DecompositionReport& r, std::int64_t first) {
+  const bool third = !r.third_order.empty();
   for (std::int64_t k = 0; k < r.steps; ++k)
     for (std::int64_t q = 0; q < r.queries; ++q)
       for (std::int64_t c = 0; c < r.outputs; ++c) {
         const std::size_t i = r.index(k, q, c);
         const auto ks = static_cast<std::size_t>(k);
         const bool has_f2 = !std::isnan(r.second_order[i]);
-        out << k << ',' << q << ',' << c << ',';
+        out << first + k << ',' << q << ',' << c << ',';
         cell(out, r.learning_rate[ks]);
         out << ',';
         cell(out, r.df[i]);
@@ -72,12 +77,19 @@ void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
       }
 }
 
-void write_queries_csv(std::ostream& out, const DecompositionReport& r) {
+void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
+  write_steps_header(out, r);
+  write_steps_rows(out, r, 0);
+}
+
+void write_queries_csv(std::ostream& out, const DecompositionReport& r) { write_queries_csv(out, report_totals(r)); }
+
+void write_queries_csv(std::ostream& out, const ReportTotals& r) {
   out << "query,output,f_initial,f_final,sum_first_order,sum_second_order,sum_remainder2,"
          "kernel_machine,rel_error_first,rel_error_second\n";
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
-      const QuerySummary s = r.summary(q, c);
+      const QuerySummary& s = r.summaries[static_cast<std::size_t>(q * r.outputs + c)];
       out << q << ',' << c;
       for (double v : {s.f_initial, s.f_final, s.sum_first_order, s.sum_second_order,
                        s.sum_remainder2, s.kernel_machine, s.rel_error_first, s.rel_error_second}) {
@@ -88,25 +100,38 @@ void write_queries_csv(std::ostream& out, const DecompositionReport& r) {
     }
 }
 
-void write_attribution_csv(std::ostream& out, const DecompositionReport& r) {
+namespace {
+void write_attribution_rows(std::ostream& out, std::int64_t queries, std::int64_t outputs, std::int64_t m_all,
+                            const std::vector<double>& attribution, const std::vector<double>& path_kernel) {
   out << "query,output,train_index,contribution,path_kernel\n";
-  if (r.attribution.empty()) return;
-  for (std::int64_t q = 0; q < r.queries; ++q)
-    for (std::int64_t c = 0; c < r.outputs; ++c)
-      for (std::int64_t m = 0; m < r.training_points; ++m) {
-        const auto i = static_cast<std::size_t>((q * r.outputs + c) * r.training_points + m);
+  if (attribution.empty()) return;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t c = 0; c < outputs; ++c)
+      for (std::int64_t m = 0; m < m_all; ++m) {
+        const auto i = static_cast<std::size_t>((q * outputs + c) * m_all + m);
         out << q << ',' << c << ',' << m << ',';
-        cell(out, r.attribution[i]);
+        cell(out, attribution[i]);
         out << ',';
-        cell(out, r.path_kernel.empty() ? std::nan("") : r.path_kernel[i]);  // K^p: gradient descent only
+        cell(out, path_kernel.empty() ? std::nan("") : path_kernel[i]);  // K^p: gradient descent only
         out << '\n';
       }
 }
+}  // namespace
 
-void write_windows_csv(std::ostream& out, const DecompositionReport& r) {
+void write_attribution_csv(std::ostream& out, const DecompositionReport& r) {
+  write_attribution_rows(out, r.queries, r.outputs, r.training_points, r.attribution, r.path_kernel);
+}
+
+void write_attribution_csv(std::ostream& out, const ReportTotals& r) {
+  write_attribution_rows(out, r.queries, r.outputs, r.training_points, r.attribution, r.path_kernel);
+}
+
+void write_windows_csv(std::ostream& out, const DecompositionReport& r) { write_windows_csv(out, report_totals(r)); }
+
+void write_windows_csv(std::ostream& out, const ReportTotals& r) {
   out << "window_start,window_end,query,output,net_change,sum_first_order,sum_second_order,"
          "sum_remainder1,sum_remainder2\n";
-  for (const WindowTotals& w : window_totals(r, r.options.window, r.options.window_tau))
+  for (const WindowTotals& w : r.windows)
     for (std::int64_t q = 0; q < r.queries; ++q)
       for (std::int64_t c = 0; c < r.outputs; ++c) {
         const auto j = static_cast<std::size_t>(q * r.outputs + c);
@@ -134,7 +159,7 @@ void range_members(JsonWriter& j, const StepRangeSums& s) {
 
 // The optimiser's constants, how its steps were attributed, and its own edge of stability
 // (kernel/optimizer_shares.hpp).
-void write_optimizer_facts(JsonWriter& j, const DecompositionReport& r) {
+void write_optimizer_facts(JsonWriter& j, const ReportTotals& r) {
   const pk::nn::OptimizerConfig& oc = r.optimizer_config;
   j.key("optimizer").begin_object();
   j.member("name", pk::nn::optimizer_name(oc.kind)).member("momentum", oc.momentum);
@@ -167,11 +192,8 @@ void write_optimizer_facts(JsonWriter& j, const DecompositionReport& r) {
   for (double v : r.attribution_regularizer) j.value(v);
   j.end_array();
   j.member("exact_attribution", !r.exact_attribution.empty());
-  j.member("exact_attribution_max_relative_error", r.exact_attribution_identity_error());
-  double worst_step = std::nan("");
-  for (double e : r.exact_attribution_error)
-    if (!(e <= worst_step)) worst_step = e;
-  j.member("exact_attribution_max_step_error", worst_step);
+  j.member("exact_attribution_max_relative_error", r.exact_attribution_identity_error);
+  j.member("exact_attribution_max_step_error", r.exact_attribution_max_step_error);
   j.end_object();
   j.key("stability").begin_object();
   const bool pre = threshold_is_preconditioned(oc);
@@ -183,23 +205,17 @@ void write_optimizer_facts(JsonWriter& j, const DecompositionReport& r) {
   j.member("compared_with", pre ? "preconditioned_sharpness: lambda_max(P_k (H_k + lambda_coupled I)), "
                                   "P_k = diag(1 / (sqrt(v_hat_k) + eps))"
                                 : "sharpness: lambda_max(H_k)");
-  std::int64_t beyond = 0, computed = 0;
-  double worst = std::nan("");
-  for (std::size_t k = 0; k < r.stability_threshold.size(); ++k) {
-    const double s = pre ? r.preconditioned_sharpness[k] : r.sharpness[k];
-    if (std::isnan(s)) continue;
-    ++computed;
-    const double ratio = s / r.stability_threshold[k];
-    if (ratio > 1.0) ++beyond;
-    if (!(ratio <= worst)) worst = ratio;
-  }
-  j.member("steps_computed", computed).member("steps_beyond_threshold", beyond);
-  j.member("max_sharpness_over_threshold", worst);
+  j.member("steps_computed", r.stability_computed).member("steps_beyond_threshold", r.stability_beyond);
+  j.member("max_sharpness_over_threshold", r.max_sharpness_over_threshold);
   j.end_object();
 }
 }  // namespace
 
 void write_summary_json(std::ostream& out, const DecompositionReport& r, const RunDescription& run) {
+  write_summary_json(out, report_totals(r), run);
+}
+
+void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescription& run) {
   JsonWriter j(out);
   j.begin_object();
   j.member("schema", "pathkernel-report/1").member("version", version());
@@ -215,7 +231,7 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   j.member("lanczos_tolerance", r.options.lanczos_tolerance);
   j.member("lanczos_iterations", static_cast<std::int64_t>(r.options.lanczos_iterations));
   j.member("order", static_cast<std::int64_t>(r.options.order));
-  j.member("window", r.options.window == 0 ? default_window(r.steps) : r.options.window);
+  j.member("window", r.window);
   j.member("window_tau", r.options.window_tau).member("eos_band", r.options.eos_band);
   for (const auto& [name, value] : run.extra) j.member(name, value);
   j.end_object();
@@ -227,53 +243,32 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
 
   j.key("run_identity").begin_object();
   j.member("formula", "f(x; w_N) = f(x; w_0) + sum F1 + sum F2 + sum R2");
-  j.member("max_relative_error", r.run_identity_error());
-  j.member("exact_kernel_max_relative_error", r.exact_identity_error());
-  j.member("attribution_max_relative_error", r.attribution_identity_error());
+  j.member("max_relative_error", r.run_identity_error);
+  j.member("exact_kernel_max_relative_error", r.exact_identity_error);
+  j.member("attribution_max_relative_error", r.attribution_identity_error);
   j.end_object();
 
-  const ComplexStepStats all = r.complex_stats();
+  const ComplexStepStats& all = r.complex_pooled;
   j.key("complex_steps").begin_object();
   j.member("tau", r.options.tau);
   j.member("fraction", all.fraction).member("change_share", all.change_share);
   j.member("r1_removed_by_second_order_on_complex_steps", all.r1_removed_complex);
   j.member("r1_removed_by_second_order_elsewhere", all.r1_removed_elsewhere);
-  std::int64_t steps_with_any = 0;
-  for (std::int64_t k = 0; k < r.steps; ++k) {
-    bool any = false;
-    for (std::int64_t i = 0; i < r.queries * r.outputs; ++i)
-      any = any || r.complex[static_cast<std::size_t>(k * r.queries * r.outputs + i)];
-    steps_with_any += any ? 1 : 0;
-  }
-  j.member("steps_complex_for_some_query", steps_with_any);
+  j.member("steps_complex_for_some_query", r.steps_complex_for_some_query);
   j.end_object();
 
   j.key("sharpness").begin_object();
-  double top = std::nan(""), top_product = std::nan("");
-  std::int64_t computed = 0, beyond_two = 0;
-  for (std::int64_t k = 0; k < r.steps; ++k) {
-    const double s = r.sharpness[static_cast<std::size_t>(k)];
-    if (std::isnan(s)) continue;
-    ++computed;
-    const double p = s * r.learning_rate[static_cast<std::size_t>(k)];
-    if (!(s <= top)) top = s;
-    if (!(p <= top_product)) top_product = p;
-    if (p > 2.0) ++beyond_two;
-  }
-  j.member("steps_computed", computed).member("max_lambda", top);
-  j.member("max_lr_times_lambda", top_product).member("steps_beyond_2", beyond_two);
-  double worst_residual = std::nan("");
-  for (double e : r.sharpness_residual)
-    if (!std::isnan(e) && !(e <= worst_residual)) worst_residual = e;
+  j.member("steps_computed", r.sharpness_computed).member("max_lambda", r.max_lambda);
+  j.member("max_lr_times_lambda", r.max_lr_times_lambda).member("steps_beyond_2", r.steps_beyond_two);
   j.member("lanczos_tolerance", r.options.lanczos_tolerance);
-  j.member("max_residual", worst_residual);  // ||H v - lambda v|| of the Ritz pair, worst step
+  j.member("max_residual", r.max_sharpness_residual);  // ||H v - lambda v|| of the Ritz pair, worst step
   j.end_object();
 
-  const std::vector<WindowTotals> windows = window_totals(r, r.options.window, r.options.window_tau);
+  const std::vector<WindowTotals>& windows = r.windows;
   j.key("windows").begin_object();
   j.member("test", "a window fails when ||sum R1|| > window_tau * ||sum df|| over its steps "
                    "(2-norms over query points and outputs)");
-  j.member("window", r.options.window == 0 ? default_window(r.steps) : r.options.window);
+  j.member("window", r.window);
   j.member("window_tau", r.options.window_tau);
   j.member("count", static_cast<std::int64_t>(windows.size()));
   std::int64_t failing = 0;
@@ -295,7 +290,7 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   j.end_array();
   j.end_object();
 
-  const EdgeOfStability eos = edge_of_stability(r, r.options.eos_band);
+  const EdgeOfStability& eos = r.edge;
   j.key("edge_of_stability").begin_object();
   j.member("threshold", threshold_is_preconditioned(r.optimizer_config)
                             ? "(2 + 2 beta1) / ((1 - beta1) alpha_k) against lambda_max(P_k H_k)"
@@ -314,11 +309,8 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   }
   j.end_object();
 
-  std::int64_t max_nodes = 0;
-  double max_exact_error = 0.0;
-  for (int n : r.exact_nodes) max_nodes = std::max<std::int64_t>(max_nodes, n);
-  for (double e : r.exact_error)
-    if (!std::isnan(e)) max_exact_error = std::max(max_exact_error, e);
+  const std::int64_t max_nodes = r.max_exact_nodes;
+  const double max_exact_error = r.max_exact_error;
   j.key("exact_kernel").begin_object();
   j.member("computed", r.options.exact_kernel).member("max_nodes", max_nodes);
   j.member("max_step_error", r.options.exact_kernel ? max_exact_error : std::nan(""));
@@ -327,8 +319,8 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
   j.key("query_totals").begin_array();  // not "queries": that key is the count above
   for (std::int64_t q = 0; q < r.queries; ++q)
     for (std::int64_t c = 0; c < r.outputs; ++c) {
-      const QuerySummary s = r.summary(q, c);
-      const ComplexStepStats cs = r.complex_stats(q, c);
+      const QuerySummary& s = r.summaries[static_cast<std::size_t>(q * r.outputs + c)];
+      const ComplexStepStats& cs = r.complex[static_cast<std::size_t>(q * r.outputs + c)];
       j.begin_object();
       j.member("query", q).member("output", c);
       j.member("f_initial", s.f_initial).member("f_final", s.f_final);
@@ -367,10 +359,11 @@ void write_summary_json(std::ostream& out, const DecompositionReport& r, const R
 
 void write_report_files(const std::filesystem::path& directory, const DecompositionReport& report,
                         const RunDescription& run) {
-  io::replace_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, report, run); });
+  const ReportTotals totals = report_totals(report);
+  io::replace_file(directory / "summary.json", [&](std::ostream& o) { write_summary_json(o, totals, run); });
   io::replace_file(directory / "steps.csv", [&](std::ostream& o) { write_steps_csv(o, report); });
-  io::replace_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, report); });
-  io::replace_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, report); });
+  io::replace_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, totals); });
+  io::replace_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, totals); });
   if (!report.attribution.empty())
     io::replace_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
 }

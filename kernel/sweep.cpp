@@ -34,6 +34,24 @@ double log_log_slope(const std::vector<double>& x, const std::vector<double>& y)
   return (n * sxy - sx * sy) / denominator;
 }
 
+double relative_norm(const std::vector<double>& miss, const std::vector<double>& learned) {
+  // 2-norms scaled by their largest entry, so large predictions cannot overflow the squares.
+  auto norm = [](const std::vector<double>& v) {
+    double top = 0.0;
+    for (double x : v) {
+      if (!std::isfinite(x)) return std::numeric_limits<double>::infinity();
+      top = std::max(top, std::abs(x));
+    }
+    if (top == 0.0) return 0.0;
+    double sum = 0.0;
+    for (double x : v) sum += (x / top) * (x / top);
+    return top * std::sqrt(sum);
+  };
+  const double denominator = norm(learned);
+  if (!(denominator > 0.0)) return std::nan("");
+  return norm(miss) / denominator;
+}
+
 double relative_error(const DecompositionReport& r, Correction correction) {
   std::vector<double> miss, learned;
   for (std::int64_t q = 0; q < r.queries; ++q)
@@ -50,21 +68,7 @@ double relative_error(const DecompositionReport& r, Correction correction) {
       miss.push_back(change - predicted);
       learned.push_back(change);
     }
-  // 2-norms scaled by their largest entry, so large predictions cannot overflow the squares.
-  auto norm = [](const std::vector<double>& v) {
-    double top = 0.0;
-    for (double x : v) {
-      if (!std::isfinite(x)) return std::numeric_limits<double>::infinity();
-      top = std::max(top, std::abs(x));
-    }
-    if (top == 0.0) return 0.0;
-    double sum = 0.0;
-    for (double x : v) sum += (x / top) * (x / top);
-    return top * std::sqrt(sum);
-  };
-  const double denominator = norm(learned);
-  if (!(denominator > 0.0)) return std::nan("");
-  return norm(miss) / denominator;
+  return relative_norm(miss, learned);
 }
 
 namespace {

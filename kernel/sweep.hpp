@@ -94,5 +94,8 @@ enum class Correction {
 
 /// ||f_N - f_0 - sum F1 (- the chosen F2)|| / ||f_N - f_0|| over every query point and output.
 double relative_error(const DecompositionReport& report, Correction correction);
+/// ||miss|| / ||learned|| as relative_error takes it (2-norms scaled by their largest entry,
+/// infinite for a non-finite entry); NaN when nothing was learned.
+double relative_norm(const std::vector<double>& miss, const std::vector<double>& learned);
 
 }  // namespace pk::kernel
