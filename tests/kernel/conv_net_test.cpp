@@ -10,6 +10,7 @@
 #include "kernel/decomposition.hpp"
 #include "kernel_test_support.hpp"
 #include "nn/architecture.hpp"
+#include "nn/dense_chain.hpp"
 
 namespace pk::kernel {
 namespace {
@@ -26,7 +27,7 @@ TEST(ConvNet, EveryIdentityHolds) {
   for (const char* arch : {kSmooth, "conv2d(2,2),softplus,max_pool2d(3),flatten,linear(4),tanh,linear(2)"}) {
     SCOPED_TRACE(arch);
     const pk::nn::Model model = conv_net(arch);
-    ASSERT_EQ(model.mlp_spec(), nullptr);
+    ASSERT_FALSE(pk::nn::dense_chain(model).has_value());
     const pk::nn::Dataset data = regression_data(12, 16, 2, 5);
     const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 4, .schedule = pk::nn::Schedule::constant(0.2)},
                                  init(model, 3));

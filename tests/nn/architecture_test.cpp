@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "autodiff/autodiff.hpp"
+#include "nn/dense_chain.hpp"
 #include "nn/error.hpp"
 #include "nn/init.hpp"
 #include "nn/trainer.hpp"
@@ -36,7 +37,7 @@ TEST(Architecture, InfersShapesAndLaysOutParametersAsPyTorch) {
   EXPECT_EQ(m.parameter_count(), 4 * 9 + 4 + 8 * 4 * 9 + 8 + 32 * 10 + 10);
   EXPECT_EQ(m.input_dim(), 64);
   EXPECT_EQ(m.output_dim(), 10);
-  EXPECT_EQ(m.mlp_spec(), nullptr);
+  EXPECT_FALSE(dense_chain(m).has_value());
   ASSERT_NE(m.architecture(), nullptr);
   EXPECT_EQ(*m.architecture(), a);
   const auto& b = m.layout().blocks();
@@ -55,8 +56,9 @@ TEST(Architecture, AnMlpIsOneCaseOfIt) {
   EXPECT_EQ(*a.as_mlp(), parse_mlp_spec("4-16-3", "relu"));
   const Model m = sequential(a);
   EXPECT_EQ(m.name(), "mlp 4-16-3 relu");
-  ASSERT_NE(m.mlp_spec(), nullptr);
-  EXPECT_EQ(mlp_architecture(*m.mlp_spec()), a);
+  ASSERT_NE(m.architecture(), nullptr);
+  EXPECT_EQ(*m.architecture(), a);
+  EXPECT_EQ(mlp("4-16-3", "relu").name(), m.name());
   EXPECT_FALSE(parse_architecture("linear(16),relu,linear(8),tanh,linear(3)", {4}).as_mlp().has_value());
   EXPECT_FALSE(parse_architecture("linear(16),relu,linear(3),tanh", {4}).as_mlp().has_value());
 }
