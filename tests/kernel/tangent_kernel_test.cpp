@@ -127,7 +127,7 @@ TEST(TangentKernel, DenseGramRouteEqualsPerSampleRouteForEveryActivationAndShape
         const double largest = max_abs(slow);
         ASSERT_GT(largest, 0.0);
         EXPECT_LE(pk::ad::max_abs_diff(fast, slow), 1e-12 * largest) << widths << " " << activation;
-        // The automatic route takes the dense one for a built-in MLP.
+        // The automatic route takes the dense one for an MLP (its layer list is a dense chain).
         const Tensor automatic = model_tangent_kernel(model, *pa, *pb, w, tape);
         EXPECT_EQ(pk::ad::max_abs_diff(automatic, fast), 0.0);
       }
