@@ -254,21 +254,24 @@ ConvStudy conv_net_study(const fs::path& dir, pk::kernel::SweepOptions sweep, bo
   const pk::nn::Dataset digits = pk::nn::read_csv(builtin_data_file("digits"), csv);
   std::vector<std::int64_t> train_rows(128), query_rows(8);
   for (std::size_t i = 0; i < train_rows.size(); ++i) train_rows[i] = static_cast<std::int64_t>(i);
-  for (std::size_t i = 0; i < query_rows.size(); ++i) query_rows[i] = static_cast<std::int64_t>(train_rows.size() + i);
+  for (std::size_t i = 0; i < query_rows.size(); ++i)
+    query_rows[i] = static_cast<std::int64_t>(train_rows.size() + i);
   pk::nn::Dataset data = digits.rows(train_rows);
   data.set_source("digits");
   const pk::nn::Model model = pk::nn::sequential(
       pk::nn::parse_architecture("conv2d(4,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)", {1, 8, 8}));
   const pk::nn::Loss loss(pk::nn::LossKind::softmax_cross_entropy);
   const Tensor w0 = pk::nn::initialise(model.layout(), pk::nn::InitScheme::pytorch_default, 1);
-  const StudyInputs in{model, loss, data, Tensor(digits.rows(query_rows).inputs()), w0,
-                       "digits (images 0-127 of the built-in set)"};
+  const Tensor queries(digits.rows(query_rows).inputs());
+  const StudyInputs in{model, loss, data, queries, w0, "digits (images 0-127 of the built-in set)"};
   sweep.lr_fractions = {1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0 / 2, 0.9};
   sweep.min_steps = 20;
   sweep.decomposition.attribution = false;
-  ConvStudy s{run_sweep_study(dir, "conv_digits", in, sweep, progress, timings), "", in.data_description, model};
+  ConvStudy s{run_sweep_study(dir, "conv_digits", in, sweep, progress, timings), "", in.data_description,
+              model};
   s.text = "   " + model.name() + ", " + in.data_description + ", cross-entropy, " +
-           std::string(pk::nn::optimizer_name(sweep.optimizer.kind)) + "; queries: images 128-135, not trained on\n";
+           std::string(pk::nn::optimizer_name(sweep.optimizer.kind)) +
+           "; queries: images 128-135, not trained on\n";
   return s;
 }
 // The conv sweep's sentence for the page's answer: its errors at both ends and the slopes.
@@ -276,20 +279,21 @@ std::string conv_answer(const pk::kernel::SweepResult& sweep) {
   if (sweep.runs.empty()) return "the conv sweep has no runs.";
   const auto num = [](double v) { return format_number(v, "%.2g"); };
   return "its first-order error grows from " + num(sweep.runs.front().rel_error_first) + " to <b>" +
-         num(sweep.runs.back().rel_error_first) + "</b> (slope " + format_number(sweep.slope_first_small, "%.2f") +
-         "), with every F2 from " + num(sweep.runs.front().rel_error_second) + " to <b>" +
-         num(sweep.runs.back().rel_error_second) + "</b> (slope " + format_number(sweep.slope_second_small, "%.2f") +
-         ").";
+         num(sweep.runs.back().rel_error_first) + "</b> (slope " +
+         format_number(sweep.slope_first_small, "%.2f") + "), with every F2 from " +
+         num(sweep.runs.front().rel_error_second) + " to <b>" + num(sweep.runs.back().rel_error_second) +
+         "</b> (slope " + format_number(sweep.slope_second_small, "%.2f") + ").";
 }
 }  // namespace
 
 int demo_command(const Args& args) {
-  Options o("demo", "The default job: on built-in data, how far the path-kernel picture holds as the\n"
-                    "learning rate grows (a sweep up to the stability limit with alpha * N fixed),\n"
-                    "the double well where one step jumps a barrier, the same sweep started near\n"
-                    "a trained network, the edge of stability, where every step looks linear but\n"
-                    "the sum over the steps does not, one rate under each optimiser, and the sweep for\n"
-                    "a small conv net on 8x8 digits. Prints the tables and writes a report directory.");
+  Options o("demo",
+            "The default job: on built-in data, how far the path-kernel picture holds as the\n"
+            "learning rate grows (a sweep up to the stability limit with alpha * N fixed),\n"
+            "the double well where one step jumps a barrier, the same sweep started near\n"
+            "a trained network, the edge of stability, where every step looks linear but\n"
+            "the sum over the steps does not, one rate under each optimiser, and the sweep for\n"
+            "a small conv net on 8x8 digits. Prints the tables and writes a report directory.");
   o.value("out", "DIR", "the report directory [default: pathkernel-report, or -2, -3, ... if taken]");
   o.value("threads", "N", "sweep runs trained and decomposed at once (results do not depend on it)", "2");
   o.value("min-steps", "N", "steps of each sweep's run at the largest learning rate", "30");
@@ -404,10 +408,11 @@ int demo_command(const Args& args) {
                                       "learning rates and steps are in part 3's table");
   page.configuration.emplace_back("double well", "loss mu2/2 (w^2-1)^2 + mu4/2 (w-tilt)^2 on 41 points, tilt 0.25, "
                                                  "12 steps, F2 and sharpness at every step");
-  page.configuration.emplace_back("conv net (part 6)",
-                                  conv.model.name() + " on " + conv.data_description +
-                                      ", cross-entropy, PyTorch's default initialisation (seed 1); images 128-135 as "
-                                      "query points; learning rates and steps in part 6's table; no attribution");
+  page.configuration.emplace_back(
+      "conv net (part 6)",
+      conv.model.name() + " on " + conv.data_description +
+          ", cross-entropy, PyTorch's default initialisation (seed 1); images 128-135 as "
+          "query points; learning rates and steps in part 6's table; no attribution");
   page.configuration.emplace_back("pathkernel version", pk::kernel::version());
   PageSection first = random.section, third = near_result.section;
   first.heading = "1. " + first.heading;

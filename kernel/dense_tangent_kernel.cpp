@@ -26,8 +26,8 @@ Tensor rows(Var m, std::int64_t begin, std::int64_t end) {
 }
 }  // namespace
 
-Tensor dense_tangent_kernel(const pk::nn::Model& model, const Tensor& points_a,
-                            const Tensor& points_b, const Tensor& w, Tape& tape) {
+Tensor dense_tangent_kernel(const pk::nn::Model& model, const Tensor& points_a, const Tensor& points_b,
+                            const Tensor& w, Tape& tape) {
   const std::optional<pk::nn::DenseChain> chain = pk::nn::dense_chain(model);
   if (!chain)
     throw std::invalid_argument("dense_tangent_kernel: " + model.name() +

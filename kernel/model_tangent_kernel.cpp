@@ -15,7 +15,8 @@ pk::ad::Tensor model_tangent_kernel(const pk::nn::Model& model, const pk::ad::Te
   if (route == KernelRoute::dense_grams && !dense)
     throw std::invalid_argument("tangent kernel: the dense route needs a chain of dense layers, and " +
                                 model.name() + " is not one");
-  if (dense && route != KernelRoute::jacobians) return dense_tangent_kernel(model, points_a, points_b, w, tape);
+  if (dense && route != KernelRoute::jacobians)
+    return dense_tangent_kernel(model, points_a, points_b, w, tape);
   auto f = [&model](pk::ad::Var x, pk::ad::Var wv) { return model.forward(x, wv); };
   return tangent_kernel(f, points_a, points_b, w, tape);
 }

@@ -89,8 +89,8 @@ ThirdOrder third_order_term(ModelFunction f, const Tensor& queries, const Tensor
 
 namespace {
 // dense_second_order_term for a chain already read off the model.
-SecondOrder taylor_second_order(const pk::nn::Model& model, const pk::nn::DenseChain& chain, const Tensor& queries,
-                                const Tensor& w, const Tensor& dw, Tape& tape) {
+SecondOrder taylor_second_order(const pk::nn::Model& model, const pk::nn::DenseChain& chain,
+                                const Tensor& queries, const Tensor& w, const Tensor& dw, Tape& tape) {
   pk::nn::check_parameters(model, w, "dense_second_order_term");
   check_direction(w, dw, "dense_second_order_term");
   if (queries.shape().rank != 2 || queries.shape().dim(1) != model.input_dim())

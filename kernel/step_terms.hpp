@@ -57,15 +57,13 @@ ThirdOrder third_order_term(ModelFunction f, const pk::ad::Tensor& queries, cons
 /// double backward of `second_order_term`; the activation's derivatives come from its autodiff
 /// rules, so the two routes agree to rounding. Throws std::invalid_argument for any other model.
 SecondOrder dense_second_order_term(const pk::nn::Model& model, const pk::ad::Tensor& queries,
-                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
-                                    pk::ad::Tape& tape);
+                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// F1 and F2 of `model` by the fastest route its layer list allows: `dense_second_order_term`
 /// for a chain of dense layers, `second_order_term` of its forward function for any other model
 /// (a user's function included).
 SecondOrder model_second_order_term(const pk::nn::Model& model, const pk::ad::Tensor& queries,
-                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
-                                    pk::ad::Tape& tape);
+                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// The change along the whole step, integral_0^1 J(Q; w + t dw) dw dt, by Gauss-Legendre
 /// quadrature: the prediction of the exact (integrated) path kernel. Nodes double from

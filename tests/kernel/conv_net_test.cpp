@@ -50,8 +50,9 @@ TEST(ConvNet, EveryIdentityHolds) {
 TEST(ConvNet, KernelFormsOfEachTermMatchIndependentSums) {
   const pk::nn::Model model = conv_net(kSmooth);
   const pk::nn::Dataset data = regression_data(6, 16, 2, 8);
-  const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
-                               {.steps = 3, .schedule = pk::nn::Schedule::explicit_steps({0.3, 0.1, 0.2})}, init(model, 5));
+  const TrainedRun run =
+      train(model, pk::nn::LossKind::mse, data,
+            {.steps = 3, .schedule = pk::nn::Schedule::explicit_steps({0.3, 0.1, 0.2})}, init(model, 5));
   const Tensor queries = query_points(3, 16, 10);
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::every_step;
@@ -72,7 +73,8 @@ TEST(ConvNet, KernelFormsOfEachTermMatchIndependentSums) {
     const Tensor lprime = run.trajectory.dense_output_derivatives(k);
     const double alpha = run.trajectory.learning_rate(k);
     pk::ad::Tape tape;
-    const Tensor kernel = model_tangent_kernel(model, queries, Tensor(inputs), w, tape, KernelRoute::jacobians);
+    const Tensor kernel =
+        model_tangent_kernel(model, queries, Tensor(inputs), w, tape, KernelRoute::jacobians);
     for (std::int64_t q = 0; q < 3; ++q)
       for (std::int64_t c = 0; c < c_out; ++c) {
         double f1 = 0.0;
@@ -85,7 +87,10 @@ TEST(ConvNet, KernelFormsOfEachTermMatchIndependentSums) {
         const std::size_t i = r.index(k, q, c);
         EXPECT_NEAR(r.first_order[i], f1, 1e-12 * (1e-3 + std::abs(f1))) << "step " << k << " query " << q;
         const Tensor x(pk::ad::TensorView(queries.data() + q * f, Shape::vector(f)));
-        auto output = [&](Var wv) { return pk::ad::sum(pk::ad::slice(pk::nn::forward_sample(model, wv.tape().constant(x), wv), c, c + 1)); };
+        auto output = [&](Var wv) {
+          return pk::ad::sum(
+              pk::ad::slice(pk::nn::forward_sample(model, wv.tape().constant(x), wv), c, c + 1));
+        };
         const Tensor h_dw = pk::ad::hvp(output, w, dw);
         double f2 = 0.0;
         for (std::int64_t j = 0; j < dw.size(); ++j) f2 += 0.5 * dw[j] * h_dw[j];
@@ -104,7 +109,8 @@ TEST(ConvNet, KernelFormsOfEachTermMatchIndependentSums) {
   EXPECT_NEAR(r.pair_total, f2_query0, 1e-12 * std::abs(f2_query0));
   ASSERT_EQ(r.path_kernel.size(), path_kernel.size());
   for (std::size_t i = 0; i < path_kernel.size(); ++i)
-    EXPECT_NEAR(r.path_kernel[i], path_kernel[i], 1e-12 * (1e-3 + std::abs(path_kernel[i]))) << "K^p entry " << i;
+    EXPECT_NEAR(r.path_kernel[i], path_kernel[i], 1e-12 * (1e-3 + std::abs(path_kernel[i])))
+        << "K^p entry " << i;
 }
 
 TEST(ConvNet, OneStepRemaindersFallAsAlphaSquaredAndCubed) {

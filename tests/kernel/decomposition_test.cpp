@@ -137,7 +137,8 @@ TEST(StepTermsBatched, DenseSecondOrderRouteFollowsTheLayerList) {
   EXPECT_THROW(dense_second_order_term(user, queries, w, dw, tape), std::invalid_argument);
   auto f = [&user](Var x, Var wv) { return user.forward(x, wv); };
   EXPECT_EQ(pk::ad::max_abs_diff(model_second_order_term(user, queries, w, dw, tape).second_order,
-                                 second_order_term(f, queries, w, dw, tape).second_order), 0.0);
+                                 second_order_term(f, queries, w, dw, tape).second_order),
+            0.0);
 }
 
 TEST(Decomposition, BatchOfQueriesEqualsOneDecomposerPerQuery) {
@@ -179,15 +180,19 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
   const pk::nn::Dataset moons = pk::nn::two_moons(20, 3, 0.1);
   const pk::nn::Dataset spirals = pk::nn::spirals(21, 4, 0.02, 3);
   const Case cases[] = {
-      {"mse mlp cosine", pk::nn::mlp("3-8-8-2", "tanh"), LossKind::mse, regression_data(16, 3, 2, 54), Schedule::cosine(0.5, 8)},
+      {"mse mlp cosine", pk::nn::mlp("3-8-8-2", "tanh"), LossKind::mse, regression_data(16, 3, 2, 54),
+       Schedule::cosine(0.5, 8)},
       {"mse user model explicit", custom_tanh_model(3), LossKind::mse, regression_data(16, 3, 2, 55),
        Schedule::explicit_steps({0.1, 0.8, 0.05, 1.2, 0.3, 0.3, 0.01, 0.6})},
-      {"bce moons", pk::nn::mlp("2-8-1", "gelu"), LossKind::binary_cross_entropy, moons, Schedule::constant(2.0)},
-      {"softmax spirals", pk::nn::mlp("2-8-8-3", "relu"), LossKind::softmax_cross_entropy, spirals, Schedule::step(1.0, 3, 0.5)},
+      {"bce moons", pk::nn::mlp("2-8-1", "gelu"), LossKind::binary_cross_entropy, moons,
+       Schedule::constant(2.0)},
+      {"softmax spirals", pk::nn::mlp("2-8-8-3", "relu"), LossKind::softmax_cross_entropy, spirals,
+       Schedule::step(1.0, 3, 0.5)},
       // A dense chain that is no MLP (two activations in a row, a linear layer without one, an
       // activation on the output): the Taylor route of F2 through a layer list.
       {"mse layered dense chain",
-       pk::nn::sequential(pk::nn::parse_architecture("linear(6),tanh,softplus,linear(5),linear(4),sigmoid,linear(2),tanh", {3})),
+       pk::nn::sequential(pk::nn::parse_architecture(
+           "linear(6),tanh,softplus,linear(5),linear(4),sigmoid,linear(2),tanh", {3})),
        LossKind::mse, regression_data(16, 3, 2, 57), Schedule::constant(0.4)},
   };
   for (const Case& c : cases) {
@@ -200,9 +205,11 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
     const DecompositionReport r = decompose(c.model, run.trajectory, queries, o);
     // relu's kink makes the path only piecewise smooth.
     const pk::nn::Architecture* arch = c.model.architecture();
-    const bool smooth = arch == nullptr || std::none_of(arch->layers.begin(), arch->layers.end(), [](const pk::nn::LayerSpec& l) {
-                          return l.kind == pk::nn::LayerKind::activation && l.activation == pk::nn::Activation::relu;
-                        });
+    const bool smooth =
+        arch == nullptr ||
+        std::none_of(arch->layers.begin(), arch->layers.end(), [](const pk::nn::LayerSpec& l) {
+          return l.kind == pk::nn::LayerKind::activation && l.activation == pk::nn::Activation::relu;
+        });
     expect_report_consistent(r, c.name, smooth);
     // The identity pieces by hand: f_N = f_0 + sum df, f_0 and f_N the model at w_0 and w_N.
     const Tensor f0 = pk::nn::evaluate(c.model, queries, run.trajectory.weights(0));

@@ -137,9 +137,10 @@ TEST(TangentKernel, DenseGramRouteEqualsPerSampleRouteForEveryActivationAndShape
 TEST(TangentKernel, DenseGramRouteTakesLayeredDenseChainsThatAreNoMlp) {
   // Two activations in a row, a linear layer without one, an activation on the output, and a
   // flatten of image inputs: all dense chains, read off the layer list.
-  for (const auto& [arch, input] : {std::pair<const char*, std::vector<std::int64_t>>{
-                                        "linear(6),tanh,softplus,linear(5),linear(4),gelu,linear(2),sigmoid", {3}},
-                                    {"flatten,linear(5),tanh,flatten,linear(3)", {1, 2, 2}}}) {
+  for (const auto& [arch, input] :
+       {std::pair<const char*, std::vector<std::int64_t>>{
+            "linear(6),tanh,softplus,linear(5),linear(4),gelu,linear(2),sigmoid", {3}},
+        {"flatten,linear(5),tanh,flatten,linear(3)", {1, 2, 2}}}) {
     SCOPED_TRACE(arch);
     const pk::nn::Model model = pk::nn::sequential(pk::nn::parse_architecture(arch, input));
     const Tensor a = query_points(7, model.input_dim(), 48), b = query_points(4, model.input_dim(), 49);
@@ -154,7 +155,8 @@ TEST(TangentKernel, DenseGramRouteTakesLayeredDenseChainsThatAreNoMlp) {
   }
   // A conv net is no dense chain: the dense route refuses it, and the automatic one agrees with
   // the per-sample Jacobians.
-  const pk::nn::Model conv = pk::nn::sequential(pk::nn::parse_architecture("conv2d(2,2),tanh,flatten,linear(2)", {1, 3, 3}));
+  const pk::nn::Model conv =
+      pk::nn::sequential(pk::nn::parse_architecture("conv2d(2,2),tanh,flatten,linear(2)", {1, 3, 3}));
   const Tensor a = query_points(3, 9, 50);
   const Tensor w = init(conv, 15);
   pk::ad::Tape tape;

@@ -107,9 +107,11 @@ TEST(Architecture, ASmallConvNetWorkedByHand) {
     std::vector<double> g;
   };
   const Case cases[] = {
-      {"conv2d(2,2),avg_pool2d(2),flatten,linear(1)", 127.25,
+      {"conv2d(2,2),avg_pool2d(2),flatten,linear(1)",
+       127.25,
        {6, 8, 12, 14, -9, -12, -18, -21, 2, -3, 57.5, -4, 1}},
-      {"conv2d(2,2),max_pool2d(2),flatten,linear(1)", 167.25,
+      {"conv2d(2,2),max_pool2d(2),flatten,linear(1)",
+       167.25,
        {10, 12, 16, 18, -3, -6, -12, -15, 2, -3, 77.5, -4, 1}},
   };
   for (const Case& c : cases) {
@@ -117,9 +119,11 @@ TEST(Architecture, ASmallConvNetWorkedByHand) {
     const Model m = sequential(parse_architecture(c.arch, {1, 3, 3}));
     ASSERT_EQ(m.parameter_count(), 13);
     EXPECT_EQ(evaluate(m, x, w)[0], c.y);
-    const ad::Tensor g = ad::grad([&](ad::Var wv) { return ad::sum(m.forward(wv.tape().constant(x), wv)); }, w);
+    const ad::Tensor g =
+        ad::grad([&](ad::Var wv) { return ad::sum(m.forward(wv.tape().constant(x), wv)); }, w);
     ASSERT_EQ(g.size(), 13);
-    for (std::int64_t i = 0; i < 13; ++i) EXPECT_EQ(g[i], c.g[static_cast<std::size_t>(i)]) << "element " << i;
+    for (std::int64_t i = 0; i < 13; ++i)
+      EXPECT_EQ(g[i], c.g[static_cast<std::size_t>(i)]) << "element " << i;
   }
 }
 

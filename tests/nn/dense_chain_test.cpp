@@ -36,7 +36,8 @@ TEST(DenseChain, AnMlpIsOneWithItsBlocksInOrder) {
 }
 
 TEST(DenseChain, LayerListsBeyondMlpsAndTheirActivations) {
-  const Model m = sequential(parse_architecture("flatten,linear(6),tanh,relu,linear(5),identity,linear(2),sigmoid", {1, 2, 2}));
+  const Model m = sequential(
+      parse_architecture("flatten,linear(6),tanh,relu,linear(5),identity,linear(2),sigmoid", {1, 2, 2}));
   const std::optional<DenseChain> c = dense_chain(m);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->input_dim, 4);
