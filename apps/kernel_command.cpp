@@ -17,7 +17,10 @@ int kernel_command(const Args& args) {
   o.value("step", "K", "the step whose weights w_k are used (0 ... N)", "0");
   o.value("points-a", "FILE.csv", "the first point set [default: the training inputs]");
   o.value("points-b", "FILE.csv", "the second point set [default: the first]");
-  o.value("route", "NAME", "auto, jacobians (any model) or dense (Gram matrices of an MLP)", "auto");
+  o.value("route", "NAME",
+          "auto, jacobians (any model) or dense (Gram matrices of a chain of linear layers and activations, "
+          "MLPs among them)",
+          "auto");
   o.value("out", "FILE.npy", "where to write the kernel", std::nullopt, true);
   if (!o.parse(args)) return 0;
   if (std::filesystem::exists(o.text("out")))  // before the work, not after it

@@ -357,10 +357,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
   r.second_order_computed.push_back(want_f2 ? 1 : 0);
   if (want_f2) {
     Stopwatch t(r.seconds_second_order);
-    // Built-in MLPs take the Taylor-mode route, any other model the batched double backward.
-    const pk::nn::MlpSpec* spec = model_.mlp_spec();
-    const SecondOrder so = spec ? dense_second_order_term(*spec, queries_, w, dw, tape_)
-                                : second_order_term(f, queries_, w, dw, tape_);
+    // Chains of dense layers take the Taylor-mode route, any other model the batched double backward.
+    const SecondOrder so = model_second_order_term(model_, queries_, w, dw, tape_);
     Tensor third;
     if (o.order >= 3) third = third_order_term(f, queries_, w, dw, tape_).third_order;
     for (std::int64_t i = 0; i < pc; ++i) {

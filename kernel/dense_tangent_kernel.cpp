@@ -1,6 +1,8 @@
 #include "kernel/dense_tangent_kernel.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "autodiff/gemm.hpp"
 #include "autodiff/grad.hpp"
 #include "autodiff/ops.hpp"
+#include "nn/dense_chain.hpp"
 #include "nn/layers.hpp"
 
 namespace pk::kernel {
@@ -32,9 +35,12 @@ void transpose(const double* src, std::int64_t rows, std::int64_t cols, std::int
 }
 }  // namespace
 
-Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
-                            const Tensor& points_b, const Tensor& w, Tape& tape) {
-  const pk::nn::Model model = pk::nn::mlp(spec);
+Tensor dense_tangent_kernel(const pk::nn::Model& model, const Tensor& points_a, const Tensor& points_b,
+                            const Tensor& w, Tape& tape) {
+  const std::optional<pk::nn::DenseChain> chain = pk::nn::dense_chain(model);
+  if (!chain)
+    throw std::invalid_argument("dense_tangent_kernel: " + model.name() +
+                                " is not a chain of dense layers and pointwise activations");
   pk::nn::check_parameters(model, w, "dense_tangent_kernel");
   const std::int64_t in = model.input_dim(), c_out = model.output_dim();
   for (const Tensor* p : {&points_a, &points_b})
@@ -42,7 +48,7 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
       throw pk::ad::ShapeError("dense_tangent_kernel: points of shape " + p->shape().str() +
                                " for a network of " + std::to_string(in) + " inputs");
   const std::int64_t na = points_a.shape().dim(0), nb = points_b.shape().dim(0);
-  const std::int64_t layers = static_cast<std::int64_t>(spec.widths.size()) - 1;
+  const std::int64_t layers = static_cast<std::int64_t>(chain->layers.size());
   // K(A, A), the common case, needs the passes over A only.
   const bool same = points_a.shape() == points_b.shape() &&
                     std::equal(points_a.span().begin(), points_a.span().end(), points_b.span().begin());
@@ -56,13 +62,12 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
   const Var wv = tape.variable(w);
   std::vector<Var> inputs, pre;
   Var h = tape.constant(both);
-  for (std::int64_t l = 0; l < layers; ++l) {
-    const std::string name = "layer" + std::to_string(l);
+  for (const pk::nn::DenseLayer& layer : chain->layers) {
     inputs.push_back(h);
-    const Var z = pk::nn::linear(h, wv, model.layout().block(name + ".weight"),
-                                 model.layout().block(name + ".bias"));
+    const Var z = pk::nn::linear(h, wv, layer.weight, layer.bias);
     pre.push_back(z);
-    h = l + 1 < layers ? pk::nn::activate(spec.activation, z) : z;
+    h = z;
+    for (const pk::nn::Activation act : layer.activations) h = pk::nn::activate(act, h);
   }
 
   // For each layer, the adjoints g_c stacked with rows ordered (point, output), for A and B.
@@ -70,7 +75,7 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
   std::vector<Tensor> ga(static_cast<std::size_t>(layers)), gb(static_cast<std::size_t>(layers));
   std::vector<const double*> g_single(static_cast<std::size_t>(layers));
   for (std::int64_t l = 0; l < layers && c_out > 1; ++l) {
-    const std::int64_t width = spec.widths[static_cast<std::size_t>(l + 1)];
+    const std::int64_t width = chain->layers[static_cast<std::size_t>(l)].out();
     ga[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(na * c_out, width));
     if (!same) gb[static_cast<std::size_t>(l)] = Tensor(Shape::matrix(nb * c_out, width));
   }
@@ -85,7 +90,7 @@ Tensor dense_tangent_kernel(const pk::nn::MlpSpec& spec, const Tensor& points_a,
     }
     for (std::int64_t l = 0; l < layers; ++l) {
       const auto li = static_cast<std::size_t>(l);
-      const std::int64_t width = spec.widths[li + 1];
+      const std::int64_t width = chain->layers[li].out();
       const pk::ad::TensorView g = adj[li].value();
       for (std::int64_t p = 0; p < stacked; ++p) {
         double* dst = p < na ? ga[li].data() + (p * c_out + c) * width

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "autodiff/error.hpp"
@@ -9,6 +11,7 @@
 #include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "nn/activation.hpp"
+#include "nn/dense_chain.hpp"
 #include "nn/layers.hpp"
 #include "nn/model.hpp"
 
@@ -87,51 +90,67 @@ ThirdOrder third_order_term(ModelFunction f, const Tensor& queries, const Tensor
   return {Tensor(slope.value()), std::move(second), std::move(third)};
 }
 
-SecondOrder dense_second_order_term(const pk::nn::MlpSpec& spec, const Tensor& queries,
-                                    const Tensor& w, const Tensor& dw, Tape& tape) {
-  const pk::nn::Model model = pk::nn::mlp(spec);
+namespace {
+// dense_second_order_term for a chain already read off the model.
+SecondOrder taylor_second_order(const pk::nn::Model& model, const pk::nn::DenseChain& chain,
+                                const Tensor& queries, const Tensor& w, const Tensor& dw, Tape& tape) {
   pk::nn::check_parameters(model, w, "dense_second_order_term");
   check_direction(w, dw, "dense_second_order_term");
   if (queries.shape().rank != 2 || queries.shape().dim(1) != model.input_dim())
     throw pk::ad::ShapeError("dense_second_order_term: query points of shape " + queries.shape().str() +
                              " for a network of " + std::to_string(model.input_dim()) + " inputs");
-  const auto layers = static_cast<std::int64_t>(spec.widths.size()) - 1;
   tape.clear();
   const Var wv = tape.constant(w), dwv = tape.constant(dw);
   // h and its first and second derivatives along t; undefined means zero (the inputs are fixed).
   Var h = tape.constant(queries), h_t, h_tt;
-  for (std::int64_t l = 0;; ++l) {
-    const std::string name = "layer" + std::to_string(l);
-    const pk::nn::ParameterBlock& weight = model.layout().block(name + ".weight");
-    const pk::nn::ParameterBlock& bias = model.layout().block(name + ".bias");
-    const Var z = pk::nn::linear(h, wv, weight, bias);
-    Var z_t = pk::nn::linear(h, dwv, weight, bias);  // h dW^T + db
+  for (const pk::nn::DenseLayer& layer : chain.layers) {
+    const Var z = pk::nn::linear(h, wv, layer.weight, layer.bias);
+    Var z_t = pk::nn::linear(h, dwv, layer.weight, layer.bias);  // h dW^T + db
     Var z_tt;
     if (h_t.defined()) {
-      z_t = pk::ad::add(z_t, pk::ad::matmul(h_t, weight.view(wv), false, true));
-      z_tt = pk::ad::mul_scalar(pk::ad::matmul(h_t, weight.view(dwv), false, true), 2.0);
-      z_tt = pk::ad::add(z_tt, pk::ad::matmul(h_tt, weight.view(wv), false, true));
+      z_t = pk::ad::add(z_t, pk::ad::matmul(h_t, layer.weight.view(wv), false, true));
+      z_tt = pk::ad::mul_scalar(pk::ad::matmul(h_t, layer.weight.view(dwv), false, true), 2.0);
+      if (h_tt.defined()) z_tt = pk::ad::add(z_tt, pk::ad::matmul(h_tt, layer.weight.view(wv), false, true));
     }
-    if (l + 1 == layers) {
-      Tensor second = z_tt.defined() ? Tensor(z_tt.value()) : Tensor(z.shape(), 0.0);
-      for (double& v : second.span()) v *= 0.5;
-      return {Tensor(z_t.value()), std::move(second)};
+    h = z, h_t = z_t, h_tt = z_tt;
+    for (const pk::nn::Activation act : layer.activations) {
+      // The activation at h carrying the tangent h_t: its value's tangent is sigma'(h) h_t, and a
+      // backward pass seeded with c gives sigma'(h) c, whose tangent is sigma''(h) h_t c.
+      const Var hv = tape.variable(h.value(), h_t.value());
+      const Var a = pk::nn::activate(act, hv);
+      const Var curvature = pk::ad::grad(a, hv, {.create_graph = false, .seed = h_t});
+      Tensor next_tt = curvature.tangent();  // sigma''(h) h_t^2
+      if (h_tt.defined()) {
+        const Var slope = pk::ad::grad(a, hv, {.create_graph = false, .seed = h_tt});  // sigma'(h) h_tt
+        const pk::ad::TensorView s = slope.value();
+        for (std::int64_t i = 0; i < next_tt.size(); ++i) next_tt[i] += s[i];
+      }
+      h = tape.constant(a.value());
+      h_t = tape.constant(a.tangent());
+      h_tt = tape.constant(next_tt);
     }
-    // The activation at z carrying the tangent z_t: its value's tangent is sigma'(z) z_t, and a
-    // backward pass seeded with c gives sigma'(z) c, whose tangent is sigma''(z) z_t c.
-    const Var zv = tape.variable(z.value(), z_t.value());
-    const Var a = pk::nn::activate(spec.activation, zv);
-    const Var curvature = pk::ad::grad(a, zv, {.create_graph = false, .seed = z_t});
-    Tensor next_tt = curvature.tangent();  // sigma''(z) z_t^2
-    if (z_tt.defined()) {
-      const Var slope = pk::ad::grad(a, zv, {.create_graph = false, .seed = z_tt});  // sigma'(z) z_tt
-      const pk::ad::TensorView s = slope.value();
-      for (std::int64_t i = 0; i < next_tt.size(); ++i) next_tt[i] += s[i];
-    }
-    h = tape.constant(a.value());
-    h_t = tape.constant(a.tangent());
-    h_tt = tape.constant(next_tt);
   }
+  Tensor second = h_tt.defined() ? Tensor(h_tt.value()) : Tensor(h.shape(), 0.0);
+  for (double& v : second.span()) v *= 0.5;
+  return {Tensor(h_t.value()), std::move(second)};
+}
+}  // namespace
+
+SecondOrder dense_second_order_term(const pk::nn::Model& model, const Tensor& queries, const Tensor& w,
+                                    const Tensor& dw, Tape& tape) {
+  const std::optional<pk::nn::DenseChain> chain = pk::nn::dense_chain(model);
+  if (!chain)
+    throw std::invalid_argument("dense_second_order_term: " + model.name() +
+                                " is not a chain of dense layers and pointwise activations");
+  return taylor_second_order(model, *chain, queries, w, dw, tape);
+}
+
+SecondOrder model_second_order_term(const pk::nn::Model& model, const Tensor& queries, const Tensor& w,
+                                    const Tensor& dw, Tape& tape) {
+  if (const std::optional<pk::nn::DenseChain> chain = pk::nn::dense_chain(model))
+    return taylor_second_order(model, *chain, queries, w, dw, tape);
+  auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
+  return second_order_term(f, queries, w, dw, tape);
 }
 
 ExactChange exact_change(ModelFunction f, const Tensor& queries, const Tensor& w, const Tensor& dw,

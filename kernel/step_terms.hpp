@@ -7,7 +7,7 @@
 #include "autodiff/tape.hpp"
 #include "autodiff/tensor.hpp"
 #include "kernel/model_function.hpp"
-#include "nn/mlp.hpp"
+#include "nn/model.hpp"
 
 namespace pk::kernel {
 
@@ -48,17 +48,23 @@ struct ThirdOrder {
 ThirdOrder third_order_term(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
                             const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
-/// The same two terms for the MLP of `spec` (nn/mlp.hpp) by the fast route its structure allows:
-/// one forward pass carrying the first and second derivatives along the line w + t dw (Taylor
-/// mode). For a dense layer z = h W^T + b and h' = sigma(z),
+/// The same two terms for a model that is a chain of dense layers and pointwise activations
+/// (nn/dense_chain.hpp: MLPs among others) by the fast route its structure allows: one forward
+/// pass carrying the first and second derivatives along the line w + t dw (Taylor mode). For a
+/// dense layer z = h W^T + b and h' = sigma(z),
 ///   z_t = h_t W^T + h dW^T + db,          z_tt = h_tt W^T + 2 h_t dW^T,
 ///   h'_t = sigma'(z) z_t,                 h'_tt = sigma''(z) z_t^2 + sigma'(z) z_tt,
 /// and at the output F1 = z_t, F2 = z_tt / 2. About five forward passes' work instead of the
 /// double backward of `second_order_term`; the activation's derivatives come from its autodiff
-/// rules, so the two routes agree to rounding.
-SecondOrder dense_second_order_term(const pk::nn::MlpSpec& spec, const pk::ad::Tensor& queries,
-                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
-                                    pk::ad::Tape& tape);
+/// rules, so the two routes agree to rounding. Throws std::invalid_argument for any other model.
+SecondOrder dense_second_order_term(const pk::nn::Model& model, const pk::ad::Tensor& queries,
+                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
+
+/// F1 and F2 of `model` by the fastest route its layer list allows: `dense_second_order_term`
+/// for a chain of dense layers, `second_order_term` of its forward function for any other model
+/// (a user's function included).
+SecondOrder model_second_order_term(const pk::nn::Model& model, const pk::ad::Tensor& queries,
+                                    const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// The change along the whole step, integral_0^1 J(Q; w + t dw) dw dt, by Gauss-Legendre
 /// quadrature: the prediction of the exact (integrated) path kernel. Nodes double from

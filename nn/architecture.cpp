@@ -328,8 +328,12 @@ Architecture mlp_architecture(const MlpSpec& spec) {
 }
 
 Model sequential(const Architecture& arch) {
+  const std::optional<MlpSpec> spec = arch.as_mlp();
+  return sequential(arch, spec ? "mlp " + spec->str() : "net " + arch.str());
+}
+
+Model sequential(const Architecture& arch, std::string name) {
   const ArchitectureShapes shapes = infer_shapes(arch);
-  if (const std::optional<MlpSpec> spec = arch.as_mlp()) return mlp(*spec);
   Layout layout;
   struct Step {
     LayerSpec layer;
@@ -383,7 +387,7 @@ Model sequential(const Architecture& arch) {
     }
     return h;
   };
-  return Model("net " + arch.str(), shapes.input_size, shapes.output_size, std::move(layout), std::move(f))
+  return Model(std::move(name), shapes.input_size, shapes.output_size, std::move(layout), std::move(f))
       .with_architecture(arch);
 }
 

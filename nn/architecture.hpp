@@ -84,7 +84,10 @@ Architecture mlp_architecture(const MlpSpec& spec);
 
 /// The model of `arch`: layers with parameters are named "layer0", "layer1", ... in order, each
 /// contributing `layerI.weight` then `layerI.bias`; a conv2d weight is out x (in*k*k), PyTorch's
-/// weight.view(out, -1). A dense MLP is built as `mlp` builds it.
+/// weight.view(out, -1). Named "mlp <widths> <activation>" when `arch.as_mlp()` is one, else
+/// "net <arch.str()>".
 Model sequential(const Architecture& arch);
+/// The same model under `name`.
+Model sequential(const Architecture& arch, std::string name);
 
 }  // namespace pk::nn

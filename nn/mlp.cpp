@@ -1,11 +1,9 @@
 #include "nn/mlp.hpp"
 
 #include <charconv>
-#include <utility>
 
 #include "nn/architecture.hpp"
 #include "nn/error.hpp"
-#include "nn/layers.hpp"
 
 namespace pk::nn {
 
@@ -47,26 +45,7 @@ Model mlp(const MlpSpec& spec) {
   if (spec.widths.size() < 2) throw SpecError("mlp: a spec needs at least two widths");
   for (const std::int64_t w : spec.widths)
     if (w <= 0) throw SpecError("mlp: widths must be positive in " + spec.str());
-  Layout layout;
-  const std::size_t layers = spec.widths.size() - 1;
-  for (std::size_t i = 0; i < layers; ++i)
-    layout.add_linear("layer" + std::to_string(i), spec.widths[i], spec.widths[i + 1]);
-  std::vector<std::pair<ParameterBlock, ParameterBlock>> blocks;
-  for (std::size_t i = 0; i < layers; ++i)
-    blocks.emplace_back(layout.blocks()[2 * i], layout.blocks()[2 * i + 1]);
-  const Activation act = spec.activation;
-  ForwardFunction f = [blocks = std::move(blocks), act](ad::Var x, ad::Var w) {
-    ad::Var h = x;
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
-      h = linear(h, w, blocks[i].first, blocks[i].second);
-      if (i + 1 < blocks.size()) h = activate(act, h);
-    }
-    return h;
-  };
-  return Model("mlp " + spec.str(), spec.widths.front(), spec.widths.back(), std::move(layout),
-               std::move(f))
-      .with_mlp_spec(spec)
-      .with_architecture(mlp_architecture(spec));
+  return sequential(mlp_architecture(spec), "mlp " + spec.str());
 }
 
 Model mlp(std::string_view widths, std::string_view activation) {

@@ -27,9 +27,10 @@ struct MlpSpec {
 /// throws SpecError pointing at the offending part.
 MlpSpec parse_mlp_spec(std::string_view widths, std::string_view activation);
 
-/// The MLP of `spec`: layers named "layer0", "layer1", ... each contributing
-/// `layerI.weight` (out x in) then `layerI.bias` (out) to w, as
-/// torch.nn.Sequential(Linear, act, Linear, act, ..., Linear) would with parameters_to_vector.
+/// The MLP of `spec`, the layered model of `mlp_architecture(spec)` (nn/architecture.hpp) named
+/// "mlp <spec>": layers named "layer0", "layer1", ... each contributing `layerI.weight`
+/// (out x in) then `layerI.bias` (out) to w, as torch.nn.Sequential(Linear, act, Linear, act,
+/// ..., Linear) would with parameters_to_vector.
 Model mlp(const MlpSpec& spec);
 /// `mlp(parse_mlp_spec(widths, activation))`.
 Model mlp(std::string_view widths, std::string_view activation);

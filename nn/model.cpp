@@ -7,7 +7,6 @@
 #include "autodiff/ops.hpp"
 #include "nn/error.hpp"
 #include "nn/architecture.hpp"
-#include "nn/mlp.hpp"
 
 namespace pk::nn {
 
@@ -24,12 +23,6 @@ Model::Model(std::string name, std::int64_t input_dim, std::int64_t output_dim, 
   if (layout_.parameter_count() <= 0)
     throw SpecError("model '" + name_ + "': the layout has no parameters");
   if (!*forward_) throw SpecError("model '" + name_ + "': no forward function");
-}
-
-Model Model::with_mlp_spec(const MlpSpec& spec) const {
-  Model m = *this;
-  m.mlp_spec_ = std::make_shared<const MlpSpec>(spec);
-  return m;
 }
 
 Model Model::with_architecture(const Architecture& arch) const {

@@ -14,7 +14,6 @@
 
 namespace pk::nn {
 
-struct MlpSpec;
 struct Architecture;
 
 /// f(x; w): a recorded batch x (batch x input_dim) and recorded flat parameters w (D) to
@@ -43,14 +42,10 @@ class Model {
   const Layout& layout() const { return layout_; }
   /// A short description, e.g. "mlp 2-16-16-1 tanh".
   const std::string& name() const { return name_; }
-  /// The widths and activation when this is a built-in MLP (nn/mlp.hpp), else null. Lets
-  /// algorithms that exploit the dense-layer structure choose themselves; the model's behaviour
-  /// is its forward function either way.
-  const MlpSpec* mlp_spec() const { return mlp_spec_.get(); }
-  /// The same model, marked as the MLP of `spec` (what `mlp` does).
-  Model with_mlp_spec(const MlpSpec& spec) const;
   /// The layer list when this is a layered model (nn/architecture.hpp, MLPs included), else null
-  /// (a user's function). run.json stores it, and the reader rebuilds the model from it.
+  /// (a user's function). run.json stores it, and the reader rebuilds the model from it;
+  /// algorithms that exploit structure ask it what the model is (nn/dense_chain.hpp). The
+  /// model's behaviour is its forward function either way.
   const Architecture* architecture() const { return architecture_.get(); }
   /// The same model, marked as built from `arch` (what `sequential` and `mlp` do).
   Model with_architecture(const Architecture& arch) const;
@@ -61,7 +56,6 @@ class Model {
   std::int64_t output_dim_;
   Layout layout_;
   std::shared_ptr<const ForwardFunction> forward_;
-  std::shared_ptr<const MlpSpec> mlp_spec_;
   std::shared_ptr<const Architecture> architecture_;
 };
 

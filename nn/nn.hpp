@@ -8,6 +8,7 @@
 #include "nn/batching.hpp"    // full batch or seeded mini-batches
 #include "nn/csv_dataset.hpp" // datasets from strict CSV files
 #include "nn/dataset.hpp"     // Dataset, standardisation, train/test split
+#include "nn/dense_chain.hpp" // which models are chains of dense layers
 #include "nn/error.hpp"       // the exceptions
 #include "nn/init.hpp"        // PyTorch default, Xavier, He, or .npy
 #include "nn/layers.hpp"      // linear (nn.Linear layout)

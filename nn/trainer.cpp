@@ -8,6 +8,7 @@
 #include "autodiff/grad.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/functional.hpp"
+#include "nn/architecture.hpp"
 #include "nn/error.hpp"
 #include "nn/training_loss.hpp"
 
@@ -75,8 +76,10 @@ TrainingResult Trainer::run(ad::TensorView initial_weights) {
 
   RunInfo info;
   info.model = model_.name();
-  if (model_.mlp_spec()) info.mlp = *model_.mlp_spec();
-  else if (model_.architecture()) info.architecture = *model_.architecture();
+  if (const Architecture* arch = model_.architecture()) {
+    if (std::optional<MlpSpec> spec = arch->as_mlp()) info.mlp = std::move(spec);
+    else info.architecture = *arch;
+  }
   info.input_dim = f;
   info.parameter_count = d;
   info.sample_count = data_.size();

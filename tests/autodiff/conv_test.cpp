@@ -93,6 +93,21 @@ TEST(Conv, MaxPoolTieRoutesToTheFirstMaximum) {
       {.finite_differences = false, .hessian = h});
 }
 
+// [1 2 3; 4 5 6] averaged over 2 x 2 windows with stride 1: (1+2+4+5)/4 = 3 and (2+3+5+6)/4 = 4.
+// Each pixel's derivative of 10 y0 + 20 y1 is a quarter of the seeds of the windows covering it:
+// the middle column is in both.
+TEST(Conv, AvgPoolOverlappingWindowsByHand) {
+  Tape t;
+  const Var x = t.variable(Tensor::matrix(1, 6, {1, 2, 3, 4, 5, 6}));
+  const Var y = avg_pool2d(x, {1, 2, 3}, 2, 1);
+  expect_values(y.value(), {3, 4}, 0.0, "y");
+  const Var g = grad(sum(mul(y, t.constant(Tensor::matrix(1, 2, {10, 20})))), x);
+  expect_values(g.value(), {2.5, 7.5, 5, 2.5, 7.5, 5}, 0.0, "dx");
+  // Stride 2 over two channels of 2 x 2: one window each, the channel's mean.
+  const Var z = avg_pool2d(t.variable(Tensor::matrix(1, 8, {1, 2, 3, 4, -1, -1, 0, 6})), {2, 2, 2}, 2);
+  expect_values(z.value(), {2.5, 1}, 0.0, "two channels");
+}
+
 TEST(Conv, MaxPoolPropagatesNan) {
   Tape t;
   const double nan = std::numeric_limits<double>::quiet_NaN();

@@ -26,6 +26,18 @@ edited_run(loss "\"loss\": \"binary_cross_entropy\"" "\"loss\": \"mse\"" "run")
 edited_run(no_version "\"version\": 2," "" "re-create the run directory with `pathkernel train`")
 edited_run(array_shape "\"learning_rates.npy\": \\[\n *8\n *\\]" "\"learning_rates.npy\": [9]" "\"arrays.learning_rates.npy\" is \\[9\\] but the sizes give \\[8\\]")
 
+# A conv net's run.json with a layer that does not fit: decompose refuses it naming the layer.
+function(edited_conv_run name edit replacement message)
+  add_test(NAME cli_edited_conv_${name} COMMAND ${CMAKE_COMMAND} -DPK=${pk} -DWORK=${work}/edited_conv_${name}
+    "-DTRAIN_ARGS=--data ${CMAKE_CURRENT_SOURCE_DIR}/digits_40.csv --targets label --input-shape 1x8x8 --arch conv2d(4,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10) --loss cross_entropy --steps 3"
+    "-DEDIT=${edit}" "-DREPLACEMENT=${replacement}" "-DMESSAGE=${message}"
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/edited_run.cmake)
+  set_tests_properties(cli_edited_conv_${name} PROPERTIES LABELS cli)
+endfunction()
+edited_conv_run(unknown_layer "\"type\": \"conv2d\"" "\"type\": \"conv3d\"" "model.layers.0..type\" is \"conv3d\", not a layer type")
+edited_conv_run(zero_channels "\"out\": 4," "\"out\": 0," "model.layers.0..out\" is 0, outside")
+edited_conv_run(kernel_too_large "\"kernel\": 3" "\"kernel\": 30" "layer 0 'conv2d\\(4,30,padding=1\\)': kernel 30 is larger than its \\(padded\\) input 1x8x8")
+
 add_test(NAME cli_train_diverged_exits_3 COMMAND ${CMAKE_COMMAND} -E chdir ${CMAKE_CURRENT_BINARY_DIR}
   sh -c "rm -rf ${work}/diverged && ${pk} train --data sine --arch 1-8-1 --lr 50 --steps 100 --out ${work}/diverged --quiet; test $? -eq 3 && test -f ${work}/diverged/run.json")
 set_tests_properties(cli_train_diverged_exits_3 PROPERTIES LABELS cli)

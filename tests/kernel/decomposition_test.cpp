@@ -13,6 +13,7 @@
 #include "kernel/decomposition.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel_test_support.hpp"
+#include "nn/architecture.hpp"
 
 namespace pk::kernel {
 namespace {
@@ -75,7 +76,7 @@ TEST(StepTermsBatched, DenseSecondOrderRouteEqualsTheDoubleBackwardForEveryActiv
       auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
       pk::ad::Tape tape;
       const SecondOrder slow = second_order_term(f, queries, w, dw, tape);
-      const SecondOrder fast = dense_second_order_term(*model.mlp_spec(), queries, w, dw, tape);
+      const SecondOrder fast = dense_second_order_term(model, queries, w, dw, tape);
       const FirstOrder first = first_order_term(f, queries, w, dw, tape);
       ASSERT_EQ(fast.second_order.shape(), slow.second_order.shape());
       double scale1 = 0.0, scale2 = 0.0;
@@ -93,6 +94,53 @@ TEST(StepTermsBatched, DenseSecondOrderRouteEqualsTheDoubleBackwardForEveryActiv
         EXPECT_EQ(scale2, 0.0) << what;  // one Linear layer is linear in w
       }
     }
+}
+
+// Layer lists that are dense chains but no MLP take the Taylor route (the decomposition's
+// choice, model_second_order_term); conv nets and users' functions the double backward, and the
+// dense route refuses them.
+TEST(StepTermsBatched, DenseSecondOrderRouteFollowsTheLayerList) {
+  struct Case {
+    const char* arch;
+    std::vector<std::int64_t> input;
+    bool dense;
+  };
+  const Case cases[] = {
+      {"linear(6),tanh,softplus,linear(5),linear(4),gelu,linear(2),sigmoid", {3}, true},
+      {"flatten,linear(5),tanh,flatten,linear(3)", {1, 2, 2}, true},
+      {"conv2d(2,2),tanh,flatten,linear(2)", {1, 3, 3}, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.arch);
+    const pk::nn::Model model = pk::nn::sequential(pk::nn::parse_architecture(c.arch, c.input));
+    const Tensor queries = query_points(5, model.input_dim(), 58);
+    const Tensor w = init(model, 15);
+    const Tensor dw = seeded(w.shape(), 0.1, 0.3);
+    auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
+    pk::ad::Tape tape;
+    const SecondOrder slow = second_order_term(f, queries, w, dw, tape);
+    const SecondOrder chosen = model_second_order_term(model, queries, w, dw, tape);
+    double scale = 0.0;
+    for (const double v : slow.second_order.span()) scale = std::max(scale, std::abs(v));
+    ASSERT_GT(scale, 1e-6);
+    EXPECT_LE(pk::ad::max_abs_diff(chosen.second_order, slow.second_order), 1e-12 * scale);
+    if (c.dense) {
+      const SecondOrder fast = dense_second_order_term(model, queries, w, dw, tape);
+      EXPECT_EQ(pk::ad::max_abs_diff(fast.second_order, chosen.second_order), 0.0);
+      EXPECT_EQ(pk::ad::max_abs_diff(fast.first_order, chosen.first_order), 0.0);
+    } else {
+      EXPECT_THROW(dense_second_order_term(model, queries, w, dw, tape), std::invalid_argument);
+      EXPECT_EQ(pk::ad::max_abs_diff(slow.second_order, chosen.second_order), 0.0);
+    }
+  }
+  const pk::nn::Model user = custom_tanh_model(3);
+  const Tensor w = init(user, 16), dw = seeded(w.shape(), 0.1, 0.4), queries = query_points(4, 3, 59);
+  pk::ad::Tape tape;
+  EXPECT_THROW(dense_second_order_term(user, queries, w, dw, tape), std::invalid_argument);
+  auto f = [&user](Var x, Var wv) { return user.forward(x, wv); };
+  EXPECT_EQ(pk::ad::max_abs_diff(model_second_order_term(user, queries, w, dw, tape).second_order,
+                                 second_order_term(f, queries, w, dw, tape).second_order),
+            0.0);
 }
 
 TEST(Decomposition, BatchOfQueriesEqualsOneDecomposerPerQuery) {
@@ -134,11 +182,20 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
   const pk::nn::Dataset moons = pk::nn::two_moons(20, 3, 0.1);
   const pk::nn::Dataset spirals = pk::nn::spirals(21, 4, 0.02, 3);
   const Case cases[] = {
-      {"mse mlp cosine", pk::nn::mlp("3-8-8-2", "tanh"), LossKind::mse, regression_data(16, 3, 2, 54), Schedule::cosine(0.5, 8)},
+      {"mse mlp cosine", pk::nn::mlp("3-8-8-2", "tanh"), LossKind::mse, regression_data(16, 3, 2, 54),
+       Schedule::cosine(0.5, 8)},
       {"mse user model explicit", custom_tanh_model(3), LossKind::mse, regression_data(16, 3, 2, 55),
        Schedule::explicit_steps({0.1, 0.8, 0.05, 1.2, 0.3, 0.3, 0.01, 0.6})},
-      {"bce moons", pk::nn::mlp("2-8-1", "gelu"), LossKind::binary_cross_entropy, moons, Schedule::constant(2.0)},
-      {"softmax spirals", pk::nn::mlp("2-8-8-3", "relu"), LossKind::softmax_cross_entropy, spirals, Schedule::step(1.0, 3, 0.5)},
+      {"bce moons", pk::nn::mlp("2-8-1", "gelu"), LossKind::binary_cross_entropy, moons,
+       Schedule::constant(2.0)},
+      {"softmax spirals", pk::nn::mlp("2-8-8-3", "relu"), LossKind::softmax_cross_entropy, spirals,
+       Schedule::step(1.0, 3, 0.5)},
+      // A dense chain that is no MLP (two activations in a row, a linear layer without one, an
+      // activation on the output): the Taylor route of F2 through a layer list.
+      {"mse layered dense chain",
+       pk::nn::sequential(pk::nn::parse_architecture(
+           "linear(6),tanh,softplus,linear(5),linear(4),sigmoid,linear(2),tanh", {3})),
+       LossKind::mse, regression_data(16, 3, 2, 57), Schedule::constant(0.4)},
   };
   for (const Case& c : cases) {
     const TrainedRun run = train(c.model, c.loss, c.data, {.steps = 8, .schedule = c.schedule}, init(c.model, 17));
@@ -148,7 +205,13 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
     o.second_order = SecondOrderMode::every_step;
     o.sharpness_every = 4;
     const DecompositionReport r = decompose(c.model, run.trajectory, queries, o);
-    const bool smooth = c.model.mlp_spec() == nullptr || c.model.mlp_spec()->activation != pk::nn::Activation::relu;
+    // relu's kink makes the path only piecewise smooth.
+    const pk::nn::Architecture* arch = c.model.architecture();
+    const bool smooth =
+        arch == nullptr ||
+        std::none_of(arch->layers.begin(), arch->layers.end(), [](const pk::nn::LayerSpec& l) {
+          return l.kind == pk::nn::LayerKind::activation && l.activation == pk::nn::Activation::relu;
+        });
     expect_report_consistent(r, c.name, smooth);
     // The identity pieces by hand: f_N = f_0 + sum df, f_0 and f_N the model at w_0 and w_N.
     const Tensor f0 = pk::nn::evaluate(c.model, queries, run.trajectory.weights(0));

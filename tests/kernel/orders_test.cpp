@@ -21,8 +21,8 @@ namespace {
 
 using namespace testing;
 
-// A built-in MLP takes the Taylor-mode second-order route, a user-defined network the double
-// backward; both are checked.
+// An MLP (a dense chain by its layer list) takes the Taylor-mode second-order route, a
+// user-defined network the double backward; both are checked.
 struct OrdersProblem {
   pk::nn::Dataset data = regression_data(24, 2, 2, 31);
   pk::nn::Model model = pk::nn::mlp("2-12-12-2", "tanh");

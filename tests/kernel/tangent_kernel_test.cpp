@@ -6,12 +6,16 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernel/dense_tangent_kernel.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel/tangent_kernel.hpp"
 #include "kernel_test_support.hpp"
+#include "nn/architecture.hpp"
+#include "nn/dense_chain.hpp"
 
 namespace pk::kernel {
 namespace {
@@ -112,31 +116,63 @@ TEST(TangentKernel, DenseGramRouteEqualsPerSampleRouteForEveryActivationAndShape
   for (const char* activation : {"identity", "tanh", "relu", "sigmoid", "softplus", "gelu"})
     for (const char* widths : {"3-1", "3-4", "3-7-1", "3-7-5-4", "3-6-6-6-2"}) {
       const pk::nn::Model model = pk::nn::mlp(widths, activation);
-      ASSERT_NE(model.mlp_spec(), nullptr);
+      ASSERT_TRUE(pk::nn::dense_chain(model).has_value());
       const Tensor w = init(model, 12);
       pk::ad::Tape tape;
       for (const auto& [pa, pb] : {std::pair{&a, &b}, std::pair{&a, &a}}) {
-        const Tensor fast = dense_tangent_kernel(*model.mlp_spec(), *pa, *pb, w, tape);
+        const Tensor fast = dense_tangent_kernel(model, *pa, *pb, w, tape);
         auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
         const Tensor slow = tangent_kernel(f, *pa, *pb, w, tape);
         ASSERT_EQ(fast.shape(), slow.shape());
         const double largest = max_abs(slow);
         ASSERT_GT(largest, 0.0);
         EXPECT_LE(pk::ad::max_abs_diff(fast, slow), 1e-12 * largest) << widths << " " << activation;
-        // The automatic route takes the dense one for a built-in MLP.
+        // The automatic route takes the dense one for an MLP (its layer list is a dense chain).
         const Tensor automatic = model_tangent_kernel(model, *pa, *pb, w, tape);
         EXPECT_EQ(pk::ad::max_abs_diff(automatic, fast), 0.0);
       }
     }
 }
 
+TEST(TangentKernel, DenseGramRouteTakesLayeredDenseChainsThatAreNoMlp) {
+  // Two activations in a row, a linear layer without one, an activation on the output, and a
+  // flatten of image inputs: all dense chains, read off the layer list.
+  for (const auto& [arch, input] :
+       {std::pair<const char*, std::vector<std::int64_t>>{
+            "linear(6),tanh,softplus,linear(5),linear(4),gelu,linear(2),sigmoid", {3}},
+        {"flatten,linear(5),tanh,flatten,linear(3)", {1, 2, 2}}}) {
+    SCOPED_TRACE(arch);
+    const pk::nn::Model model = pk::nn::sequential(pk::nn::parse_architecture(arch, input));
+    const Tensor a = query_points(7, model.input_dim(), 48), b = query_points(4, model.input_dim(), 49);
+    const Tensor w = init(model, 14);
+    pk::ad::Tape tape;
+    const Tensor fast = model_tangent_kernel(model, a, b, w, tape, KernelRoute::dense_grams);
+    const Tensor slow = model_tangent_kernel(model, a, b, w, tape, KernelRoute::jacobians);
+    const double largest = max_abs(slow);
+    ASSERT_GT(largest, 0.0);
+    EXPECT_LE(pk::ad::max_abs_diff(fast, slow), 1e-12 * largest);
+    EXPECT_EQ(pk::ad::max_abs_diff(model_tangent_kernel(model, a, b, w, tape), fast), 0.0);
+  }
+  // A conv net is no dense chain: the dense route refuses it, and the automatic one agrees with
+  // the per-sample Jacobians.
+  const pk::nn::Model conv =
+      pk::nn::sequential(pk::nn::parse_architecture("conv2d(2,2),tanh,flatten,linear(2)", {1, 3, 3}));
+  const Tensor a = query_points(3, 9, 50);
+  const Tensor w = init(conv, 15);
+  pk::ad::Tape tape;
+  EXPECT_THROW(model_tangent_kernel(conv, a, a, w, tape, KernelRoute::dense_grams), std::invalid_argument);
+  const Tensor slow = model_tangent_kernel(conv, a, a, w, tape, KernelRoute::jacobians);
+  EXPECT_LE(pk::ad::max_abs_diff(model_tangent_kernel(conv, a, a, w, tape), slow), 1e-12 * max_abs(slow));
+}
+
 TEST(TangentKernel, DenseRouteIsRefusedForUserModelsAndAutomaticFallsBack) {
   const pk::nn::Model model = custom_tanh_model(2);
-  ASSERT_EQ(model.mlp_spec(), nullptr);
+  ASSERT_FALSE(pk::nn::dense_chain(model).has_value());
   const Tensor a = query_points(3, 2, 47);
   const Tensor w = init(model, 13);
   pk::ad::Tape tape;
   EXPECT_THROW(model_tangent_kernel(model, a, a, w, tape, KernelRoute::dense_grams), std::invalid_argument);
+  EXPECT_THROW(dense_tangent_kernel(model, a, a, w, tape), std::invalid_argument);
   const Tensor automatic = model_tangent_kernel(model, a, a, w, tape);
   const Tensor slow = model_tangent_kernel(model, a, a, w, tape, KernelRoute::jacobians);
   EXPECT_EQ(pk::ad::max_abs_diff(automatic, slow), 0.0);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "autodiff/autodiff.hpp"
+#include "nn/dense_chain.hpp"
 #include "nn/error.hpp"
 #include "nn/init.hpp"
 #include "nn/trainer.hpp"
@@ -36,7 +37,7 @@ TEST(Architecture, InfersShapesAndLaysOutParametersAsPyTorch) {
   EXPECT_EQ(m.parameter_count(), 4 * 9 + 4 + 8 * 4 * 9 + 8 + 32 * 10 + 10);
   EXPECT_EQ(m.input_dim(), 64);
   EXPECT_EQ(m.output_dim(), 10);
-  EXPECT_EQ(m.mlp_spec(), nullptr);
+  EXPECT_FALSE(dense_chain(m).has_value());
   ASSERT_NE(m.architecture(), nullptr);
   EXPECT_EQ(*m.architecture(), a);
   const auto& b = m.layout().blocks();
@@ -55,8 +56,9 @@ TEST(Architecture, AnMlpIsOneCaseOfIt) {
   EXPECT_EQ(*a.as_mlp(), parse_mlp_spec("4-16-3", "relu"));
   const Model m = sequential(a);
   EXPECT_EQ(m.name(), "mlp 4-16-3 relu");
-  ASSERT_NE(m.mlp_spec(), nullptr);
-  EXPECT_EQ(mlp_architecture(*m.mlp_spec()), a);
+  ASSERT_NE(m.architecture(), nullptr);
+  EXPECT_EQ(*m.architecture(), a);
+  EXPECT_EQ(mlp("4-16-3", "relu").name(), m.name());
   EXPECT_FALSE(parse_architecture("linear(16),relu,linear(8),tanh,linear(3)", {4}).as_mlp().has_value());
   EXPECT_FALSE(parse_architecture("linear(16),relu,linear(3),tanh", {4}).as_mlp().has_value());
 }
@@ -87,6 +89,42 @@ TEST(Architecture, ABadSpecNamesTheLayer) {
   const Architecture pool = parse_architecture("max_pool2d(3,stride=1),flatten,linear(1)", img);
   EXPECT_EQ(pool.layers[0].stride, 1);
   EXPECT_EQ(parse_architecture("avg_pool2d(2),flatten,linear(1)", img).layers[0].stride, 2);
+}
+
+// x = [1 2 3; 4 5 6; 7 8 9] through conv2d(2,2) with W0 = [1 2; 3 4], b0 = 0.5 and
+// W1 = [0 1; 0 -1], b1 = -1, then a 2 x 2 pool, flatten and linear(1) with V = [2 -3], c = 0.25.
+// Channel 0's windows give 37.5, 47.5, 67.5, 77.5 and channel 1's -4 everywhere (x(i,j+1) -
+// x(i+1,j+1) = -3, plus b1). Average pooling: 57.5 and -4, so y = 2 * 57.5 + 12 + 0.25. The
+// gradient in w: dy/dW0 is 2 times each tap's mean over the windows (3, 4, 6, 7), dy/dW1 is -3
+// times it, dy/db = (2, -3), dy/dV = the pooled values, dy/dc = 1. Max pooling picks window
+// (1,1) of channel 0 (77.5) and, all four tied, window (0,0) of channel 1 (taps 1, 2, 4, 5).
+TEST(Architecture, ASmallConvNetWorkedByHand) {
+  const ad::Tensor x = ad::Tensor::matrix(1, 9, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const ad::Tensor w = ad::Tensor::vector({1, 2, 3, 4, 0, 1, 0, -1, 0.5, -1, 2, -3, 0.25});
+  struct Case {
+    const char* arch;
+    double y;
+    std::vector<double> g;
+  };
+  const Case cases[] = {
+      {"conv2d(2,2),avg_pool2d(2),flatten,linear(1)",
+       127.25,
+       {6, 8, 12, 14, -9, -12, -18, -21, 2, -3, 57.5, -4, 1}},
+      {"conv2d(2,2),max_pool2d(2),flatten,linear(1)",
+       167.25,
+       {10, 12, 16, 18, -3, -6, -12, -15, 2, -3, 77.5, -4, 1}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.arch);
+    const Model m = sequential(parse_architecture(c.arch, {1, 3, 3}));
+    ASSERT_EQ(m.parameter_count(), 13);
+    EXPECT_EQ(evaluate(m, x, w)[0], c.y);
+    const ad::Tensor g =
+        ad::grad([&](ad::Var wv) { return ad::sum(m.forward(wv.tape().constant(x), wv)); }, w);
+    ASSERT_EQ(g.size(), 13);
+    for (std::int64_t i = 0; i < 13; ++i)
+      EXPECT_EQ(g[i], c.g[static_cast<std::size_t>(i)]) << "element " << i;
+  }
 }
 
 struct Fixture {
