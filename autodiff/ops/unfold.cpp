@@ -161,24 +161,20 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
       }
 }
 
-// fold's counterpart of unfold_shifted: one pass over the contiguous range of a tap's values
-// for one image, each added to the pixel at a constant offset. The elements in the range that
-// unfold set to padding (they wrapped around from a neighbouring row) add +0.0, which leaves
-// every pixel unchanged: the sums start from +0.0 and so are never -0.0.
+// fold's counterpart of unfold_shifted: each output row's in-image run of a tap's values for
+// one image added to the pixels at a constant offset, the padding elements skipped.
 void fold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* src,
                   double* plane) {
   const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
   const std::int64_t down = i * g.dilation_h - g.padding_h;
   const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
   const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
-  if (r.lo >= r.hi || oh_lo >= oh_hi) return;
-  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  double* out = plane + ((oh_lo + down) * W + r.w0 + r.lo);  // pixel of element `first`
-  const double* in = src + first;
-  std::int64_t col = r.lo;
-  for (std::int64_t q = 0; q < last - first; ++q) {
-    out[q] += col >= r.lo && col < r.hi ? in[q] : 0.0;
-    col = col + 1 == W ? 0 : col + 1;
+  const std::int64_t n = r.hi - r.lo;
+  if (n <= 0) return;
+  for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    double* __restrict out = plane + (oh + down) * W + r.w0 + r.lo;
+    const double* __restrict in = src + oh * W + r.lo;
+    for (std::int64_t q = 0; q < n; ++q) out[q] += in[q];
   }
 }
 
