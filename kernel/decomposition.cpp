@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernel/gauss_legendre.hpp"
+#include "kernel/layered_second_order.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/sharpness.hpp"
@@ -340,10 +341,13 @@ void Decomposer::add_step(const StepInput& step) {
   r.second_order_computed.push_back(want_f2 ? 1 : 0);
   if (want_f2) {
     Stopwatch t(r.seconds_second_order);
-    // Built-in MLPs take the Taylor-mode route, any other model the batched double backward.
+    // Built-in MLPs and other layered models take a Taylor-mode route, any other model the
+    // batched double backward.
     const pk::nn::MlpSpec* spec = model_.mlp_spec();
-    const SecondOrder so = spec ? dense_second_order_term(*spec, queries_, w, dw, tape_)
-                                : second_order_term(f, queries_, w, dw, tape_);
+    const pk::nn::Architecture* arch = model_.architecture();
+    const SecondOrder so = spec   ? dense_second_order_term(*spec, queries_, w, dw, tape_)
+                           : arch ? layered_second_order_term(*arch, model_, queries_, w, dw, tape_)
+                                  : second_order_term(f, queries_, w, dw, tape_);
     Tensor third;
     if (o.order >= 3) third = third_order_term(f, queries_, w, dw, tape_).third_order;
     for (std::int64_t i = 0; i < pc; ++i) {
