@@ -1,14 +1,14 @@
-// A small convolutional net on a batch of 256 8 x 8 images: forward value, gradient and
-// Hessian-vector product (forward over reverse) of a sum-of-squares loss, with the parameters in
-// one flat vector cut into layers with slice/reshape, as the MLP benchmark does. Each benchmark
+// A small convolutional net (bench/conv_problem.hpp) on a batch of 256 8 x 8 images: forward
+// value, gradient and Hessian-vector product (forward over reverse) of a sum-of-squares loss,
+// with the parameters in one flat vector cut into layers with slice/reshape, as the MLP
+// benchmark does. Each benchmark
 // checks its answer before timing it: the forward against plain loops, the gradient and the HVP
 // against central differences. Then the same net as an nn layered model through the kernel
-// module: the 256 x 256 x C x C tangent kernel (the generic per-sample-Jacobian route) and one
-// decomposition step's F1 and F2 at 32 query points (bench/conv_bench_torch.py times PyTorch on
-// the same quantities).
-//
-//   input 1x8x8 -> conv2d(4, 3x3, padding 1) -> tanh -> avg_pool2d(2)
-//               -> conv2d(8, 3x3, padding 1) -> tanh -> avg_pool2d(2) -> flatten -> linear(10)
+// module: the 256 x 256 x C x C tangent kernel (the structured conv route,
+// kernel/conv_tangent_kernel.hpp), one decomposition step's F1 and F2 at 32 query points, and
+// the decomposition of a 60-step full-batch run at 32 query points with F1 and F2 at every step
+// (bench/conv_bench_torch.py times PyTorch on the same quantities, and
+// bench/peers/libtorch_conv_bench.cpp libtorch's C++ API beside pathkernel in one run).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -19,121 +19,17 @@
 
 #include "autodiff/autodiff.hpp"
 #include "autodiff/op_author.hpp"
+#include "bench/conv_problem.hpp"
+#include "kernel/decomposition.hpp"
+#include "kernel/layered_second_order.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/step_terms.hpp"
-#include "nn/architecture.hpp"
+#include "nn/nn.hpp"
 
 using namespace pk::ad;
+using namespace pk::bench;
 
 namespace {
-
-constexpr std::int64_t kBatch = 256;
-
-struct Layer {
-  std::int64_t in, out, side;  // channels in and out, image side (square images)
-};
-constexpr Layer kConv1{1, 4, 8}, kConv2{4, 8, 4};
-constexpr std::int64_t kFlat = 8 * 2 * 2, kClasses = 10;
-
-std::int64_t conv_params(const Layer& l) { return l.out * l.in * 9 + l.out; }
-std::int64_t parameter_count() {
-  return conv_params(kConv1) + conv_params(kConv2) + kClasses * kFlat + kClasses;
-}
-
-// SplitMix64 to [-1, 1): the same data on every platform.
-struct Uniform {
-  std::uint64_t s;
-  double operator()() {
-    s += 0x9E3779B97F4A7C15ULL;
-    std::uint64_t z = s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
-  }
-};
-
-struct ConvProblem {
-  Tensor x, target, w;
-
-  ConvProblem() {
-    Uniform u{7};
-    x = Tensor(Shape::matrix(kBatch, 64));
-    for (std::int64_t i = 0; i < x.size(); ++i) x[i] = u();
-    target = Tensor(Shape::matrix(kBatch, kClasses));
-    for (std::int64_t i = 0; i < target.size(); ++i) target[i] = 0.5 * u();
-    w = Tensor(Shape::vector(parameter_count()));
-    // PyTorch's default bound 1/sqrt(fan_in) for each layer's weights and biases.
-    std::int64_t at = 0;
-    for (const auto& [count, fan_in] : std::vector<std::pair<std::int64_t, std::int64_t>>{
-             {conv_params(kConv1), 9}, {conv_params(kConv2), 36}, {kClasses * kFlat + kClasses, kFlat}})
-      for (std::int64_t i = 0; i < count; ++i) w[at++] = u() / std::sqrt(static_cast<double>(fan_in));
-  }
-
-  static Conv2dGeometry geometry(const Layer& l) {
-    return {.channels = l.in, .height = l.side, .width = l.side, .kernel_h = 3, .kernel_w = 3,
-            .padding_h = 1, .padding_w = 1};
-  }
-
-  /// The loss 1/(2B) sum ||net(x) - target||^2 as a recorded function of the flat parameters.
-  Var loss(Var wv) const {
-    Tape& t = wv.tape();
-    Var h = t.constant(x);
-    std::int64_t at = 0;
-    auto take = [&](std::int64_t n) {
-      const Var piece = slice(wv, at, at + n);
-      at += n;
-      return piece;
-    };
-    for (const Layer& l : {kConv1, kConv2}) {
-      const Var weight = reshape(take(l.out * l.in * 9), Shape::matrix(l.out, l.in * 9));
-      const Var bias = take(l.out);
-      h = avg_pool2d(tanh(conv2d(h, weight, bias, geometry(l))), {l.out, l.side, l.side}, 2);
-    }
-    const Var weight = reshape(take(kClasses * kFlat), Shape::matrix(kClasses, kFlat));
-    const Var y = add(matmul(h, weight, false, true), take(kClasses));
-    return sum(square(sub(y, t.constant(target)))) * (0.5 / static_cast<double>(kBatch));
-  }
-
-  /// The same loss by plain loops, straight from the layer definitions.
-  double reference_loss(const Tensor& wt) const {
-    std::vector<double> h(x.span().begin(), x.span().end());
-    std::int64_t at = 0;
-    for (const Layer& l : {kConv1, kConv2}) {
-      const std::int64_t s = l.side, half = s / 2;
-      const std::int64_t wat = at, bat = at + l.out * l.in * 9;
-      at = bat + l.out;
-      std::vector<double> pooled(static_cast<std::size_t>(kBatch * l.out * half * half), 0.0);
-      for (std::int64_t n = 0; n < kBatch; ++n)
-        for (std::int64_t o = 0; o < l.out; ++o)
-          for (std::int64_t r = 0; r < s; ++r)
-            for (std::int64_t c = 0; c < s; ++c) {
-              double acc = wt[bat + o];
-              for (std::int64_t ci = 0; ci < l.in; ++ci)
-                for (std::int64_t i = 0; i < 3; ++i)
-                  for (std::int64_t j = 0; j < 3; ++j) {
-                    const std::int64_t rr = r - 1 + i, cc = c - 1 + j;
-                    if (rr < 0 || rr >= s || cc < 0 || cc >= s) continue;
-                    acc += wt[wat + (o * l.in + ci) * 9 + i * 3 + j] *
-                           h[static_cast<std::size_t>(((n * l.in + ci) * s + rr) * s + cc)];
-                  }
-              pooled[static_cast<std::size_t>(((n * l.out + o) * half + r / 2) * half + c / 2)] +=
-                  std::tanh(acc) / 4.0;
-            }
-      h.swap(pooled);
-    }
-    double loss = 0.0;
-    for (std::int64_t n = 0; n < kBatch; ++n)
-      for (std::int64_t k = 0; k < kClasses; ++k) {
-        double y = wt[at + kClasses * kFlat + k];
-        for (std::int64_t i = 0; i < kFlat; ++i)
-          y += wt[at + k * kFlat + i] * h[static_cast<std::size_t>(n * kFlat + i)];
-        const double d = y - target(n, k);
-        loss += d * d;
-      }
-    return 0.5 * loss / static_cast<double>(kBatch);
-  }
-};
 
 const ConvProblem& problem() {
   static const ConvProblem p;
@@ -144,12 +40,6 @@ void require(bool ok, const char* what, double got, double want) {
   if (ok) return;
   std::fprintf(stderr, "%s of the conv net is wrong: %.17g, expected %.17g\n", what, got, want);
   std::abort();
-}
-
-Tensor direction(const Tensor& w) {
-  Tensor v(w.shape());
-  for (std::int64_t i = 0; i < v.size(); ++i) v[i] = std::sin(1.0 + 0.37 * static_cast<double>(i));
-  return v;
 }
 
 void BM_ConvForward(benchmark::State& state) {
@@ -220,9 +110,7 @@ void BM_ConvHvp(benchmark::State& state) {
   }
 }
 const pk::nn::Model& layered_model() {
-  static const pk::nn::Model m = pk::nn::sequential(pk::nn::parse_architecture(
-      "conv2d(4,3,padding=1),tanh,avg_pool2d(2),conv2d(8,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)",
-      {1, 8, 8}));
+  static const pk::nn::Model m = pk::nn::sequential(pk::nn::parse_architecture(kConvArchitecture, {1, 8, 8}));
   return m;
 }
 
@@ -248,15 +136,85 @@ void BM_ConvStepTerms32(benchmark::State& state) {
   for (std::int64_t i = 0; i < dw.size(); ++i) step[i] = 1e-3 * dw[i];
   auto f = [&](Var x, Var w) { return m.forward(x, w); };
   Tape tape;
+  const bool taylor = state.range(0) != 0;
+  if (taylor) {
+    // The Taylor-mode route (what the decomposition takes) against the batched double backward.
+    const pk::kernel::SecondOrder a = pk::kernel::second_order_term(f, queries, p.w, step, tape);
+    const pk::kernel::SecondOrder b =
+        pk::kernel::layered_second_order_term(*m.architecture(), m, queries, p.w, step, tape);
+    for (std::int64_t i = 0; i < a.second_order.size(); ++i) {
+      require(std::abs(a.first_order[i] - b.first_order[i]) <= 1e-12, "F1 (Taylor mode)", b.first_order[i],
+              a.first_order[i]);
+      require(std::abs(a.second_order[i] - b.second_order[i]) <= 1e-12, "F2 (Taylor mode)", b.second_order[i],
+              a.second_order[i]);
+    }
+  }
   for (auto _ : state) {
-    const pk::kernel::SecondOrder t = pk::kernel::second_order_term(f, queries, p.w, step, tape);
+    const pk::kernel::SecondOrder t =
+        taylor ? pk::kernel::layered_second_order_term(*m.architecture(), m, queries, p.w, step, tape)
+               : pk::kernel::second_order_term(f, queries, p.w, step, tape);
     benchmark::DoNotOptimize(t.second_order.data());
   }
 }
+// A 60-step full-batch gradient-descent run of the layered model on the problem's data (mean
+// squared error), recorded once; the benchmark decomposes it.
+const pk::nn::Trajectory& sixty_steps() {
+  static const pk::nn::Trajectory run = [] {
+    const ConvProblem& p = problem();
+    pk::nn::Trainer trainer(layered_model(), pk::nn::Loss(pk::nn::LossKind::mse),
+                            pk::nn::Dataset(p.x, p.target),
+                            {.steps = 60, .schedule = pk::nn::Schedule::constant(0.5)});
+    pk::nn::TrajectoryRecorder recorder;
+    trainer.add_observer(recorder);
+    const pk::nn::TrainingResult r = trainer.run(p.w);
+    require(r.status == pk::nn::TrainingStatus::completed, "60-step run", 0.0, 60.0);
+    return recorder.take();
+  }();
+  return run;
+}
+
+void BM_ConvDecomposition60Steps32Queries(benchmark::State& state) {
+  const ConvProblem& p = problem();
+  const pk::nn::Model& m = layered_model();
+  const pk::nn::Trajectory& run = sixty_steps();
+  const Tensor queries(TensorView(p.x.data(), Shape::matrix(32, 64)));
+  pk::kernel::DecompositionOptions o;
+  o.second_order = pk::kernel::SecondOrderMode::every_step;
+  o.exact_kernel = false;
+  o.attribution = false;
+  {
+    // The run identity, and the first step's F1 and F2 against the batched step terms.
+    const pk::kernel::DecompositionReport r = pk::kernel::decompose(m, run, queries, o);
+    require(r.steps == 60 && r.run_identity_error() <= 1e-10, "decomposition (run identity)",
+            r.run_identity_error(), 0.0);
+    Tape tape;
+    auto f = [&](Var x, Var w) { return m.forward(x, w); };
+    const pk::kernel::SecondOrder t =
+        pk::kernel::second_order_term(f, queries, Tensor(run.weights(0)), run.step(0), tape);
+    for (std::int64_t i = 0; i < t.first_order.size(); ++i) {
+      require(std::abs(r.first_order[static_cast<std::size_t>(i)] - t.first_order[i]) <= 1e-12,
+              "decomposition (F1 of step 0)", r.first_order[static_cast<std::size_t>(i)], t.first_order[i]);
+      require(std::abs(r.second_order[static_cast<std::size_t>(i)] - t.second_order[i]) <= 1e-12,
+              "decomposition (F2 of step 0)", r.second_order[static_cast<std::size_t>(i)], t.second_order[i]);
+    }
+  }
+  double first = 0.0, second = 0.0;
+  for (auto _ : state) {
+    const pk::kernel::DecompositionReport r = pk::kernel::decompose(m, run, queries, o);
+    benchmark::DoNotOptimize(r.second_order.data());
+    first += r.seconds_first_order;
+    second += r.seconds_second_order;
+  }
+  // Where the time goes: f and F1 (two forward passes a step) and F2.
+  state.counters["f_F1_ms"] = benchmark::Counter(1e3 * first, benchmark::Counter::kAvgIterations);
+  state.counters["F2_ms"] = benchmark::Counter(1e3 * second, benchmark::Counter::kAvgIterations);
+}
 }  // namespace
 
+BENCHMARK(BM_ConvDecomposition60Steps32Queries)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ConvTangentKernel256)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ConvStepTerms32)->Unit(benchmark::kMicrosecond);
+// Argument 0: the generic batched double backward; 1: the Taylor-mode route for layered models.
+BENCHMARK(BM_ConvStepTerms32)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvForward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvGradient)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ConvHvp)->Unit(benchmark::kMicrosecond);

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch float64 timings of what conv_bench.cpp's BM_ConvTangentKernel256 and BM_ConvStepTerms32
-compute, for the ratio: the conv net of conv_bench.cpp on 256 8x8 images, its 256 x 256 x C x C
-tangent kernel (functorch: vmap of jacrev per sample, then the contraction) and one step's F1 and
-F2 at 32 query points (jvp for F1, jvp of jvp for F2, batched over the queries).
+"""PyTorch float64 timings of what conv_bench.cpp computes, for the ratio: the conv net of
+conv_bench.cpp on 256 8x8 images, the loss 1/(2B) sum ||f(x) - y||^2 (its value, its gradient and
+a Hessian-vector product by double backward), the 256 x 256 x C x C tangent kernel (functorch:
+vmap of jacrev per sample, then the contraction), one step's F1 and F2 at 32 query points (jvp
+for F1, jvp of jvp for F2, batched over the queries: PyTorch's fastest route), and those at
+every step of a 60-step full-batch gradient-descent run (BM_ConvDecomposition60Steps32Queries).
 
     /usr/bin/python3 bench/conv_bench_torch.py [--threads N]
 """
@@ -43,15 +45,39 @@ x = torch.rand(256, 64) * 2 - 1
 w = (torch.rand(D) * 2 - 1) * 0.3
 dw = 1e-3 * torch.randn(D)
 q = x[:32]
+y = 0.5 * (torch.rand(256, 10) * 2 - 1)
+v = torch.sin(1.0 + 0.37 * torch.arange(D, dtype=torch.float64))
+
+
+def loss(w):
+    return 0.5 * ((f(w, x) - y) ** 2).sum() / x.shape[0]
+
+
+def forward():
+    with torch.no_grad():
+        return loss(w)
+
+
+def gradient():
+    wg = w.detach().requires_grad_(True)
+    return torch.autograd.grad(loss(wg), wg)[0]
+
+
+def hvp():
+    wg = w.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(wg), wg, create_graph=True)
+    return torch.autograd.grad(g @ v, wg)[0]
 
 
 def best(fn, repeat):
+    """The fastest of `repeat` calls, in CPU time (as the C++ benchmarks' CPU column): the
+    machines these run on are shared, and time spent preempted is nobody's cost."""
     fn()
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return min(times)
 
 
@@ -67,6 +93,29 @@ def step_terms():
     return f1, f2
 
 
+# The 60-step run: full-batch gradient descent on the loss above, its weights kept.
+path = [w.clone()]
+for _ in range(60):
+    wg = path[-1].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(wg), wg)
+    path.append((path[-1] - 0.5 * g).detach())
+
+
+def decomposition():
+    out = []
+    for k in range(60):
+        wk, dwk = path[k], path[k + 1] - path[k]
+        fq = lambda w: f(w, q)
+        f1 = jvp(fq, (wk,), (dwk,))[1]
+        f2 = 0.5 * jvp(lambda w: jvp(fq, (w,), (dwk,))[1], (wk,), (dwk,))[1]
+        out.append((f1, f2))
+    return out
+
+
 print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread(s), float64")
+print(f"forward: {best(forward, 200) * 1e6:.0f} us")
+print(f"gradient: {best(gradient, 100) * 1e6:.0f} us")
+print(f"hvp (double backward): {best(hvp, 100) * 1e6:.0f} us")
 print(f"tangent kernel 256 x 256 x 10 x 10: {best(kernel, 5) * 1e3:.1f} ms")
 print(f"one step, F1 and F2 at 32 queries: {best(step_terms, 50) * 1e6:.0f} us")
+print(f"60 steps, F1 and F2 at 32 queries every step: {best(decomposition, 5) * 1e3:.1f} ms")

@@ -15,6 +15,7 @@
 #include "autodiff/ops.hpp"
 #include "kernel/attribution_backward.hpp"
 #include "kernel/gauss_legendre.hpp"
+#include "kernel/layered_second_order.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/parallel_for.hpp"
@@ -357,7 +358,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
   r.second_order_computed.push_back(want_f2 ? 1 : 0);
   if (want_f2) {
     Stopwatch t(r.seconds_second_order);
-    // Chains of dense layers take the Taylor-mode route, any other model the batched double backward.
+    // Chains of dense layers and other layered models take a Taylor-mode route, any other model
+    // the batched double backward (step_terms.hpp).
     const SecondOrder so = model_second_order_term(model_, queries_, w, dw, tape_);
     Tensor third;
     if (o.order >= 3) third = third_order_term(f, queries_, w, dw, tape_).third_order;

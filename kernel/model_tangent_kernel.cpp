@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "kernel/conv_tangent_kernel.hpp"
 #include "kernel/dense_tangent_kernel.hpp"
 #include "kernel/tangent_kernel.hpp"
 #include "nn/dense_chain.hpp"
@@ -17,6 +18,9 @@ pk::ad::Tensor model_tangent_kernel(const pk::nn::Model& model, const pk::ad::Te
                                 model.name() + " is not one");
   if (dense && route != KernelRoute::jacobians)
     return dense_tangent_kernel(model, points_a, points_b, w, tape);
+  if (const pk::nn::Architecture* arch = model.architecture();
+      route == KernelRoute::automatic && arch != nullptr && has_convolutions(*arch))
+    return conv_tangent_kernel(*arch, model, points_a, points_b, w, tape);
   auto f = [&model](pk::ad::Var x, pk::ad::Var wv) { return model.forward(x, wv); };
   return tangent_kernel(f, points_a, points_b, w, tape);
 }

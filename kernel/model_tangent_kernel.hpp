@@ -9,7 +9,8 @@ namespace pk::kernel {
 
 /// How the tangent kernel is formed.
 enum class KernelRoute {
-  automatic,    // dense Gram matrices for chains of dense layers, per-sample Jacobians otherwise
+  automatic,    // dense Gram matrices for chains of dense layers, conv_tangent_kernel.hpp for
+                // layered models with convolutions, per-sample Jacobians otherwise
   jacobians,    // per-sample Jacobians: any model
   dense_grams,  // Gram matrices of layer inputs and back-propagated signals: dense chains only
 };

@@ -10,6 +10,8 @@
 #include "autodiff/grad.hpp"
 #include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
+#include "kernel/layered_second_order.hpp"
+#include "nn/architecture.hpp"
 #include "nn/activation.hpp"
 #include "nn/dense_chain.hpp"
 #include "nn/layers.hpp"
@@ -149,6 +151,8 @@ SecondOrder model_second_order_term(const pk::nn::Model& model, const Tensor& qu
                                     const Tensor& dw, Tape& tape) {
   if (const std::optional<pk::nn::DenseChain> chain = pk::nn::dense_chain(model))
     return taylor_second_order(model, *chain, queries, w, dw, tape);
+  if (const pk::nn::Architecture* arch = model.architecture())
+    return layered_second_order_term(*arch, model, queries, w, dw, tape);
   auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
   return second_order_term(f, queries, w, dw, tape);
 }

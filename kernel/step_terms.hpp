@@ -61,8 +61,9 @@ SecondOrder dense_second_order_term(const pk::nn::Model& model, const pk::ad::Te
                                     const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// F1 and F2 of `model` by the fastest route its layer list allows: `dense_second_order_term`
-/// for a chain of dense layers, `second_order_term` of its forward function for any other model
-/// (a user's function included).
+/// for a chain of dense layers, `layered_second_order_term` (layered_second_order.hpp) for any
+/// other layer list (convolutions, pooling), `second_order_term` of its forward function for a
+/// model without one (a user's function).
 SecondOrder model_second_order_term(const pk::nn::Model& model, const pk::ad::Tensor& queries,
                                     const pk::ad::Tensor& w, const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 

@@ -22,12 +22,19 @@ void sum_values(const double* x, const Shape& xs, double* out, const Shape& os) 
   const std::int64_t rows = xs.as_rows(), cols = xs.as_cols();
   std::fill_n(out, os.size(), 0.0);
   if (w.col_stride == 0 && w.row_stride != 0) {
-    // Each row to its own element (a bias gradient): summed in a register, in the same order,
-    // instead of through memory, whose store-to-load latency would bound the loop.
+    // Each row to its own element (a bias gradient, whose rows are a conv layer's positions over
+    // the whole batch: thousands long). Eight running sums in registers, combined pairwise at the
+    // end: one sum would be bound by the latency of each addition, and a sum through memory by
+    // store-to-load latency. The order is fixed, so the result is the same on every call.
     for (std::int64_t r = 0; r < rows; ++r) {
-      double acc = 0.0;
-      for (std::int64_t c = 0; c < cols; ++c) acc += x[r * cols + c];
-      out[r * w.row_stride] = acc;
+      const double* xr = x + r * cols;
+      double acc[8] = {};
+      std::int64_t c = 0;
+      for (; c + 8 <= cols; c += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += xr[c + k];
+      double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; c < cols; ++c) total += xr[c];
+      out[r * w.row_stride] = total;
     }
     return;
   }

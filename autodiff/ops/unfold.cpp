@@ -4,9 +4,12 @@
 // one's backward rule is the other, which makes derivatives of any order of everything built on
 // them (conv2d) come from these two rules and matmul's.
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "autodiff/op_author.hpp"
 #include "autodiff/ops.hpp"
@@ -101,29 +104,48 @@ void copy_run(const double* src, std::int64_t n, double* dst) {
 }
 
 // With stride 1 and an output as wide as the image (a "same" convolution), a tap's values for
-// one image are the image shifted by a constant offset: the rows that lie inside the image are
-// one contiguous copy, after which the elements that wrapped around from a neighbouring image
-// row are the padding and are zeroed. For small images this is one copy per tap and image
-// instead of one per image row, each of which would cost more to set up than to run.
-void unfold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* plane,
-                    double* dst) {
+// one image are the image shifted by a constant offset: output position q reads pixel q + offset
+// when it lies inside the image, and is padding otherwise. Over the range [first, last) between
+// the first and the last position that reads a pixel every read stays inside the plane, so one
+// pass over it with a mask (all ones or all zeros per position, the same for every image and
+// channel) copies the pixels and zeroes the padding that wrapped around from a neighbouring row;
+// the positions before and after the range are padding. For small images this is one pass per
+// tap and image instead of one per image row, each of which would cost more to set up than to
+// run, and it vectorises (the mask is a bitwise and, exact for every value).
+struct Shifted {
+  std::int64_t first = 0, last = 0, offset = 0;  // empty when first == last
+  std::vector<std::uint64_t> keep;               // over [first, last)
+};
+
+Shifted shifted_tap(const Conv2dGeometry& g, const Run& r, std::int64_t i) {
   const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
   const std::int64_t down = i * g.dilation_h - g.padding_h;  // image row of output row oh: oh + down
   const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
   const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
-  std::fill(dst, dst + oh_lo * W, 0.0);
-  std::fill(dst + oh_hi * W, dst + oh_n * W, 0.0);
-  if (r.lo >= r.hi) {
-    std::fill(dst + oh_lo * W, dst + oh_hi * W, 0.0);
-    return;
+  Shifted t;
+  if (r.lo >= r.hi || oh_lo >= oh_hi) return t;
+  t.first = oh_lo * W + r.lo;
+  t.last = (oh_hi - 1) * W + r.hi;
+  t.offset = down * W + r.w0;
+  t.keep.resize(static_cast<std::size_t>(t.last - t.first));
+  for (std::int64_t q = t.first; q < t.last; ++q) {
+    const std::int64_t ow = q % W;
+    t.keep[static_cast<std::size_t>(q - t.first)] = ow >= r.lo && ow < r.hi ? ~std::uint64_t{0} : 0;
   }
-  if (oh_lo >= oh_hi) return;
-  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  copy_run(plane + ((oh_lo + down) * W + r.w0 + r.lo), last - first, dst + first);
-  for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-    for (std::int64_t ow = 0; ow < r.lo; ++ow) dst[oh * W + ow] = 0.0;
-    for (std::int64_t ow = r.hi; ow < W; ++ow) dst[oh * W + ow] = 0.0;
-  }
+  return t;
+}
+
+double masked(double v, std::uint64_t keep) {
+  return std::bit_cast<double>(std::bit_cast<std::uint64_t>(v) & keep);
+}
+
+void unfold_shifted(const Shifted& t, std::int64_t p, const double* plane, double* dst) {
+  std::fill(dst, dst + t.first, 0.0);
+  const std::int64_t n = t.last - t.first;
+  const double* src = plane + (t.first + t.offset);  // inside the plane when n > 0
+  double* out = dst + t.first;
+  for (std::int64_t q = 0; q < n; ++q) out[q] = masked(src[q], t.keep[static_cast<std::size_t>(q)]);
+  std::fill(dst + t.last, dst + p, 0.0);
 }
 
 // cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W)).
@@ -136,10 +158,11 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
     for (std::int64_t i = 0; i < g.kernel_h; ++i)
       for (std::int64_t j = 0; j < g.kernel_w; ++j) {
         const Run r = run_of(g, j);
+        const Shifted tap = shifted ? shifted_tap(g, r, i) : Shifted{};
         for (std::int64_t n = 0; n < n_images; ++n, dst += p) {
           const double* plane = x + n * g.channels * HW + c * HW;
           if (shifted) {
-            unfold_shifted(g, r, i, plane, dst);
+            unfold_shifted(tap, p, plane, dst);
             continue;
           }
           for (std::int64_t oh = 0; oh < oh_n; ++oh) {
@@ -162,25 +185,15 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
       }
 }
 
-// fold's counterpart of unfold_shifted: one pass over the contiguous range of a tap's values
-// for one image, each added to the pixel at a constant offset. The elements in the range that
-// unfold set to padding (they wrapped around from a neighbouring row) add +0.0, which leaves
-// every pixel unchanged: the sums start from +0.0 and so are never -0.0.
-void fold_shifted(const Conv2dGeometry& g, const Run& r, std::int64_t i, const double* src,
-                  double* plane) {
-  const std::int64_t H = g.height, W = g.width, oh_n = g.out_height();
-  const std::int64_t down = i * g.dilation_h - g.padding_h;
-  const std::int64_t oh_lo = std::clamp(-down, std::int64_t{0}, oh_n);
-  const std::int64_t oh_hi = std::clamp(H - down, oh_lo, oh_n);
-  if (r.lo >= r.hi || oh_lo >= oh_hi) return;
-  const std::int64_t first = oh_lo * W + r.lo, last = (oh_hi - 1) * W + r.hi;
-  double* out = plane + ((oh_lo + down) * W + r.w0 + r.lo);  // pixel of element `first`
-  const double* in = src + first;
-  std::int64_t col = r.lo;
-  for (std::int64_t q = 0; q < last - first; ++q) {
-    out[q] += col >= r.lo && col < r.hi ? in[q] : 0.0;
-    col = col + 1 == W ? 0 : col + 1;
-  }
+// fold's counterpart of unfold_shifted: one pass over the range of a tap's values for one
+// image, each added to the pixel at a constant offset. The elements that unfold set to padding
+// add +0.0 instead, which leaves every pixel unchanged: the sums start from +0.0 and so are never
+// -0.0.
+void fold_shifted(const Shifted& t, const double* src, double* plane) {
+  const std::int64_t n = t.last - t.first;
+  double* out = plane + (t.first + t.offset);  // inside the plane when n > 0
+  const double* in = src + t.first;
+  for (std::int64_t q = 0; q < n; ++q) out[q] += masked(in[q], t.keep[static_cast<std::size_t>(q)]);
 }
 
 // x (N x (C*H*W)) = the sum of cols' elements onto the pixels unfold read them from.
@@ -194,10 +207,11 @@ void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* c
     for (std::int64_t i = 0; i < g.kernel_h; ++i)
       for (std::int64_t j = 0; j < g.kernel_w; ++j) {
         const Run r = run_of(g, j);
+        const Shifted tap = shifted ? shifted_tap(g, r, i) : Shifted{};
         for (std::int64_t n = 0; n < n_images; ++n, src += p) {
           double* plane = x + n * g.channels * HW + c * HW;
           if (shifted) {
-            fold_shifted(g, r, i, src, plane);
+            fold_shifted(tap, src, plane);
             continue;
           }
           for (std::int64_t oh = 0; oh < oh_n; ++oh) {
