@@ -7,7 +7,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "io/file_bytes.hpp"
 #include "io/npy.hpp"
+#include "io/text_file.hpp"
 
 namespace pk::kernel {
 
@@ -213,19 +215,16 @@ void PartWriter::finish(const DecompositionReport& tail, const RunDescription& r
                {"seconds_training", run.seconds_training}, {"extra", extra}}},
       {"seconds", {tail.seconds_first_order, tail.seconds_second_order, tail.seconds_exact,
                    tail.seconds_attribution, tail.seconds_sharpness}}};
-  std::ofstream out(directory_ / "part.json", std::ios::binary);
-  out << j.dump(1) << '\n';
-  out.flush();
-  if (!out) throw std::runtime_error((directory_ / "part.json").string() + ": write failed");
+  io::write_text_file(directory_ / "part.json", j.dump(1) + '\n');
 }
 
 namespace {
 Json read_part_json(const std::filesystem::path& directory) {
   const std::filesystem::path path = directory / "part.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open (not a partial report?)");
+  // A partial report's facts are a few kilobytes; a larger file is no partial report.
+  const std::string text = io::read_file_bytes(path, 1 << 20);
   try {
-    Json j = Json::parse(in);
+    Json j = Json::parse(text);
     if (j.at("format") != "pathkernel partial report 1")
       throw std::runtime_error("not a partial report of this version");
     return j;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/npy.hpp"
+#include "io/text_file.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/sweep.hpp"
 
@@ -385,15 +386,6 @@ void cell(std::ostream& out, double x) {
   const auto res = std::to_chars(buf, buf + sizeof buf, x);
   out.write(buf, res.ptr - buf);
 }
-
-template <class Writer>
-void write_file(const std::filesystem::path& path, Writer writer) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw std::runtime_error(path.string() + ": cannot open for writing");
-  writer(out);
-  out.flush();
-  if (!out) throw std::runtime_error(path.string() + ": write failed");
-}
 }  // namespace
 
 std::vector<std::string> write_attribution(const std::filesystem::path& dir, const ReportTotals& t,
@@ -426,7 +418,7 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
     return names;
   }
   if (format.kind == Kind::top) {
-    write_file(dir / "attribution.csv", [&](std::ostream& out) {
+    io::replace_file(dir / "attribution.csv", [&](std::ostream& out) {
       out << "query,output,train_index,contribution,path_kernel\n";
       const auto m_all = static_cast<std::size_t>(t.training_points);
       std::vector<std::int64_t> order(m_all);
@@ -454,7 +446,7 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
     });
     return {"attribution.csv"};
   }
-  write_file(dir / "attribution.csv", [&](std::ostream& out) { write_attribution_csv(out, t); });
+  io::replace_file(dir / "attribution.csv", [&](std::ostream& out) { write_attribution_csv(out, t); });
   return {"attribution.csv"};
 }
 
@@ -519,9 +511,9 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
   if (!steps_) throw std::runtime_error((directory_ / "steps.csv").string() + ": write failed");
   steps_.close();
   ReportTotals t = totals_->finish(tail);
-  write_file(directory_ / "summary.json", [&](std::ostream& o) { write_summary_json(o, t, run); });
-  write_file(directory_ / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, t); });
-  write_file(directory_ / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, t); });
+  io::replace_file(directory_ / "summary.json", [&](std::ostream& o) { write_summary_json(o, t, run); });
+  io::replace_file(directory_ / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, t); });
+  io::replace_file(directory_ / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, t); });
   attribution_files_ = write_attribution(directory_, t, format);
 
   const std::int64_t c_out = tail.outputs;
