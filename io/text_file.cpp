@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "io/error.hpp"
 
@@ -66,6 +67,21 @@ void create_new_file(const std::filesystem::path& path,
     throw;
   }
   rename_into_place(temp, path);
+}
+
+StreamedFile::StreamedFile(std::filesystem::path path)
+    : path_(std::move(path)), out_(path_, std::ios::binary | std::ios::trunc) {
+  if (!out_) throw IoError(path_.string() + ": cannot open for writing: " + std::strerror(errno));
+}
+
+void StreamedFile::append(const std::function<void(std::ostream&)>& write) {
+  write(out_);
+  if (!out_) throw IoError(path_.string() + ": write failed");
+}
+
+void StreamedFile::flush() {
+  out_.flush();
+  if (!out_) throw IoError(path_.string() + ": write failed");
 }
 
 }  // namespace pk::io

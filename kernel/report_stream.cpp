@@ -452,8 +452,7 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
 
 ReportStream::ReportStream(const std::filesystem::path& directory, std::int64_t total_steps, std::int64_t plot_query)
     : directory_(directory), total_steps_(total_steps), plot_query_(plot_query),
-      steps_(directory / "steps.csv", std::ios::binary) {
-  if (!steps_) throw std::runtime_error((directory / "steps.csv").string() + ": cannot open for writing");
+      steps_(directory / "steps.csv") {
 }
 
 StepBlockSink ReportStream::sink() {
@@ -463,7 +462,7 @@ StepBlockSink ReportStream::sink() {
 void ReportStream::add(const DecompositionReport& b, std::int64_t first) {
   if (!totals_) {
     totals_.emplace(b, total_steps_);
-    write_steps_header(steps_, b);
+    steps_.append([&](std::ostream& o) { write_steps_header(o, b); });
     plot_ = DecompositionReport();
     plot_.queries = 1;
     plot_.outputs = b.outputs;
@@ -474,8 +473,7 @@ void ReportStream::add(const DecompositionReport& b, std::int64_t first) {
     plot_.optimizer = b.optimizer;
     plot_.optimizer_config = b.optimizer_config;
   }
-  write_steps_rows(steps_, b, first);
-  if (!steps_) throw std::runtime_error((directory_ / "steps.csv").string() + ": write failed");
+  steps_.append([&](std::ostream& o) { write_steps_rows(o, b, first); });
   totals_->add(b, first);
   auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
   append(plot_.learning_rate, b.learning_rate);
@@ -505,11 +503,9 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
                                   const AttributionFormat& format) {
   if (!totals_) {  // a run of no steps: the header alone
     totals_.emplace(tail, total_steps_);
-    write_steps_header(steps_, tail);
+    steps_.append([&](std::ostream& o) { write_steps_header(o, tail); });
   }
   steps_.flush();
-  if (!steps_) throw std::runtime_error((directory_ / "steps.csv").string() + ": write failed");
-  steps_.close();
   ReportTotals t = totals_->finish(tail);
   io::replace_file(directory_ / "summary.json", [&](std::ostream& o) { write_summary_json(o, t, run); });
   io::replace_file(directory_ / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, t); });

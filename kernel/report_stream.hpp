@@ -8,11 +8,11 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <ostream>
 #include <vector>
 
+#include "io/text_file.hpp"
 #include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/report_writer.hpp"
@@ -175,7 +175,7 @@ class ReportStream {
   void add(const DecompositionReport& block, std::int64_t first);
   std::filesystem::path directory_;
   std::int64_t total_steps_, plot_query_;
-  std::ofstream steps_;
+  pk::io::StreamedFile steps_;
   std::optional<ReportAccumulator> totals_;
   DecompositionReport plot_;
   std::vector<std::string> attribution_files_;
