@@ -1,6 +1,7 @@
 #include "autodiff/tape.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -123,22 +124,34 @@ Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Sh
   std::vector<Node>& nodes = A::nodes(tape);
   if (nodes.size() >= std::numeric_limits<std::uint32_t>::max())
     throw TapeError("tape: more than 2^32 - 1 recorded values");
-  Node n;
-  n.op = &rule;
-  n.shape = shape;
-  n.params = params;
-  bool any_tangent = false;
+  bool any_tangent = false, requires_grad = false;
+  std::array<std::uint32_t, 3> operands{};
+  std::uint8_t arity = 0;
   for (const Var& v : inputs) {
     check(tape, v, rule.name);
     const Node& in = nodes[A::index(v)];
-    n.inputs[n.arity++] = A::index(v);
-    n.requires_grad = n.requires_grad || in.requires_grad;
+    operands[arity++] = A::index(v);
+    requires_grad = requires_grad || in.requires_grad;
     any_tangent = any_tangent || in.tangent != nullptr;
   }
-  rule.forward(tape, n);
-  if (any_tangent) rule.tangent(tape, n);
+  // Built where it will stay rather than on the stack and copied in: for a small op, moving the
+  // record costs about as much as computing it. Until its stamp is set it is unreachable from
+  // any handle, and a rule that throws leaves nothing behind.
+  Node& n = nodes.emplace_back();
+  n.op = &rule;
+  n.shape = shape;
+  n.params = params;
+  n.inputs = operands;
+  n.arity = arity;
+  n.requires_grad = requires_grad;
+  try {
+    rule.forward(tape, n);
+    if (any_tangent) rule.tangent(tape, n);
+  } catch (...) {
+    nodes.pop_back();
+    throw;
+  }
   n.stamp = A::next_stamp(tape)++;
-  nodes.push_back(n);
   return A::make(tape, static_cast<std::uint32_t>(nodes.size() - 1), n.stamp);
 }
 
