@@ -848,6 +848,29 @@ TEST(OpEdge, SignAndStepHaveDerivativeZeroEverywhere) {
             {.finite_differences = false, .hessian = Tensor(M(4, 4))});
 }
 
+// tanh is computed without std::tanh (and, with AVX-512, without a division); it must stay within
+// 4 ulp of it everywhere: across the range reduction's steps, near 0, at saturation, on
+// subnormals, infinities and NaN, and on the lanes of a last, partial block.
+TEST(OpEdge, TanhIsWithinFourUlpOfStdTanh) {
+  std::vector<double> xs = {0.0, -0.0, 1e-310, -1e-310, 1e-300, 1e-17, 1e-8, 19.99, 20.0, 20.01, 700.0,
+                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  for (double x = -25.0; x <= 25.0; x += 0.0137) xs.push_back(x);
+  for (double x = 1e-6; x < 1.0; x *= 1.21) xs.push_back(-x);
+  xs.push_back(std::numeric_limits<double>::quiet_NaN());  // 1 + 8k elements: a partial block
+  Tape t;
+  const Tensor y(tanh(t.constant(Tensor::vector(xs))).value());
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double want = std::tanh(xs[i]), got = y[static_cast<std::int64_t>(i)];
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << "tanh(" << xs[i] << ")";
+      continue;
+    }
+    const double ulp = std::nextafter(std::abs(want), std::numeric_limits<double>::infinity()) - std::abs(want);
+    EXPECT_LE(std::abs(got - want), 4.0 * ulp) << "tanh(" << xs[i] << ") = " << got << ", want " << want;
+    EXPECT_EQ(std::signbit(got), std::signbit(want)) << "tanh(" << xs[i] << ")";
+  }
+}
+
 // The stable forms must give finite values and exact-looking derivatives where the naive ones
 // overflow. Elements far out are flat, so the default steps stay accurate; logsumexp and softmax
 // mix far and near elements in one line and take a smaller step (see ad_harness.hpp).
