@@ -109,8 +109,8 @@ Var matmul(Var a, Var b);
 /// op(A) op(B) for matrices, where op transposes when asked; the transposes are never formed.
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b);
 /// A dense layer over a batch, as PyTorch's Linear: x W^T + b for x (batch, in), W (out, in) and
-/// b (out); the values of add(matmul(x, W, false, true), b) in one op. d/dx = G W, d/dW = G^T x,
-/// d/db = G summed over the batch.
+/// b (out); add(matmul(x, W, false, true), b) in one op (same values, to rounding).
+/// d/dx = G W, d/dW = G^T x, d/db = G summed over the batch.
 Var linear(Var x, Var w, Var b);
 /// The transpose of a matrix (a vector or scalar is returned unchanged).
 Var transpose(Var x);

@@ -2,7 +2,8 @@
 // PyTorch's Linear. One op instead of matmul then a broadcast add: the product is accumulated
 // onto rows that already hold b, so the bias costs no pass of its own over Y, and a small
 // network records one value per layer instead of two. Values are those of add(matmul(X, W^T), b)
-// (the product's sum plus b, rounded once more). Adjoints, for G the adjoint of Y:
+// (the product's sum, then plus b) bit for bit while `in` fits one block of the packed GEMM (256);
+// beyond, b joins after the first block, equal to rounding. Adjoints, for G the adjoint of Y:
 //   dX = G W      dW = G^T X      db = G summed over the rows
 // each a recorded op (matmul, sum_to), so the rule differentiates to any order. Tangent:
 // dY = dX W^T + X dW^T + db.
