@@ -83,10 +83,26 @@ struct TapeAccess {
 /// on `tape`, runs the rule's forward (and, when an input carries a tangent, its tangent rule).
 Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Shape shape,
            OpParams params = {});
-/// Throws `TapeError` unless `v` is alive on `tape`; `what` names the caller.
-void check(const Tape& tape, const Var& v, const char* what);
+namespace detail {
+/// Throws the `TapeError` that says why `v` is not alive on `tape`.
+[[noreturn, gnu::cold]] void check_failed(const Tape& tape, const Var& v, const char* what);
+}  // namespace detail
+/// Throws `TapeError` unless `v` is alive on `tape`; `what` names the caller. Inline, with the
+/// message built out of line: every recorded op checks each operand, and a small network's
+/// gradient is hundreds of ops.
+inline void check(const Tape& tape, const Var& v, const char* what) {
+  using A = detail::TapeAccess;
+  const std::vector<Node>& nodes = A::nodes(tape);
+  if (A::tape(v) == &tape && A::index(v) < nodes.size() && nodes[A::index(v)].stamp == A::stamp(v))
+      [[likely]]
+    return;
+  detail::check_failed(tape, v, what);
+}
 /// The node behind a handle, after checking the handle belongs to `tape` and is alive.
-const Node& node(const Tape& tape, const Var& v);
+inline const Node& node(const Tape& tape, const Var& v) {
+  check(tape, v, "value access");
+  return detail::TapeAccess::nodes(tape)[detail::TapeAccess::index(v)];
+}
 /// The node at `index`, unchecked (indices an op reads from its own node's inputs).
 inline const Node& node_at(const Tape& tape, std::uint32_t index) {
   return detail::TapeAccess::nodes(tape)[index];
@@ -144,6 +160,12 @@ class BackwardContext {
   }
   /// Adds `g` (which must have input i's shape) to input i's adjoint.
   void accumulate(int i, Var g);
+  /// Input i's adjoint as accumulated so far; undefined when nothing reached it yet. With
+  /// `assign`, lets a rule fold its contribution into the sum in one op (a slice's adjoint
+  /// added into a region, instead of padded with zeros and added whole).
+  Var partial(int i) const;
+  /// Makes `total` (input i's shape, already including `partial(i)`) input i's adjoint.
+  void assign(int i, Var total);
 
  private:
   Tape& tape_;

@@ -100,14 +100,18 @@ Var softmax(Var x, int axis);
 /// Inner product of two vectors of equal length. d/da = b, d/db = a.
 Var dot(Var a, Var b);
 
-// --- linear algebra and shape (matmul.cpp, transpose.cpp, reshape.cpp, slice.cpp with pad,
-//     concatenate.cpp, broadcast.cpp with sum_to) --------------------------------------------
+// --- linear algebra and shape (matmul.cpp, linear.cpp, transpose.cpp, reshape.cpp, slice.cpp
+//     with pad, concatenate.cpp, broadcast.cpp with sum_to) -----------------------------------
 
 /// Matrix product with NumPy's rules for vectors: (m,k)@(k,n) -> (m,n), (m,k)@(k) -> (m),
 /// (k)@(k,n) -> (n), (k)@(k) -> (). d/dA = G B^T, d/dB = A^T G.
 Var matmul(Var a, Var b);
 /// op(A) op(B) for matrices, where op transposes when asked; the transposes are never formed.
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b);
+/// A dense layer over a batch, as PyTorch's Linear: x W^T + b for x (batch, in), W (out, in) and
+/// b (out); add(matmul(x, W, false, true), b) in one op (same values, to rounding).
+/// d/dx = G W, d/dW = G^T x, d/db = G summed over the batch.
+Var linear(Var x, Var w, Var b);
 /// The transpose of a matrix (a vector or scalar is returned unchanged).
 Var transpose(Var x);
 /// The same elements under another shape of equal size; shares the input's memory.
@@ -119,6 +123,10 @@ Var slice(Var x, int axis, std::int64_t begin, std::int64_t end);
 Var slice(Var x, std::int64_t begin, std::int64_t end);
 /// x with `before` zeros in front and `after` zeros behind along `axis` (the adjoint of slice).
 Var pad(Var x, int axis, std::int64_t before, std::int64_t after);
+/// acc with x added to its elements from `before` along `axis` (x's other extent equal to
+/// acc's): add(acc, pad(x, ...)) in one op, how the adjoints of several slices of one value are
+/// summed. d/dacc = G, d/dx = the slice of G that x covers.
+Var add_padded(Var acc, Var x, int axis, std::int64_t before);
 /// Joins values along `axis`; all other extents must agree.
 Var concatenate(std::span<const Var> xs, int axis);
 /// x repeated along broadcast axes to `shape` (NumPy broadcasting).

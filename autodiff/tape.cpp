@@ -1,6 +1,7 @@
 #include "autodiff/tape.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -40,21 +41,14 @@ Tape& Tape::operator=(Tape&&) noexcept = default;
 
 std::size_t Tape::size() const { return nodes_.size(); }
 
-void check(const Tape& tape, const Var& v, const char* what) {
+void detail::check_failed(const Tape& tape, const Var& v, const char* what) {
   using A = detail::TapeAccess;
   if (A::tape(v) == nullptr)
     throw TapeError(std::string(what) + ": operand is an undefined value (default-constructed)");
   if (A::tape(v) != &tape)
     throw TapeError(std::string(what) + ": operand belongs to another tape");
-  const std::vector<Node>& nodes = A::nodes(tape);
-  if (A::index(v) >= nodes.size() || nodes[A::index(v)].stamp != A::stamp(v))
-    throw TapeError(std::string(what) + ": operand #" + std::to_string(A::index(v)) +
-                    " was recorded before its tape was cleared or rewound; it no longer exists");
-}
-
-const Node& node(const Tape& tape, const Var& v) {
-  check(tape, v, "value access");
-  return detail::TapeAccess::nodes(tape)[detail::TapeAccess::index(v)];
+  throw TapeError(std::string(what) + ": operand #" + std::to_string(A::index(v)) +
+                  " was recorded before its tape was cleared or rewound; it no longer exists");
 }
 
 Var Tape::leaf(TensorView value, const double* tangent, bool requires_grad) {
@@ -130,39 +124,66 @@ Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Sh
   std::vector<Node>& nodes = A::nodes(tape);
   if (nodes.size() >= std::numeric_limits<std::uint32_t>::max())
     throw TapeError("tape: more than 2^32 - 1 recorded values");
-  Node n;
-  n.op = &rule;
-  n.shape = shape;
-  n.params = params;
-  bool any_tangent = false;
+  bool any_tangent = false, requires_grad = false;
+  std::array<std::uint32_t, 3> operands{};
+  std::uint8_t arity = 0;
   for (const Var& v : inputs) {
     check(tape, v, rule.name);
     const Node& in = nodes[A::index(v)];
-    n.inputs[n.arity++] = A::index(v);
-    n.requires_grad = n.requires_grad || in.requires_grad;
+    operands[arity++] = A::index(v);
+    requires_grad = requires_grad || in.requires_grad;
     any_tangent = any_tangent || in.tangent != nullptr;
   }
-  rule.forward(tape, n);
-  if (any_tangent) rule.tangent(tape, n);
+  // Built where it will stay rather than on the stack and copied in: for a small op, moving the
+  // record costs about as much as computing it. Until its stamp is set it is unreachable from
+  // any handle, and a rule that throws leaves nothing behind.
+  Node& n = nodes.emplace_back();
+  n.op = &rule;
+  n.shape = shape;
+  n.params = params;
+  n.inputs = operands;
+  n.arity = arity;
+  n.requires_grad = requires_grad;
+  try {
+    rule.forward(tape, n);
+    if (any_tangent) rule.tangent(tape, n);
+  } catch (...) {
+    nodes.pop_back();
+    throw;
+  }
   n.stamp = A::next_stamp(tape)++;
-  nodes.push_back(n);
   return A::make(tape, static_cast<std::uint32_t>(nodes.size() - 1), n.stamp);
 }
 
+namespace {
+// Input i's adjoint slot, after checking that `g` has input i's shape.
+std::uint32_t& slot_for(Tape& tape, std::uint32_t node_index, int i, const Var& g) {
+  const Node& n = node_at(tape, node_index);
+  const std::uint32_t target = n.inputs[static_cast<std::size_t>(i)];
+  const Shape& want = node_at(tape, target).shape;
+  if (node(tape, g).shape != want)
+    throw GradError(std::string("backward of ") + n.op->name + ": adjoint of input " +
+                    std::to_string(i) + " has shape " + g.shape().str() + ", expected " + want.str());
+  return detail::TapeAccess::adjoint(tape)[target];
+}
+}  // namespace
+
 void BackwardContext::accumulate(int i, Var g) {
-  const std::uint32_t target = node_at(tape_, node_).inputs[static_cast<std::size_t>(i)];
-  const Shape& want = node_at(tape_, target).shape;
-  if (g.shape() != want)
-    throw GradError(std::string("backward of ") + node_at(tape_, node_).op->name +
-                    ": adjoint of input " + std::to_string(i) + " has shape " +
-                    g.shape().str() + ", expected " + want.str());
-  std::uint32_t& slot = detail::TapeAccess::adjoint(tape_)[target];
+  std::uint32_t& slot = slot_for(tape_, node_, i, g);
   if (slot == 0) {
     slot = g.index() + 1;
   } else {
     slot = add(handle(tape_, slot - 1), g).index() + 1;
   }
 }
+
+Var BackwardContext::partial(int i) const {
+  const std::uint32_t target = node_at(tape_, node_).inputs[static_cast<std::size_t>(i)];
+  const std::uint32_t slot = detail::TapeAccess::adjoint(tape_)[target];
+  return slot == 0 ? Var() : handle(tape_, slot - 1);
+}
+
+void BackwardContext::assign(int i, Var total) { slot_for(tape_, node_, i, total) = total.index() + 1; }
 
 void sweep(Tape& tape, std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {
   using A = detail::TapeAccess;

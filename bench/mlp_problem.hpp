@@ -59,7 +59,7 @@ struct MlpProblem {
       const Var W = reshape(slice(wv, at, at + out * in), Shape::matrix(out, in));
       const Var b = slice(wv, at + out * in, at + out * in + out);
       at += out * in + out;
-      h = add(matmul(h, W, false, true), b);
+      h = linear(h, W, b);
       if (l + 2 < widths.size()) h = tanh(h);
     }
     return sum(square(sub(h, t.constant(target)))) * (0.5 / static_cast<double>(batch));

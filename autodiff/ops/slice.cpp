@@ -45,6 +45,12 @@ void slice_tangent(Tape& t, Node& out) {
 void slice_backward(BackwardContext& c) {
   const OpParams& p = c.params();
   const int axis = static_cast<int>(p.ints[0]);
+  // Several slices of one value (a model's layers cut from the flat parameter vector) each add
+  // into their own region of its adjoint, rather than padding to full size and adding it all.
+  if (const Var so_far = c.partial(0); so_far.defined()) {
+    c.assign(0, add_padded(so_far, c.grad_output(), axis, p.ints[1]));
+    return;
+  }
   const std::int64_t extent = c.input_shape(0).rank < 2 ? c.input_shape(0).size()
                                                         : c.input_shape(0).dim(axis);
   c.accumulate(0, pad(c.grad_output(), axis, p.ints[1], extent - p.ints[2]));
@@ -82,6 +88,49 @@ void pad_backward(BackwardContext& c) {
   c.accumulate(0, slice(c.grad_output(), axis, p.ints[1], p.ints[1] + extent));
 }
 const OpRule pad_rule{"pad", pad_forward, pad_tangent, pad_backward};
+
+// out = acc, then x added to the elements it covers from `before` along the axis.
+void add_into(const double* acc, const Shape& os, const double* x, const Shape& xs, int axis,
+              std::int64_t before, double* out) {
+  if (acc)
+    std::copy_n(acc, os.size(), out);
+  else
+    std::fill_n(out, os.size(), 0.0);
+  if (!x) return;
+  const bool whole_rows = contiguous(xs, axis);
+  const std::int64_t rows = whole_rows ? 1 : xs.dim(0), cols = whole_rows ? xs.size() : xs.dim(1);
+  const std::int64_t ocols = whole_rows ? os.size() : os.dim(1);
+  const std::int64_t offset = whole_rows ? before * (xs.rank < 2 ? 1 : xs.dim(1)) : before;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double* __restrict dst = out + r * ocols + offset;
+    const double* __restrict src = x + r * cols;
+    for (std::int64_t c = 0; c < cols; ++c) dst[c] += src[c];
+  }
+}
+void add_padded_forward(Tape& t, Node& out) {
+  const Node& acc = node_at(t, out.inputs[0]);
+  const Node& x = node_at(t, out.inputs[1]);
+  out.value = allocate(t, out.shape.size());
+  add_into(acc.value, acc.shape, x.value, x.shape, static_cast<int>(out.params.ints[0]),
+           out.params.ints[1], out.value);
+}
+void add_padded_tangent(Tape& t, Node& out) {
+  const Node& acc = node_at(t, out.inputs[0]);
+  const Node& x = node_at(t, out.inputs[1]);
+  out.tangent = allocate(t, out.shape.size());
+  add_into(acc.tangent, acc.shape, x.tangent, x.shape, static_cast<int>(out.params.ints[0]),
+           out.params.ints[1], out.tangent);
+}
+void add_padded_backward(BackwardContext& c) {
+  const OpParams& p = c.params();
+  const int axis = static_cast<int>(p.ints[0]);
+  const Shape xs = c.input_shape(1);
+  const std::int64_t extent = xs.rank < 2 ? xs.size() : xs.dim(axis);
+  if (c.needs(0)) c.accumulate(0, c.grad_output());
+  if (c.needs(1)) c.accumulate(1, slice(c.grad_output(), axis, p.ints[1], p.ints[1] + extent));
+}
+const OpRule add_padded_rule{"add_padded", add_padded_forward, add_padded_tangent,
+                             add_padded_backward};
 
 void check_axis(const Shape& s, int axis, const char* op) {
   if (s.rank == 0 || axis < 0 || axis >= s.rank)
@@ -132,5 +181,19 @@ Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
   if (before == 0 && after == 0) return x;
   return record(t, pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
                   {0.0, {axis, before, after, 0}});
+}
+
+Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
+  Tape& t = detail::tape_of("add_padded", {acc, x});
+  const Shape as = acc.shape(), xs = x.shape();
+  check_axis(as, axis, "add_padded");
+  const std::int64_t extent = xs.rank < 2 ? xs.size() : xs.dim(axis);
+  const bool fits = xs.rank == as.rank && (as.rank < 2 || xs.dim(1 - axis) == as.dim(1 - axis)) &&
+                    before >= 0 && before <= as.dim(axis) && extent <= as.dim(axis) - before;
+  if (!fits)
+    throw ShapeError("add_padded: a value of shape " + xs.str() + " placed at " +
+                     std::to_string(before) + " along axis " + std::to_string(axis) +
+                     " does not fit in shape " + as.str());
+  return record(t, add_padded_rule, {acc, x}, as, {0.0, {axis, before, 0, 0}});
 }
 }  // namespace pk::ad

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -538,6 +539,17 @@ void matmul_cases(std::vector<OpCase>& c) {
     c.push_back({std::string("matmul ") + a.str() + " " + b.str(), {a, b}, {kAny},
                  [](Operands x) { return matmul(x[0], x[1]); },
                  [](Plain x) { return ref::matmul(x[0], x[1]); }});
+  // A dense layer, x W^T + b: the narrow (out < 8), direct and tail paths of the product.
+  for (const auto& [batch, in, out] : std::vector<std::array<std::int64_t, 3>>{{3, 2, 4}, {5, 3, 9}, {1, 4, 1}})
+    c.push_back({"linear " + M(batch, in).str() + " " + M(out, in).str() + " " + V(out).str(),
+                 {M(batch, in), M(out, in), V(out)}, {kAny, kAny, kAny},
+                 [](Operands x) { return linear(x[0], x[1], x[2]); },
+                 [](Plain x) {
+                   Tensor y = ref::matmul(x[0], x[1], false, true);
+                   for (std::int64_t r = 0; r < y.shape().dim(0); ++r)
+                     for (std::int64_t j = 0; j < y.shape().dim(1); ++j) y(r, j) += x[2][j];
+                   return y;
+                 }});
   // Both operands the same recorded value: A A^T and A^T A.
   c.push_back({"matmul A A^T (2, 3)", {M(2, 3)}, {kAny},
                [](Operands x) { return matmul(x[0], x[0], false, true); },
@@ -591,6 +603,23 @@ void shape_cases(std::vector<OpCase>& c) {
                  {r.s}, {kAny},
                  [r](Operands x) { return pad(x[0], r.axis, r.begin, r.end); },
                  [r](Plain x) { return ref::pad(x[0], r.axis, r.begin, r.end); }});
+  struct Place {
+    Shape acc, x;
+    int axis;
+    std::int64_t before;
+  };
+  for (const Place& p : std::vector<Place>{{V(6), V(3), 0, 2}, {V(4), V(4), 0, 0}, {M(4, 3), M(2, 3), 0, 1},
+                                           {M(3, 4), M(3, 2), 1, 2}, {M(2, 3), M(2, 1), 1, 0}})
+    c.push_back({std::string("add_padded ") + p.acc.str() + " " + p.x.str() + " axis " +
+                     std::to_string(p.axis) + " at " + std::to_string(p.before),
+                 {p.acc, p.x}, {kAny, kAny},
+                 [p](Operands x) { return add_padded(x[0], x[1], p.axis, p.before); },
+                 [p](Plain x) {
+                   const std::int64_t extent = p.acc.rank < 2 ? p.acc.size() : p.acc.dim(p.axis);
+                   const std::int64_t used = p.x.rank < 2 ? p.x.size() : p.x.dim(p.axis);
+                   return ref::zip(x[0], ref::pad(x[1], p.axis, p.before, extent - p.before - used),
+                                   std::plus<double>());
+                 }});
   struct Join {
     std::vector<Shape> parts;
     int axis;
@@ -819,6 +848,29 @@ TEST(OpEdge, SignAndStepHaveDerivativeZeroEverywhere) {
             {.finite_differences = false, .hessian = Tensor(M(4, 4))});
 }
 
+// tanh is computed without std::tanh (and, with AVX-512, without a division); it must stay within
+// 4 ulp of it everywhere: across the range reduction's steps, near 0, at saturation, on
+// subnormals, infinities and NaN, and on the lanes of a last, partial block.
+TEST(OpEdge, TanhIsWithinFourUlpOfStdTanh) {
+  std::vector<double> xs = {0.0, -0.0, 1e-310, -1e-310, 1e-300, 1e-17, 1e-8, 19.99, 20.0, 20.01, 700.0,
+                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  for (double x = -25.0; x <= 25.0; x += 0.0137) xs.push_back(x);
+  for (double x = 1e-6; x < 1.0; x *= 1.21) xs.push_back(-x);
+  xs.push_back(std::numeric_limits<double>::quiet_NaN());  // 1 + 8k elements: a partial block
+  Tape t;
+  const Tensor y(tanh(t.constant(Tensor::vector(xs))).value());
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double want = std::tanh(xs[i]), got = y[static_cast<std::int64_t>(i)];
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << "tanh(" << xs[i] << ")";
+      continue;
+    }
+    const double ulp = std::nextafter(std::abs(want), std::numeric_limits<double>::infinity()) - std::abs(want);
+    EXPECT_LE(std::abs(got - want), 4.0 * ulp) << "tanh(" << xs[i] << ") = " << got << ", want " << want;
+    EXPECT_EQ(std::signbit(got), std::signbit(want)) << "tanh(" << xs[i] << ")";
+  }
+}
+
 // The stable forms must give finite values and exact-looking derivatives where the naive ones
 // overflow. Elements far out are flat, so the default steps stay accurate; logsumexp and softmax
 // mix far and near elements in one line and take a smaller step (see ad_harness.hpp).
@@ -986,6 +1038,16 @@ std::vector<BadShapes> bad_shapes() {
   b.push_back({"slice", {"()"}, [](Tape& t) { slice(filled(t, S()), 0, 0, 1); }});
   b.push_back({"pad", {"(3, 4)"}, [](Tape& t) { pad(filled(t, M(3, 4)), 2, 1, 1); }});
   b.push_back({"pad", {"(3)"}, [](Tape& t) { pad(filled(t, V(3)), 0, -1, 1); }});
+  b.push_back({"add_padded", {"(3)", "(4)"},
+               [](Tape& t) { add_padded(filled(t, V(3)), filled(t, V(4)), 0, 0); }});
+  b.push_back({"add_padded", {"(5)", "(3)"},
+               [](Tape& t) { add_padded(filled(t, V(5)), filled(t, V(3)), 0, 3); }});
+  b.push_back({"add_padded", {"(3, 4)", "(2, 3)"},
+               [](Tape& t) { add_padded(filled(t, M(3, 4)), filled(t, M(2, 3)), 0, 0); }});
+  b.push_back({"linear", {"(3, 2)", "(4, 3)", "(4)"},
+               [](Tape& t) { linear(filled(t, M(3, 2)), filled(t, M(4, 3)), filled(t, V(4))); }});
+  b.push_back({"linear", {"(3, 2)", "(4, 2)", "(3)"},
+               [](Tape& t) { linear(filled(t, M(3, 2)), filled(t, M(4, 2)), filled(t, V(3))); }});
   b.push_back({"concatenate", {"(2, 3)", "(2, 4)"}, [](Tape& t) {
                  const Var xs[] = {filled(t, M(2, 3)), filled(t, M(2, 4))};
                  concatenate(xs, 0);
