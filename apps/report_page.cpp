@@ -1,4 +1,6 @@
 #include "apps/report_page.hpp"
+// The report page (a little over 500 lines, on purpose): its sections share one HTML vocabulary
+// and one set of plot helpers, and the page must read as one document from the answer down.
 
 #include <algorithm>
 #include <charconv>

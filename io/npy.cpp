@@ -1,4 +1,7 @@
 #include "io/npy.hpp"
+// One file for the .npy format (a little over 500 lines, on purpose): the header's parser with
+// every check a hostile file needs, the whole-array and row-by-row readers, and the writers,
+// which must agree with that parser byte for byte.
 
 #include <fcntl.h>
 #include <sys/stat.h>
