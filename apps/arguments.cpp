@@ -1,8 +1,8 @@
 #include "apps/arguments.hpp"
 
 #include <charconv>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace pk::app {
@@ -57,7 +57,8 @@ bool Options::parse(const std::vector<std::string>& args) {
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= args.size()) throw UsageError(command_ + ": " + dashed(name) + " needs a value (" + it->second.metavar + ")");
+      if (i + 1 >= args.size())
+        throw UsageError(command_ + ": " + dashed(name) + " needs a value (" + it->second.metavar + ")");
       value = args[++i];
     }
     if (values_.count(name)) throw UsageError(command_ + ": " + dashed(name) + " given twice");
@@ -78,8 +79,8 @@ std::string Options::help() const {
   out << "usage: pathkernel " << command_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
   for (const std::string& name : order_) {
     const Spec& s = specs_.at(name);
-    std::string head = std::string(name == "help" ? "  -h, " : "  ") + dashed(name) +
-                       (s.takes_value ? " " + s.metavar : "");
+    std::string head =
+        std::string(name == "help" ? "  -h, " : "  ") + dashed(name) + (s.takes_value ? " " + s.metavar : "");
     out << head;
     out << std::string(head.size() < 30 ? 30 - head.size() : 1, ' ') << s.help;
     if (s.required) out << " (required)";
@@ -123,8 +124,10 @@ std::int64_t Options::integer(const std::string& name, std::int64_t minimum, std
   const auto res = std::from_chars(t.data(), t.data() + t.size(), v);
   if (t.empty() || res.ec != std::errc() || res.ptr != t.data() + t.size())
     throw UsageError(dashed(name) + ": '" + t + "' is not a whole number");
-  if (v < minimum) throw UsageError(dashed(name) + ": must be at least " + std::to_string(minimum) + ", got " + t);
-  if (v > maximum) throw UsageError(dashed(name) + ": must be at most " + std::to_string(maximum) + ", got " + t);
+  if (v < minimum)
+    throw UsageError(dashed(name) + ": must be at least " + std::to_string(minimum) + ", got " + t);
+  if (v > maximum)
+    throw UsageError(dashed(name) + ": must be at most " + std::to_string(maximum) + ", got " + t);
   return v;
 }
 

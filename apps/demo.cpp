@@ -14,16 +14,16 @@
 #include "apps/builtin_data.hpp"
 #include "apps/commands.hpp"
 #include "apps/progress.hpp"
-#include "apps/svg_plot.hpp"
 #include "apps/report_page.hpp"
 #include "apps/setup.hpp"
+#include "apps/svg_plot.hpp"
 #include "apps/sweep_study.hpp"
+#include "io/staged_directory.hpp"
 #include "kernel/accumulation.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/optimizer_comparison.hpp"
 #include "nn/architecture.hpp"
 #include "nn/csv_dataset.hpp"
-#include "io/staged_directory.hpp"
 
 namespace pk::app {
 
@@ -41,7 +41,8 @@ fs::path default_report_dir() {
 // Query points on an even grid over the training inputs' range (1-D problems).
 Tensor grid(double lo, double hi, std::int64_t n) {
   Tensor q(Shape::matrix(n, 1));
-  for (std::int64_t i = 0; i < n; ++i) q[i] = lo + (hi - lo) * (static_cast<double>(i) + 0.5) / static_cast<double>(n);
+  for (std::int64_t i = 0; i < n; ++i)
+    q[i] = lo + (hi - lo) * (static_cast<double>(i) + 0.5) / static_cast<double>(n);
   return q;
 }
 
@@ -93,14 +94,17 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   t << line;
   const std::string label = query_label(shown, &queries);
   t << "df, F1, F2, R1, R2 and the exact kernel's error at " << label << ":\n";
-  t << "step  w_k       w_k+1     lr*lam   df           F1           F2           R1           R2          exact err  complex\n";
+  t << "step  w_k       w_k+1     lr*lam   df           F1           F2           R1           R2          "
+       "exact err  complex\n";
   for (std::int64_t k = 0; k < r.steps; ++k) {
     const std::size_t i = r.index(k, shown, 0);
-    std::snprintf(line, sizeof line, "%4lld %9.4f %9.4f %7.3f %12.4e %12.4e %12.4e %12.4e %12.4e %10.2e  %s\n",
+    std::snprintf(line, sizeof line,
+                  "%4lld %9.4f %9.4f %7.3f %12.4e %12.4e %12.4e %12.4e %12.4e %10.2e  %s\n",
                   static_cast<long long>(k), recorder.trajectory().weights(k)[0],
-                  recorder.trajectory().weights(k + 1)[0], r.learning_rate[static_cast<std::size_t>(k)] * r.sharpness[static_cast<std::size_t>(k)],
-                  r.df[i], r.first_order[i], r.second_order[i], r.remainder1(i), r.remainder2(i), r.exact_error[i],
-                  r.complex[i] ? "yes" : "");
+                  recorder.trajectory().weights(k + 1)[0],
+                  r.learning_rate[static_cast<std::size_t>(k)] * r.sharpness[static_cast<std::size_t>(k)],
+                  r.df[i], r.first_order[i], r.second_order[i], r.remainder1(i), r.remainder2(i),
+                  r.exact_error[i], r.complex[i] ? "yes" : "");
     t << line;
   }
   std::snprintf(line, sizeof line, "run identity %.2e, exact path kernel rebuilds f(x; w_N) to %.2e\n",
@@ -121,8 +125,9 @@ DoubleWellStudy double_well_study(const fs::path& dir, bool include_timings) {
   DoubleWellStudy s;
   s.text = t.str();
   s.section.heading = "Double well: one step jumps the barrier";
-  s.section.html = "<p>One scalar weight, a loss with two basins; the first step jumps the barrier. Plots at " +
-                   xml_escape(label) + "; <a href=\"double_well/index.html\">the study's own report</a>.</p>";
+  s.section.html =
+      "<p>One scalar weight, a loss with two basins; the first step jumps the barrier. Plots at " +
+      xml_escape(label) + "; <a href=\"double_well/index.html\">the study's own report</a>.</p>";
   for (const char* plot : {"steps.svg", "sharpness.svg", "attribution.svg"})
     if (fs::exists(sub / plot)) s.section.images.push_back(std::string("double_well/") + plot);
   s.section.tables = "<pre>" + xml_escape(s.text) + "</pre>\n";
@@ -177,7 +182,9 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
   }
   double median = std::nan("");
   if (!step_ratio.empty()) {
-    std::nth_element(step_ratio.begin(), step_ratio.begin() + static_cast<std::ptrdiff_t>(step_ratio.size() / 2), step_ratio.end());
+    std::nth_element(step_ratio.begin(),
+                     step_ratio.begin() + static_cast<std::ptrdiff_t>(step_ratio.size() / 2),
+                     step_ratio.end());
     median = step_ratio[step_ratio.size() / 2];
   }
   // The plotted point: the one the first-order kernel misses most.
@@ -195,16 +202,18 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
 
   std::ostringstream t;
   char line[400];
-  std::snprintf(line, sizeof line,
-                "%s, sine regression (32 points), gradient descent at alpha = %g for %lld steps, final loss %.3g; "
-                "%lld query points on [-3, 3]\n",
-                model.name().c_str(), lr, static_cast<long long>(result.steps), result.final_loss,
-                static_cast<long long>(r.queries));
+  std::snprintf(
+      line, sizeof line,
+      "%s, sine regression (32 points), gradient descent at alpha = %g for %lld steps, final loss %.3g; "
+      "%lld query points on [-3, 3]\n",
+      model.name().c_str(), lr, static_cast<long long>(result.steps), result.final_loss,
+      static_cast<long long>(r.queries));
   t << line;
-  std::snprintf(line, sizeof line,
-                "sharpness lambda_max climbs from %.4g at step 0 to 2/alpha = %g (largest alpha*lambda_max %.4g)\n",
-                r.sharpness.empty() ? std::nan("") : r.sharpness[0],
-                pk::kernel::sharpness_threshold(pk::nn::OptimizerConfig{}, lr), eos.max_lr_times_lambda);
+  std::snprintf(
+      line, sizeof line,
+      "sharpness lambda_max climbs from %.4g at step 0 to 2/alpha = %g (largest alpha*lambda_max %.4g)\n",
+      r.sharpness.empty() ? std::nan("") : r.sharpness[0],
+      pk::kernel::sharpness_threshold(pk::nn::OptimizerConfig{}, lr), eos.max_lr_times_lambda);
   t << line;
   t << accumulation_text(r);
   std::snprintf(line, sizeof line,
@@ -212,9 +221,10 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
                 median, static_cast<long long>(flagged),
                 static_cast<long long>((r.steps - from) * r.queries * r.outputs), options.tau);
   t << line;
-  std::snprintf(line, sizeof line,
-                "whole run: the first-order kernel misses %.3g of the learned change, with F2 %.3g, with F3 %.3g\n",
-                run.rel_error_first, run.rel_error_second, run.rel_error_third);
+  std::snprintf(
+      line, sizeof line,
+      "whole run: the first-order kernel misses %.3g of the learned change, with F2 %.3g, with F3 %.3g\n",
+      run.rel_error_first, run.rel_error_second, run.rel_error_third);
   t << line;
 
   const fs::path sub = dir / "edge_of_stability";
@@ -231,9 +241,11 @@ EdgeOfStabilityStudy edge_of_stability_study(const fs::path& dir, bool include_t
   EdgeOfStabilityStudy s;
   s.text = t.str();
   s.section.heading = "Edge of stability: every step looks linear, the sum does not";
-  s.section.html = "<pre>" + xml_escape(s.text) +
-                   "</pre><p><a href=\"edge_of_stability/index.html\">full report</a> (the cumulative plot is "
-                   "for query " + std::to_string(plot_query) + ")</p>";
+  s.section.html =
+      "<pre>" + xml_escape(s.text) +
+      "</pre><p><a href=\"edge_of_stability/index.html\">full report</a> (the cumulative plot is "
+      "for query " +
+      std::to_string(plot_query) + ")</p>";
   s.section.images = {"edge_of_stability/cumulative.svg", "edge_of_stability/sharpness.svg"};
   return s;
 }
@@ -331,15 +343,18 @@ int demo_command(const Args& args) {
 
   std::printf("1. How far does the path-kernel picture hold as the learning rate grows?\n");
   std::printf("   %s, %s, %s from one initialisation\n", model.name().c_str(),
-              random_start.data_description.c_str(), std::string(pk::nn::optimizer_name(sweep.optimizer.kind)).c_str());
-  const StudyResult random = run_sweep_study(dir.path(), "random_start", random_start, sweep, progress, timings);
+              random_start.data_description.c_str(),
+              std::string(pk::nn::optimizer_name(sweep.optimizer.kind)).c_str());
+  const StudyResult random =
+      run_sweep_study(dir.path(), "random_start", random_start, sweep, progress, timings);
   std::fputs(random.table.c_str(), stdout);
 
   std::printf("\n2. A local minimum: the double well, where one large step jumps the barrier\n");
   const DoubleWellStudy well = double_well_study(dir.path(), timings);
   std::fputs(well.text.c_str(), stdout);
 
-  std::printf("\n3. Started near the solution: the same sweep from trained weights plus a small perturbation\n");
+  std::printf(
+      "\n3. Started near the solution: the same sweep from trained weights plus a small perturbation\n");
   pk::nn::TrainingConfig pretrain;
   pretrain.steps = 3000;
   pretrain.schedule = pk::nn::Schedule::constant(0.5 * random.sweep.stability_limit);
@@ -353,13 +368,13 @@ int demo_command(const Args& args) {
               static_cast<long long>(trained.steps), trained.final_loss);
   StudyInputs near_start = random_start;
   near_start.initial_weights = near;
-  const StudyResult near_result = run_sweep_study(dir.path(), "near_solution", near_start, sweep, progress, timings);
+  const StudyResult near_result =
+      run_sweep_study(dir.path(), "near_solution", near_start, sweep, progress, timings);
   std::fputs(near_result.table.c_str(), stdout);
 
   std::printf("\n4. The edge of stability: every step looks linear, the sum over the steps does not\n");
   const EdgeOfStabilityStudy eos = edge_of_stability_study(dir.path(), timings);
   std::fputs(eos.text.c_str(), stdout);
-
 
   // --- one line per optimiser (kernel/optimizer_comparison.hpp) ---
   const double moderate_lr = 0.25 / random.sweep.lambda_max;  // 1/8 of gradient descent's limit
@@ -388,11 +403,13 @@ int demo_command(const Args& args) {
 
   ReportPage page;
   page.title = "pathkernel: how far the path-kernel picture holds";
-  page.question = "Gradient descent makes every trained network approximately a kernel machine (Domingos 2020): "
-                  "how far does that first-order picture hold as the learning rate grows, and where does it break?";
-  const double near_ratio = random.sweep.runs.empty() || near_result.sweep.runs.empty()
-                                ? std::nan("")
-                                : random.sweep.runs.back().rel_error_first / near_result.sweep.runs.back().rel_error_first;
+  page.question =
+      "Gradient descent makes every trained network approximately a kernel machine (Domingos 2020): "
+      "how far does that first-order picture hold as the learning rate grows, and where does it break?";
+  const double near_ratio =
+      random.sweep.runs.empty() || near_result.sweep.runs.empty()
+          ? std::nan("")
+          : random.sweep.runs.back().rel_error_first / near_result.sweep.runs.back().rel_error_first;
   page.answer = sweep_answer(random.sweep) + " Started near a trained network that error is " +
                 format_number(near_ratio, "%.2g") + " times smaller at the largest rate; " + well.answer +
                 " A conv net on digits behaves alike: " + conv_answer(conv.result.sweep);
@@ -401,13 +418,14 @@ int demo_command(const Args& args) {
       {"model", model.name() + ", PyTorch's default initialisation, seed 1"},
       {"loss", "mse: 1/2 ||f(x) - y||^2 per point, averaged over the batch"}};
   for (auto& row : sweep_configuration(random.sweep, sweep)) page.configuration.push_back(std::move(row));
-  page.configuration.emplace_back("near-solution start",
-                                  "pretrained " + std::to_string(trained.steps) + " steps at learning rate " +
-                                      format_number(0.5 * random.sweep.stability_limit, "%.4g") +
-                                      ", then N(0, 0.01^2) added to each weight (seed 11); its own lambda_max, "
-                                      "learning rates and steps are in part 3's table");
-  page.configuration.emplace_back("double well", "loss mu2/2 (w^2-1)^2 + mu4/2 (w-tilt)^2 on 41 points, tilt 0.25, "
-                                                 "12 steps, F2 and sharpness at every step");
+  page.configuration.emplace_back(
+      "near-solution start", "pretrained " + std::to_string(trained.steps) + " steps at learning rate " +
+                                 format_number(0.5 * random.sweep.stability_limit, "%.4g") +
+                                 ", then N(0, 0.01^2) added to each weight (seed 11); its own lambda_max, "
+                                 "learning rates and steps are in part 3's table");
+  page.configuration.emplace_back("double well",
+                                  "loss mu2/2 (w^2-1)^2 + mu4/2 (w-tilt)^2 on 41 points, tilt 0.25, "
+                                  "12 steps, F2 and sharpness at every step");
   page.configuration.emplace_back(
       "conv net (part 6)",
       conv.model.name() + " on " + conv.data_description +
@@ -423,7 +441,8 @@ int demo_command(const Args& args) {
   fourth.heading = "4. " + fourth.heading;
   PageSection compare;
   compare.heading = "Random start and near-solution start";
-  compare.html = "<p>Both sweeps' errors against the learning rate (solid: first order; dashed: with every F2).</p>";
+  compare.html =
+      "<p>Both sweeps' errors against the learning rate (solid: first order; dashed: with every F2).</p>";
   compare.images = {"lr_sweep_comparison.svg"};
   PageSection sixth = conv.result.section;
   sixth.heading = "6. Beyond MLPs: " + sixth.heading;

@@ -10,9 +10,10 @@
 namespace pk::app {
 
 int kernel_command(const Args& args) {
-  Options o("kernel", "Writes the tangent kernel K_k(a, b) = J_k(a) J_k(b)^T between two point sets at\n"
-                      "step k of a recorded run as a .npy matrix of (|A| C) x (|B| C): entry\n"
-                      "(i C + c, j C + c') is K_{c c'}(a_i, b_j).");
+  Options o("kernel",
+            "Writes the tangent kernel K_k(a, b) = J_k(a) J_k(b)^T between two point sets at\n"
+            "step k of a recorded run as a .npy matrix of (|A| C) x (|B| C): entry\n"
+            "(i C + c, j C + c') is K_{c c'}(a_i, b_j).");
   o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
   o.value("step", "K", "the step whose weights w_k are used (0 ... N)", "0");
   o.value("points-a", "FILE.csv", "the first point set [default: the training inputs]");
@@ -30,7 +31,8 @@ int kernel_command(const Args& args) {
   const pk::nn::Model& model = reader.model();
   const std::int64_t k = o.integer("step", 0);
   if (k > reader.steps())
-    throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" + std::to_string(reader.steps()));
+    throw UsageError("--step " + std::to_string(k) + ": the run has weights w_0 ... w_" +
+                     std::to_string(reader.steps()));
   pk::ad::Tensor w(pk::ad::Shape::vector(model.parameter_count()));
   reader.read_weights(k, w.span());
   const pk::ad::Tensor inputs(run.training_inputs());
@@ -38,9 +40,12 @@ int kernel_command(const Args& args) {
   const pk::ad::Tensor b = o.given("points-b") ? load_run_points(o, "points-b", run) : a;
   const std::string route_name = o.text("route");
   pk::kernel::KernelRoute route = pk::kernel::KernelRoute::automatic;
-  if (route_name == "jacobians") route = pk::kernel::KernelRoute::jacobians;
-  else if (route_name == "dense") route = pk::kernel::KernelRoute::dense_grams;
-  else if (route_name != "auto") throw UsageError("--route: expected auto, jacobians or dense, got '" + route_name + "'");
+  if (route_name == "jacobians")
+    route = pk::kernel::KernelRoute::jacobians;
+  else if (route_name == "dense")
+    route = pk::kernel::KernelRoute::dense_grams;
+  else if (route_name != "auto")
+    throw UsageError("--route: expected auto, jacobians or dense, got '" + route_name + "'");
   pk::ad::Tape tape;
   const pk::ad::Tensor kernel = pk::kernel::model_tangent_kernel(model, a, b, w, tape, route);
   const std::filesystem::path out = o.text("out");

@@ -1,8 +1,8 @@
 // pathkernel: how far the path-kernel picture of gradient descent holds, measured.
 #include <cstdio>
 #include <exception>
-#include <new>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -73,8 +73,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pathkernel %s: %s\n", command.c_str(), e.what());
   } catch (const std::bad_alloc&) {
     // Sizes are estimated before the work starts; this is what is left when an estimate was short.
-    std::fprintf(stderr, "pathkernel %s: out of memory: the run is too large for this machine (reduce the sizes "
-                         "or the number of query points)\n", command.c_str());
+    std::fprintf(stderr,
+                 "pathkernel %s: out of memory: the run is too large for this machine (reduce the sizes "
+                 "or the number of query points)\n",
+                 command.c_str());
   } catch (const std::length_error& e) {
     std::fprintf(stderr, "pathkernel %s: a size is too large: %s\n", command.c_str(), e.what());
   } catch (const std::exception& e) {

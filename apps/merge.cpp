@@ -15,13 +15,16 @@ int merge_command(const Args& args) {
   std::vector<std::filesystem::path> parts;
   Args rest;
   for (const std::string& a : args) {
-    if (rest.empty() && a.rfind("--", 0) != 0) parts.emplace_back(a);
-    else rest.push_back(a);
+    if (rest.empty() && a.rfind("--", 0) != 0)
+      parts.emplace_back(a);
+    else
+      rest.push_back(a);
   }
-  Options o("merge", "Combines partial reports written by `pathkernel decompose --steps A:B` (in any\n"
-                     "order, together covering every step once) into the report a single\n"
-                     "`pathkernel decompose` would have written: the same bytes with --no-timings.\n"
-                     "usage: pathkernel merge PART... --out DIR");
+  Options o("merge",
+            "Combines partial reports written by `pathkernel decompose --steps A:B` (in any\n"
+            "order, together covering every step once) into the report a single\n"
+            "`pathkernel decompose` would have written: the same bytes with --no-timings.\n"
+            "usage: pathkernel merge PART... --out DIR");
   o.value("out", "DIR", "the report directory to create", std::nullopt, true);
   o.value("attribution-format", "FORMAT", "auto, csv, npy, none or top:K, as for decompose", "auto");
   if (!o.parse(rest)) return 0;
@@ -41,7 +44,8 @@ int merge_command(const Args& args) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  finish_streamed_report(dir, stream, tail, head.run, format, head.plot_query, head.queries ? &*head.queries : nullptr);
+  finish_streamed_report(dir, stream, tail, head.run, format, head.plot_query,
+                         head.queries ? &*head.queries : nullptr);
   std::printf("merged %zu partial reports: %s\n", parts.size(), dir.target().string().c_str());
   return 0;
 }

@@ -73,11 +73,11 @@ std::string summary_table_html(const pk::kernel::ReportTotals& r, const pk::ad::
       const auto j = static_cast<std::size_t>(q * r.outputs + c);
       const pk::kernel::QuerySummary& s = r.summaries[j];
       o << "<tr><td>" << xml_escape(query_label(q, queries)) << "</td><td>" << c << "</td><td>"
-        << fmt(s.f_initial, "%.6g") << "</td><td>"
-        << fmt(s.f_final, "%.6g") << "</td><td>" << fmt(s.sum_first_order, "%.6g") << "</td><td>"
-        << fmt(s.sum_second_order, "%.4g") << "</td><td>" << fmt(s.sum_remainder2, "%.4g") << "</td><td>"
-        << fmt(s.kernel_machine, "%.6g") << "</td><td>" << fmt(s.rel_error_first) << "</td><td>"
-        << fmt(s.rel_error_second) << "</td><td>" << r.complex[j].complex_steps << "</td></tr>\n";
+        << fmt(s.f_initial, "%.6g") << "</td><td>" << fmt(s.f_final, "%.6g") << "</td><td>"
+        << fmt(s.sum_first_order, "%.6g") << "</td><td>" << fmt(s.sum_second_order, "%.4g") << "</td><td>"
+        << fmt(s.sum_remainder2, "%.4g") << "</td><td>" << fmt(s.kernel_machine, "%.6g") << "</td><td>"
+        << fmt(s.rel_error_first) << "</td><td>" << fmt(s.rel_error_second) << "</td><td>"
+        << r.complex[j].complex_steps << "</td></tr>\n";
     }
   o << "</table>\n";
   const std::int64_t rows = r.queries * r.outputs;
@@ -104,9 +104,10 @@ std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windo
     failing += w.fails ? 1 : 0;
     if (!std::isnan(w.error_share) && (!largest || w.error_share > largest->error_share)) largest = &w;
   }
-  std::snprintf(line, sizeof line, "windows of %lld steps: %lld of %zu fail (||sum R1|| > %g ||sum df||)",
-                static_cast<long long>(windows.empty() ? 0 : windows.front().sums.end - windows.front().sums.start),
-                static_cast<long long>(failing), windows.size(), window_tau);
+  std::snprintf(
+      line, sizeof line, "windows of %lld steps: %lld of %zu fail (||sum R1|| > %g ||sum df||)",
+      static_cast<long long>(windows.empty() ? 0 : windows.front().sums.end - windows.front().sums.start),
+      static_cast<long long>(failing), windows.size(), window_tau);
   o << line;
   if (largest) {
     std::snprintf(line, sizeof line, "; steps [%lld, %lld) carry %.3g of the final first-order error",
@@ -123,9 +124,11 @@ std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windo
       o << "  ...\n";
       break;
     }
-    std::snprintf(line, sizeof line, "  fails: steps [%lld, %lld), ||sum R1|| = %.3g x ||sum df||, share of the final error %.3g\n",
-                  static_cast<long long>(w.sums.start), static_cast<long long>(w.sums.end), w.sums.rel_error_first,
-                  w.error_share);
+    std::snprintf(
+        line, sizeof line,
+        "  fails: steps [%lld, %lld), ||sum R1|| = %.3g x ||sum df||, share of the final error %.3g\n",
+        static_cast<long long>(w.sums.start), static_cast<long long>(w.sums.end), w.sums.rel_error_first,
+        w.error_share);
     o << line;
     ++listed;
   }
@@ -134,7 +137,8 @@ std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windo
     return o.str();
   }
   if (!e.onset_step) {
-    std::snprintf(line, sizeof line, "edge of stability: not reached (largest alpha*lambda_max %.4g over %lld measurements)\n",
+    std::snprintf(line, sizeof line,
+                  "edge of stability: not reached (largest alpha*lambda_max %.4g over %lld measurements)\n",
                   e.max_lr_times_lambda, static_cast<long long>(e.measurements));
     o << line;
     return o.str();
@@ -148,8 +152,8 @@ std::string accumulation_text(const std::vector<pk::kernel::WindowTotals>& windo
     if (phase->start == phase->end) continue;  // an onset at step 0 leaves nothing before it
     std::snprintf(line, sizeof line,
                   "  steps [%lld, %lld): ||net change|| %.4g, first-order error %.3g, with F2 %.3g",
-                  static_cast<long long>(phase->start), static_cast<long long>(phase->end), phase->norm_net_change,
-                  phase->rel_error_first, phase->rel_error_second);
+                  static_cast<long long>(phase->start), static_cast<long long>(phase->end),
+                  phase->norm_net_change, phase->rel_error_first, phase->rel_error_second);
     o << line;
     if (!phase->third_order.empty()) {
       std::snprintf(line, sizeof line, ", with F3 %.3g", phase->rel_error_third);
@@ -169,8 +173,10 @@ PageSection run_section(const pk::kernel::ReportTotals& t, const pk::ad::Tensor*
          << fmt(t.run_identity_error) << " (relative); the exact path kernel rebuilds f(x; w_N) to "
          << fmt(t.exact_identity_error) << "; the attributions sum to sum F1 within "
          << fmt(t.attribution_identity_error) << ". Optimiser: " << xml_escape(t.optimizer)
-         << (t.kernel_form ? "" : " (no kernel form: attribution through the optimiser's per-point shares, "
-                                  "Domingos' path kernel not defined)") << ".";
+         << (t.kernel_form ? ""
+                           : " (no kernel form: attribution through the optimiser's per-point shares, "
+                             "Domingos' path kernel not defined)")
+         << ".";
   if (t.attribution_method == "per_point_state" || t.attribution_method == "per_query_backward" ||
       !t.exact_attribution_method.empty())
     checks << " Attribution method: "
@@ -178,7 +184,8 @@ PageSection run_section(const pk::kernel::ReportTotals& t, const pk::ad::Tensor*
                    ? "backward in time, per-query state (Q x C x D)"
                    : "forward in time, per-point state (M x D)")
            << ", " << t.attribution_state_bytes << " bytes of state"
-           << (t.attribution_plan.reason.empty() ? "" : " (" + xml_escape(t.attribution_plan.reason) + ")") << ".";
+           << (t.attribution_plan.reason.empty() ? "" : " (" + xml_escape(t.attribution_plan.reason) + ")")
+           << ".";
   checks << "</p>\n";
   section.html += "<pre>" + xml_escape(accumulation_text(t)) + "</pre>\n";
   section.tables = checks.str() + summary_table_html(t, queries);
@@ -192,8 +199,9 @@ PageSection write_run_plots(const fs::path& dir, const std::string& prefix, cons
   return section;
 }
 
-void add_run_plots(PageSection& section, const fs::path& dir, const std::string& prefix, const DecompositionReport& r,
-                   std::int64_t row, std::int64_t query_number, const pk::ad::Tensor* queries) {
+void add_run_plots(PageSection& section, const fs::path& dir, const std::string& prefix,
+                   const DecompositionReport& r, std::int64_t row, std::int64_t query_number,
+                   const pk::ad::Tensor* queries) {
   if (r.steps == 0 || row < 0 || row >= r.queries) return;
   const std::int64_t query = row;
   const std::string at = query_label(query_number, queries);
@@ -224,8 +232,9 @@ void add_run_plots(PageSection& section, const fs::path& dir, const std::string&
   if (f2_steps == 0)
     f2.label = "F2: not computed (--second-order none)";
   else if (f2_steps < r.steps)
-    f2.label = "F2 (second order), computed at " + std::to_string(f2_steps) + " of " + std::to_string(r.steps) +
-               " steps (" + std::string(pk::kernel::second_order_mode_name(r.options.second_order)) +
+    f2.label = "F2 (second order), computed at " + std::to_string(f2_steps) + " of " +
+               std::to_string(r.steps) + " steps (" +
+               std::string(pk::kernel::second_order_mode_name(r.options.second_order)) +
                "); none drawn elsewhere";
   steps.series = {df, f1, f2};
   steps.marked_label = "complex steps (T_c)";
@@ -274,8 +283,8 @@ void add_run_plots(PageSection& section, const fs::path& dir, const std::string&
       values.push_back(a[m]);
     }
     write_text(dir / (prefix + "attribution.svg"),
-               render_bars("Largest attributions A_m(x) at " + at, labels,
-                           values, "contribution to f(x; w_N) - f(x; w_0), output 0"));
+               render_bars("Largest attributions A_m(x) at " + at, labels, values,
+                           "contribution to f(x; w_N) - f(x; w_0), output 0"));
     section.images.push_back(prefix + "attribution.svg");
   }
 
@@ -304,13 +313,14 @@ void add_run_plots(PageSection& section, const fs::path& dir, const std::string&
   }
 }
 
-ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
-                    const pk::ad::Tensor* queries) {
+ReportPage run_page(const DecompositionReport& r, const pk::kernel::RunDescription& run,
+                    std::int64_t plot_query, const pk::ad::Tensor* queries) {
   return run_page(pk::kernel::report_totals(r), run, plot_query, queries, {"attribution.csv"});
 }
 
-ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDescription& run, std::int64_t plot_query,
-                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
+ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDescription& run,
+                    std::int64_t plot_query, const pk::ad::Tensor* queries,
+                    const std::vector<std::string>& attribution_files) {
   ReportPage page;
   page.title = "pathkernel report: " + run.architecture + " on " + run.data;
   page.question = "How much of what the network learned in " + std::to_string(r.steps) +
@@ -321,11 +331,13 @@ ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDesc
   std::ostringstream a;
   a << "The first-order path kernel (sum of F1 over the steps) misses <b>" << percent(first)
     << "</b> of the learned change ||f(x; w_N) - f(x; w_0)||"
-    << (r.kernel_form ? "" : " (with " + xml_escape(r.optimizer) + " steps, F1 = J dw is not a kernel sum)") << "; ";
+    << (r.kernel_form ? "" : " (with " + xml_escape(r.optimizer) + " steps, F1 = J dw is not a kernel sum)")
+    << "; ";
   if (r.options.second_order == pk::kernel::SecondOrderMode::none) {
     a << "second-order terms were not computed. ";
   } else {
-    a << percent(all.fraction) << " of the (step, point) pairs are complex, and adding their second-order terms "
+    a << percent(all.fraction)
+      << " of the (step, point) pairs are complex, and adding their second-order terms "
       << "leaves <b>" << percent(on_complex) << "</b>";
     if (r.options.second_order == pk::kernel::SecondOrderMode::every_step)
       a << " (with F2 at every step: <b>" << percent(every) << "</b>)";
@@ -341,24 +353,28 @@ ReportPage run_page(const pk::kernel::ReportTotals& r, const pk::kernel::RunDesc
       {"learning rates", run.schedule},
       {"steps", std::to_string(run.steps) + (run.status == "completed" ? "" : " (" + run.status + ")")},
       {"seed (mini-batch order)", std::to_string(run.seed)},
-      {"query points", std::to_string(r.queries) + ", " + std::to_string(r.outputs) + " output(s) each; plots at " +
-                           query_label(plot_query, queries)},
+      {"query points", std::to_string(r.queries) + ", " + std::to_string(r.outputs) +
+                           " output(s) each; plots at " + query_label(plot_query, queries)},
       {"second-order terms", std::string(pk::kernel::second_order_mode_name(r.options.second_order)) +
                                  ", complex-step threshold tau = " + fmt(r.options.tau, "%g")},
-      {"exact path kernel", r.options.exact_kernel ? "on, tolerance " + fmt(r.options.exact_tolerance, "%g") : "off"},
-      {"sharpness", r.options.sharpness_every > 0 ? "every " + std::to_string(r.options.sharpness_every) + " steps"
-                                                  : "not computed"},
+      {"exact path kernel",
+       r.options.exact_kernel ? "on, tolerance " + fmt(r.options.exact_tolerance, "%g") : "off"},
+      {"sharpness", r.options.sharpness_every > 0
+                        ? "every " + std::to_string(r.options.sharpness_every) + " steps"
+                        : "not computed"},
       {"pathkernel version", pk::kernel::version()},
   };
   for (const auto& [name, value] : run.extra) page.configuration.emplace_back(name, value);
-  page.files = {{"summary.json", "configuration, identities, complex-step and sharpness statistics"},
-                {"steps.csv", "one row per step, query point and output: lr, df, F1, F2, R1, R2, complex, ..."},
-                {"queries.csv", "one row per query point and output: totals and relative errors"}};
+  page.files = {
+      {"summary.json", "configuration, identities, complex-step and sharpness statistics"},
+      {"steps.csv", "one row per step, query point and output: lr, df, F1, F2, R1, R2, complex, ..."},
+      {"queries.csv", "one row per query point and output: totals and relative errors"}};
   for (const std::string& name : attribution_files)
     if (name == "attribution.csv")
       page.files.emplace_back(name, "one row per query point, output and training point");
     else if (name == "attribution.npy")
-      page.files.emplace_back(name, "A_m(x), float64 of shape (query, output, training point); index arrays beside it");
+      page.files.emplace_back(
+          name, "A_m(x), float64 of shape (query, output, training point); index arrays beside it");
     else if (name == "path_kernel.npy")
       page.files.emplace_back(name, "K^p(x, x_m), laid out as attribution.npy");
     else if (name == "attribution_regularizer.npy")
@@ -387,9 +403,10 @@ void write_query_points(const fs::path& dir, const pk::ad::Tensor* queries) {
   write_text(dir / "query_points.csv", o.str());
 }
 
-void write_run_page(const fs::path& dir, const pk::kernel::ReportTotals& totals, const DecompositionReport& rows,
-                    std::int64_t row, const pk::kernel::RunDescription& run, std::int64_t plot_query,
-                    const pk::ad::Tensor* queries, const std::vector<std::string>& attribution_files) {
+void write_run_page(const fs::path& dir, const pk::kernel::ReportTotals& totals,
+                    const DecompositionReport& rows, std::int64_t row, const pk::kernel::RunDescription& run,
+                    std::int64_t plot_query, const pk::ad::Tensor* queries,
+                    const std::vector<std::string>& attribution_files) {
   write_query_points(dir, queries);
   ReportPage page = run_page(totals, run, plot_query, queries, attribution_files);
   PageSection s = run_section(totals, queries);
@@ -403,15 +420,17 @@ void write_run_report(const fs::path& dir, const DecompositionReport& report,
                       const pk::kernel::RunDescription& run, std::int64_t plot_query,
                       const pk::ad::Tensor* queries) {
   pk::kernel::write_report_files(dir, report, run);
-  write_run_page(dir, pk::kernel::report_totals(report), report, plot_query, run, plot_query, queries,
-                 report.attribution.empty() ? std::vector<std::string>{} : std::vector<std::string>{"attribution.csv"});
+  write_run_page(
+      dir, pk::kernel::report_totals(report), report, plot_query, run, plot_query, queries,
+      report.attribution.empty() ? std::vector<std::string>{} : std::vector<std::string>{"attribution.csv"});
 }
 
 std::string sweep_table(const SweepResult& sweep) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof line, "lambda_max(w_0) = %.4g, stability limit 2/lambda = %.4g, alpha*N = %.4g\n",
-                sweep.lambda_max, sweep.stability_limit, sweep.lr_times_steps);
+  std::snprintf(line, sizeof line,
+                "lambda_max(w_0) = %.4g, stability limit 2/lambda = %.4g, alpha*N = %.4g\n", sweep.lambda_max,
+                sweep.stability_limit, sweep.lr_times_steps);
   o << line;
   o << "      lr  steps  lr*lam  final loss  rel.err F1  +F2 on T_c  +F2 every  complex  exact err\n";
   for (const auto& r : sweep.runs) {
@@ -441,8 +460,9 @@ void write_sweep_csv(const fs::path& path, const SweepResult& sweep) {
     char line[400];
     std::snprintf(line, sizeof line, "%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%s\n",
                   r.learning_rate, static_cast<long long>(r.steps), r.lr_times_lambda, r.final_loss,
-                  r.rel_error_first, r.rel_error_complex, r.rel_error_second, r.complex.fraction, r.complex.change_share,
-                  r.exact_error, r.identity_error, std::string(pk::nn::status_name(r.status)).c_str());
+                  r.rel_error_first, r.rel_error_complex, r.rel_error_second, r.complex.fraction,
+                  r.complex.change_share, r.exact_error, r.identity_error,
+                  std::string(pk::nn::status_name(r.status)).c_str());
     o << line;
   }
   write_text(path, o.str());
@@ -457,8 +477,10 @@ std::string sweep_plot(const std::vector<std::pair<std::string, const SweepResul
   const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"};
   std::size_t ci = 0;
   for (const auto& [name, sweep] : sweeps) {
-    Series first{name + ": first order (slope " + fmt(sweep->slope_first, "%.2f") + ")", {}, {}, colors[ci % 4]};
-    Series second{name + ": with F2 (slope " + fmt(sweep->slope_second, "%.2f") + ")", {}, {}, colors[ci % 4]};
+    Series first{
+        name + ": first order (slope " + fmt(sweep->slope_first, "%.2f") + ")", {}, {}, colors[ci % 4]};
+    Series second{
+        name + ": with F2 (slope " + fmt(sweep->slope_second, "%.2f") + ")", {}, {}, colors[ci % 4]};
     second.dashed = true;
     for (const auto& r : sweep->runs) {
       first.x.push_back(r.learning_rate);
@@ -486,9 +508,11 @@ const char* kStyle =
 void write_page(const fs::path& path, const ReportPage& page) {
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << xml_escape(page.title)
-    << "</title>\n" << kStyle << "</head><body>\n";
+    << "</title>\n"
+    << kStyle << "</head><body>\n";
   o << "<h1>" << xml_escape(page.title) << "</h1>\n";
-  if (!page.question.empty()) o << "<p class=\"question\"><b>Question.</b> " << xml_escape(page.question) << "</p>\n";
+  if (!page.question.empty())
+    o << "<p class=\"question\"><b>Question.</b> " << xml_escape(page.question) << "</p>\n";
   if (!page.answer.empty()) o << "<p class=\"answer\"><b>Answer.</b> " << page.answer << "</p>\n";
   if (!page.configuration.empty()) {
     o << "<h2>Configuration</h2>\n<table class=\"config\">\n";
@@ -513,7 +537,8 @@ void write_page(const fs::path& path, const ReportPage& page) {
   if (!page.files.empty()) {
     o << "<p>The numbers behind this page, to load with pandas or NumPy:</p>\n<ul>\n";
     for (const auto& [file, what] : page.files)
-      o << "<li><a href=\"" << xml_escape(file) << "\">" << xml_escape(file) << "</a>: " << xml_escape(what) << "</li>\n";
+      o << "<li><a href=\"" << xml_escape(file) << "\">" << xml_escape(file) << "</a>: " << xml_escape(what)
+        << "</li>\n";
     o << "</ul>\n";
   }
   o << "</body></html>\n";

@@ -28,8 +28,8 @@ struct PageSection {
 /// key numbers, the configuration, the plots, then the tables and the files to download.
 struct ReportPage {
   std::string title;
-  std::string question;  // plain text
-  std::string answer;    // already escaped: one or two sentences
+  std::string question;                                            // plain text
+  std::string answer;                                              // already escaped: one or two sentences
   std::vector<std::pair<std::string, std::string>> configuration;  // (what, value), plain text
   std::vector<PageSection> sections;
   std::vector<std::pair<std::string, std::string>> files;  // (relative path, what it holds)
@@ -40,8 +40,8 @@ struct ReportPage {
 std::string query_label(std::int64_t query, const pk::ad::Tensor* queries);
 
 /// Writes the plots of one decomposition into `dir` (steps.svg and cumulative.svg for `query`,
-/// attribution.svg, sharpness.svg when computed) and returns the section that shows them with the summary table.
-/// `queries`, when given, are the query points' coordinates, for the labels.
+/// attribution.svg, sharpness.svg when computed) and returns the section that shows them with the summary
+/// table. `queries`, when given, are the query points' coordinates, for the labels.
 PageSection write_run_plots(const std::filesystem::path& dir, const std::string& prefix,
                             const pk::kernel::DecompositionReport& report, std::int64_t query,
                             const pk::ad::Tensor* queries = nullptr);
@@ -107,7 +107,8 @@ void write_page(const std::filesystem::path& path, const ReportPage& page);
 /// An HTML table of a report's per-query summary; folded in <details> beyond 12 rows.
 std::string summary_table_html(const pk::kernel::DecompositionReport& report,
                                const pk::ad::Tensor* queries = nullptr);
-std::string summary_table_html(const pk::kernel::ReportTotals& totals, const pk::ad::Tensor* queries = nullptr);
+std::string summary_table_html(const pk::kernel::ReportTotals& totals,
+                               const pk::ad::Tensor* queries = nullptr);
 /// `text` in a <details> element whose summary is `label` (the text is already escaped).
 std::string folded(const std::string& label, const std::string& html, bool open = false);
 /// Formats a number for a page ("-" for NaN).

@@ -39,8 +39,9 @@ std::string byte_text(double bytes) {
 void require_memory(double bytes, const std::string& what, double share) {
   const double available = available_memory_bytes();
   if (bytes > share * available)
-    throw UsageError(what + " needs about " + byte_text(bytes) + " of memory, more than this machine has free (" +
-                     byte_text(available) + " available); reduce the sizes");
+    throw UsageError(what + " needs about " + byte_text(bytes) +
+                     " of memory, more than this machine has free (" + byte_text(available) +
+                     " available); reduce the sizes");
 }
 
 void require_disk(const std::filesystem::path& where, double bytes, const std::string& what) {

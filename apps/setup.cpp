@@ -12,7 +12,10 @@ namespace pk::app {
 using pk::ad::Tensor;
 
 void declare_data_options(Options& o) {
-  o.value("data", "FILE|NAME", "training data: a CSV file, or sine, moons, spirals, xor, iris, digits (8x8 images, --input-shape 1x8x8)", "sine");
+  o.value("data", "FILE|NAME",
+          "training data: a CSV file, or sine, moons, spirals, xor, iris, digits (8x8 images, --input-shape "
+          "1x8x8)",
+          "sine");
   o.value("targets", "COLS", "target columns of a CSV file, by name or 0-based index, comma-separated", "");
   o.value("header", "auto|yes|no", "whether the CSV file's first row is a header", "auto");
   o.value("samples", "M", "points in a built-in synthetic set", "64");
@@ -26,9 +29,13 @@ void declare_model_options(Options& o) {
           "flatten, and activations by name, e.g. --input-shape 1x8x8 --arch \"conv2d(4,3,padding=1),tanh,"
           "avg_pool2d(2),conv2d(8,3,padding=1),tanh,avg_pool2d(2),flatten,linear(10)\"",
           "1-32-32-1");
-  o.value("input-shape", "CxHxW|F", "shape of one input of a layered --arch: images C x H x W (a CSV row's pixel "
-          "columns in that order) or a width F; default: the data's input columns", "");
-  o.value("activation", "NAME", "tanh, relu, sigmoid, softplus, gelu or identity (hidden activation of an MLP given by widths)", "tanh");
+  o.value("input-shape", "CxHxW|F",
+          "shape of one input of a layered --arch: images C x H x W (a CSV row's pixel "
+          "columns in that order) or a width F; default: the data's input columns",
+          "");
+  o.value("activation", "NAME",
+          "tanh, relu, sigmoid, softplus, gelu or identity (hidden activation of an MLP given by widths)",
+          "tanh");
   o.value("loss", "NAME", "mse, bce (binary cross-entropy with logits) or cross_entropy", "mse");
   o.value("init", "SCHEME", "pytorch_default, xavier_uniform, xavier_normal, he_uniform, he_normal",
           "pytorch_default");
@@ -39,7 +46,8 @@ void declare_model_options(Options& o) {
 void declare_training_options(Options& o) {
   o.value("lr", "ALPHA", "learning rate", "0.05");
   o.value("schedule", "NAME", "constant, cosine, exponential or step", "constant");
-  o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules", "0.99");
+  o.value("decay", "RATE", "decay of exponential (per step) and step (factor every 100 steps) schedules",
+          "0.99");
   o.value("steps", "N", "training steps", "200");
   o.value("batch-size", "B", "mini-batch size; 0 for full-batch descent", "0");
   declare_optimizer_options(o);
@@ -49,7 +57,8 @@ void declare_optimizer_options(Options& o) {
   o.value("optimizer", "NAME", "gd, momentum, adam or adamw (PyTorch's conventions)", "gd");
   o.value("momentum", "MU", "momentum coefficient (momentum)", "0.9");
   o.flag("nesterov", "Nesterov's direction g + mu b (momentum)");
-  o.value("weight-decay", "LAMBDA", "weight decay: added to the gradient (gd, momentum, adam) or decoupled (adamw)", "0");
+  o.value("weight-decay", "LAMBDA",
+          "weight decay: added to the gradient (gd, momentum, adam) or decoupled (adamw)", "0");
   o.value("beta1", "B1", "Adam's first-moment decay", "0.9");
   o.value("beta2", "B2", "Adam's second-moment decay", "0.999");
   o.value("eps", "EPS", "Adam's epsilon", "1e-8");
@@ -61,12 +70,14 @@ void declare_decomposition_options(Options& o, const char* second_order) {
   o.value("exact", "on|off", "exact path kernel by adaptive Gauss-Legendre quadrature", "on");
   o.value("exact-tolerance", "TOL", "tolerance of the exact kernel's step identity", "1e-10");
   o.value("attribution", "on|off", "attribution to training points and Domingos' path kernel", "on");
-  o.value("sharpness-every", "S", "top Hessian eigenvalue of the training loss every S steps (0: never)", "10");
+  o.value("sharpness-every", "S", "top Hessian eigenvalue of the training loss every S steps (0: never)",
+          "10");
   o.value("pair-query", "Q", "split F2 of query Q into pairs of training points (-1: none)", "-1");
   o.value("order", "2|3", "3: also the third-order term F3 and R3 = R2 - F3 where F2 is computed", "2");
   o.value("window", "W", "steps per window of the accumulated remainders (0: about 20 windows)", "0");
   o.value("window-tau", "TAU", "a window fails when ||sum R1|| > TAU * ||sum df|| over its steps", "0.1");
-  o.value("eos-band", "B", "edge of stability: alpha * lambda_max within (1 +- B) * 2 from the onset on", "0.1");
+  o.value("eos-band", "B", "edge of stability: alpha * lambda_max within (1 +- B) * 2 from the onset on",
+          "0.1");
   o.value("lanczos-tolerance", "TOL", "relative change of the sharpness estimate that stops Lanczos", "1e-8");
   o.value("exact-attribution", "on|off", "attribution with each step's integrated Jacobian (costly)", "off");
 }
@@ -109,18 +120,25 @@ LoadedData load_data(const Options& o) {
     if (source == "iris" && targets.empty()) targets = "species";
     if (source == "digits" && targets.empty()) targets = "label";
     if (targets.empty())
-      throw UsageError("--targets: name the target columns of " + path.string() + " (e.g. --targets y or --targets -1)");
+      throw UsageError("--targets: name the target columns of " + path.string() +
+                       " (e.g. --targets y or --targets -1)");
     for (const std::string& t : split(targets, ',')) {
       std::int64_t index = 0;
       const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), index);
-      if (ec == std::errc() && end == t.data() + t.size()) csv.targets.emplace_back(index);
-      else if (ec == std::errc::result_out_of_range) throw UsageError("--targets: column index '" + t + "' is out of range");
-      else csv.targets.emplace_back(t);  // a column name
+      if (ec == std::errc() && end == t.data() + t.size())
+        csv.targets.emplace_back(index);
+      else if (ec == std::errc::result_out_of_range)
+        throw UsageError("--targets: column index '" + t + "' is out of range");
+      else
+        csv.targets.emplace_back(t);  // a column name
     }
     const std::string header = o.text("header");
-    if (header == "yes") csv.header = pk::nn::CsvHeader::present;
-    else if (header == "no") csv.header = pk::nn::CsvHeader::absent;
-    else if (header != "auto") throw UsageError("--header: expected auto, yes or no, got '" + header + "'");
+    if (header == "yes")
+      csv.header = pk::nn::CsvHeader::present;
+    else if (header == "no")
+      csv.header = pk::nn::CsvHeader::absent;
+    else if (header != "auto")
+      throw UsageError("--header: expected auto, yes or no, got '" + header + "'");
     d = {pk::nn::read_csv(path, csv), path.string()};
   }
   d.data.set_source(source == "iris" ? "iris" : source);
@@ -143,26 +161,31 @@ pk::nn::Model make_model(const Options& o, const pk::nn::Dataset& data) {
     const pk::nn::MlpSpec spec = pk::nn::parse_mlp_spec(arch_text, o.text("activation"));
     for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l)
       parameters += static_cast<double>(spec.widths[l] + 1) * static_cast<double>(spec.widths[l + 1]);
-    if (o.given("input-shape") && pk::nn::parse_input_shape(o.text("input-shape")) != std::vector<std::int64_t>{spec.widths.front()})
+    if (o.given("input-shape") &&
+        pk::nn::parse_input_shape(o.text("input-shape")) != std::vector<std::int64_t>{spec.widths.front()})
       throw UsageError("--input-shape " + o.text("input-shape") + ": the widths " + arch_text + " take " +
                        std::to_string(spec.widths.front()) + " inputs");
     if (parameters <= 1e9) arch = pk::nn::mlp_architecture(spec);
   } else {
-    std::vector<std::int64_t> shape = o.given("input-shape") ? pk::nn::parse_input_shape(o.text("input-shape"))
-                                                             : std::vector<std::int64_t>{data.input_dim()};
+    std::vector<std::int64_t> shape = o.given("input-shape")
+                                          ? pk::nn::parse_input_shape(o.text("input-shape"))
+                                          : std::vector<std::int64_t>{data.input_dim()};
     // Each layer's size is bounded by the parser; the sum is checked here.
     arch = pk::nn::parse_architecture(arch_text, std::move(shape));
-    parameters = static_cast<double>(pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
+    parameters = static_cast<double>(
+        pk::nn::infer_shapes(static_cast<const pk::nn::Architecture&>(arch)).parameter_count);
   }
   if (parameters > 1e9)
     throw UsageError("--arch " + arch_text + ": " + std::to_string(static_cast<long long>(parameters)) +
                      " parameters; this library is for small networks (at most 10^9)");
-  require_memory(parameters * 8.0 * 8.0, "--arch " + arch_text + " (weights, gradient, optimiser state, tape)");
+  require_memory(parameters * 8.0 * 8.0,
+                 "--arch " + arch_text + " (weights, gradient, optimiser state, tape)");
   pk::nn::Model model = pk::nn::sequential(arch);
   if (model.input_dim() != data.input_dim()) {
     if (!widths)
       throw UsageError("--input-shape " + o.text("input-shape") + ": " + std::to_string(model.input_dim()) +
-                       " values per input but the data have " + std::to_string(data.input_dim()) + " input columns");
+                       " values per input but the data have " + std::to_string(data.input_dim()) +
+                       " input columns");
     throw UsageError("--arch " + arch_text + ": takes " + std::to_string(model.input_dim()) +
                      " inputs but the data have " + std::to_string(data.input_dim()) + " input columns");
   }
@@ -182,11 +205,16 @@ pk::nn::TrainingConfig make_training_config(const Options& o) {
   c.steps = o.integer("steps", 1, 1'000'000'000);
   const double lr = o.positive("lr");
   const std::string schedule = o.text("schedule");
-  if (schedule == "constant") c.schedule = pk::nn::Schedule::constant(lr);
-  else if (schedule == "cosine") c.schedule = pk::nn::Schedule::cosine(lr, c.steps);
-  else if (schedule == "exponential") c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
-  else if (schedule == "step") c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
-  else throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
+  if (schedule == "constant")
+    c.schedule = pk::nn::Schedule::constant(lr);
+  else if (schedule == "cosine")
+    c.schedule = pk::nn::Schedule::cosine(lr, c.steps);
+  else if (schedule == "exponential")
+    c.schedule = pk::nn::Schedule::exponential(lr, o.positive("decay"));
+  else if (schedule == "step")
+    c.schedule = pk::nn::Schedule::step(lr, 100, o.positive("decay"));
+  else
+    throw UsageError("--schedule: unknown schedule '" + schedule + "' (constant, cosine, exponential, step)");
   c.optimizer = make_optimizer_config(o);
   c.batches.batch_size = o.integer("batch-size", 0);
   c.batches.seed = static_cast<std::uint64_t>(o.integer("seed"));

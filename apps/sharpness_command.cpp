@@ -14,10 +14,11 @@
 namespace pk::app {
 
 int sharpness_command(const Args& args) {
-  Options o("sharpness", "The largest eigenvalue lambda_max of the training loss's Hessian at every S-th\n"
-                         "step of a recorded run (Lanczos on Hessian-vector products), beside\n"
-                         "alpha_k * lambda_max: the classical edge of stability is 2. The last row is\n"
-                         "the final weights w_N, with the last step's learning rate.");
+  Options o("sharpness",
+            "The largest eigenvalue lambda_max of the training loss's Hessian at every S-th\n"
+            "step of a recorded run (Lanczos on Hessian-vector products), beside\n"
+            "alpha_k * lambda_max: the classical edge of stability is 2. The last row is\n"
+            "the final weights w_N, with the last step's learning rate.");
   o.value("run", "DIR", "a run directory written by `pathkernel train`", std::nullopt, true);
   o.value("every", "S", "every S-th step, and always the final weights w_N", "1");
   o.value("lanczos-tolerance", "TOL", "relative change of the estimate that stops Lanczos", "1e-8");

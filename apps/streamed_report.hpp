@@ -11,7 +11,8 @@ namespace pk::app {
 
 /// Writes what `stream` has not written yet, the page, commits `dir` and prints the headline.
 void finish_streamed_report(pk::io::StagedDirectory& dir, pk::kernel::ReportStream& stream,
-                            const pk::kernel::DecompositionReport& tail, const pk::kernel::RunDescription& description,
+                            const pk::kernel::DecompositionReport& tail,
+                            const pk::kernel::RunDescription& description,
                             const pk::kernel::AttributionFormat& format, std::int64_t plot_query,
                             const pk::ad::Tensor* queries);
 

@@ -57,7 +57,8 @@ std::vector<double> ticks(const Axis& a) {
   std::vector<double> t;
   if (a.log) {
     const int step = std::max(1, static_cast<int>(std::ceil((a.hi - a.lo) / 7)));
-    for (int e = static_cast<int>(std::ceil(a.lo)); e <= std::floor(a.hi); e += step) t.push_back(std::pow(10.0, e));
+    for (int e = static_cast<int>(std::ceil(a.lo)); e <= std::floor(a.hi); e += step)
+      t.push_back(std::pow(10.0, e));
     return t;
   }
   const double raw = (a.hi - a.lo) / 6;
@@ -78,11 +79,20 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -98,7 +108,8 @@ struct LegendItem {
 std::vector<std::vector<LegendItem>> legend_rows(const Plot& p, double width) {
   std::vector<LegendItem> items;
   for (const Series& s : p.series) items.push_back({s.label, s.color, s.dashed, false, !s.line});
-  if (!p.marked_x.empty() && !p.marked_label.empty()) items.push_back({p.marked_label, "#d62728", false, true, false});
+  if (!p.marked_x.empty() && !p.marked_label.empty())
+    items.push_back({p.marked_label, "#d62728", false, true, false});
   std::vector<std::vector<LegendItem>> rows(1);
   double used = 0;
   for (const LegendItem& item : items) {
@@ -131,7 +142,8 @@ std::string render_svg(const Plot& p) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << kWidth << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(p.title) << "</text>\n";
+  o << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">"
+    << xml_escape(p.title) << "</text>\n";
   double ly = kTop + 8;
   for (const auto& row : legend) {
     double lx = x0;
@@ -140,11 +152,12 @@ std::string render_svg(const Plot& p) {
         o << "<rect x=\"" << lx << "\" y=\"" << ly - 8 << "\" width=\"20\" height=\"8\" fill=\"" << item.color
           << "\" fill-opacity=\"0.3\"/>\n";
       else if (item.points_only)  // a series drawn as points only shows a point in the legend too
-        o << "<circle cx=\"" << lx + 10 << "\" cy=\"" << ly - 4 << "\" r=\"3\" fill=\"" << item.color << "\"/>\n";
+        o << "<circle cx=\"" << lx + 10 << "\" cy=\"" << ly - 4 << "\" r=\"3\" fill=\"" << item.color
+          << "\"/>\n";
       else
         o << "<line x1=\"" << lx << "\" y1=\"" << ly - 4 << "\" x2=\"" << lx + 20 << "\" y2=\"" << ly - 4
-          << "\" stroke=\"" << item.color << "\" stroke-width=\"2\"" << (item.dashed ? " stroke-dasharray=\"5 3\"" : "")
-          << "/>\n";
+          << "\" stroke=\"" << item.color << "\" stroke-width=\"2\""
+          << (item.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>\n";
       o << "<text x=\"" << lx + 26 << "\" y=\"" << ly << "\">" << xml_escape(item.label) << "</text>\n";
       lx += 40 + 6.5 * static_cast<double>(item.label.size());
     }
@@ -158,13 +171,17 @@ std::string render_svg(const Plot& p) {
   }
   for (double t : ticks(ax)) {
     const double px = ax.map(t, x0, x1);
-    o << "<line x1=\"" << px << "\" y1=\"" << y0 << "\" x2=\"" << px << "\" y2=\"" << y1 << "\" stroke=\"#eee\"/>\n";
-    o << "<text x=\"" << px << "\" y=\"" << y0 + 16 << "\" text-anchor=\"middle\">" << number(t) << "</text>\n";
+    o << "<line x1=\"" << px << "\" y1=\"" << y0 << "\" x2=\"" << px << "\" y2=\"" << y1
+      << "\" stroke=\"#eee\"/>\n";
+    o << "<text x=\"" << px << "\" y=\"" << y0 + 16 << "\" text-anchor=\"middle\">" << number(t)
+      << "</text>\n";
   }
   for (double t : ticks(ay)) {
     const double py = ay.map(t, y0, y1);
-    o << "<line x1=\"" << x0 << "\" y1=\"" << py << "\" x2=\"" << x1 << "\" y2=\"" << py << "\" stroke=\"#eee\"/>\n";
-    o << "<text x=\"" << x0 - 6 << "\" y=\"" << py + 4 << "\" text-anchor=\"end\">" << number(t) << "</text>\n";
+    o << "<line x1=\"" << x0 << "\" y1=\"" << py << "\" x2=\"" << x1 << "\" y2=\"" << py
+      << "\" stroke=\"#eee\"/>\n";
+    o << "<text x=\"" << x0 - 6 << "\" y=\"" << py + 4 << "\" text-anchor=\"end\">" << number(t)
+      << "</text>\n";
   }
   o << "<rect x=\"" << x0 << "\" y=\"" << y1 << "\" width=\"" << x1 - x0 << "\" height=\"" << y0 - y1
     << "\" fill=\"none\" stroke=\"#333\"/>\n";
@@ -194,8 +211,10 @@ std::string render_svg(const Plot& p) {
           o << "<circle cx=\"" << ax.map(s.x[i], x0, x1) << "\" cy=\"" << ay.map(s.y[i], y0, y1)
             << "\" r=\"3\" fill=\"" << s.color << "\"/>\n";
   }
-  o << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << height - 14 << "\" text-anchor=\"middle\">" << xml_escape(p.x_label) << "</text>\n";
-  o << "<text transform=\"translate(18 " << (y0 + y1) / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << xml_escape(p.y_label) << "</text>\n";
+  o << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << height - 14 << "\" text-anchor=\"middle\">"
+    << xml_escape(p.x_label) << "</text>\n";
+  o << "<text transform=\"translate(18 " << (y0 + y1) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+    << xml_escape(p.y_label) << "</text>\n";
   o << "</svg>\n";
   return o.str();
 }
@@ -216,18 +235,21 @@ std::string render_bars(const std::string& title, const std::vector<std::string>
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << kWidth << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+  o << "<text x=\"" << kWidth / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">"
+    << xml_escape(title) << "</text>\n";
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double y = top + row * static_cast<double>(i);
     const double a = map(std::min(0.0, values[i])), b = map(std::max(0.0, values[i]));
-    o << "<text x=\"" << left - 8 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">" << xml_escape(labels[i]) << "</text>\n";
-    o << "<rect x=\"" << a << "\" y=\"" << y + 3 << "\" width=\"" << std::max(b - a, 0.5) << "\" height=\"" << row - 6
-      << "\" fill=\"" << (values[i] < 0 ? "#d62728" : "#1f77b4") << "\"/>\n";
+    o << "<text x=\"" << left - 8 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">" << xml_escape(labels[i])
+      << "</text>\n";
+    o << "<rect x=\"" << a << "\" y=\"" << y + 3 << "\" width=\"" << std::max(b - a, 0.5) << "\" height=\""
+      << row - 6 << "\" fill=\"" << (values[i] < 0 ? "#d62728" : "#1f77b4") << "\"/>\n";
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.3g", values[i]);
     o << "<text x=\"" << b + 4 << "\" y=\"" << y + 14 << "\">" << buf << "</text>\n";
   }
-  o << "<line x1=\"" << map(0) << "\" y1=\"" << top << "\" x2=\"" << map(0) << "\" y2=\"" << height - 40 << "\" stroke=\"#333\"/>\n";
+  o << "<line x1=\"" << map(0) << "\" y1=\"" << top << "\" x2=\"" << map(0) << "\" y2=\"" << height - 40
+    << "\" stroke=\"#333\"/>\n";
   o << "<text x=\"" << (left + kWidth - right) / 2 << "\" y=\"" << height - 14 << "\" text-anchor=\"middle\">"
     << xml_escape(value_label) << "</text>\n</svg>\n";
   return o.str();

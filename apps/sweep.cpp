@@ -13,12 +13,14 @@
 namespace pk::app {
 
 int sweep_command(const Args& args) {
-  Options o("sweep", "Trains the same network from the same weights at learning rates from small to\n"
-                     "near the stability limit 2/lambda_max (alpha * N fixed), decomposes every run and\n"
-                     "reports how the kernel prediction's error grows with the learning rate.");
+  Options o("sweep",
+            "Trains the same network from the same weights at learning rates from small to\n"
+            "near the stability limit 2/lambda_max (alpha * N fixed), decomposes every run and\n"
+            "reports how the kernel prediction's error grows with the learning rate.");
   declare_data_options(o);
   declare_model_options(o);
-  o.value("fractions", "LIST", "learning rates as fractions of the stability limit (2/lambda_max for gd), comma-separated",
+  o.value("fractions", "LIST",
+          "learning rates as fractions of the stability limit (2/lambda_max for gd), comma-separated",
           "0.015625,0.03125,0.0625,0.125,0.25,0.5,0.9");
   o.value("min-steps", "N", "steps of the run at the largest learning rate (fixes alpha * N)", "40");
   declare_optimizer_options(o);
@@ -32,20 +34,27 @@ int sweep_command(const Args& args) {
   if (!o.parse(args)) return 0;
   const LoadedData data = load_data(o);
   const pk::nn::Model model = make_model(o, data.data);
-  StudyInputs in{model, make_loss(o), data.data, load_queries(o, data.data.inputs(), model.input_dim()),
-                 initial_weights(o, model), data.description};
+  StudyInputs in{model,
+                 make_loss(o),
+                 data.data,
+                 load_queries(o, data.data.inputs(), model.input_dim()),
+                 initial_weights(o, model),
+                 data.description};
   pk::kernel::SweepOptions sweep;
   sweep.lr_fractions.clear();
   std::istringstream list(o.text("fractions"));
-  for (std::string item; std::getline(list, item, ',');) sweep.lr_fractions.push_back(parse_number(item, "--fractions"));
+  for (std::string item; std::getline(list, item, ',');)
+    sweep.lr_fractions.push_back(parse_number(item, "--fractions"));
   sweep.min_steps = o.integer("min-steps", 1, 1'000'000);
   {
     // alpha * N is fixed, so the smallest fraction runs longest: refuse a sweep that would not end.
     double largest = 0.0, steps = 0.0;
     for (const double f : sweep.lr_fractions) largest = std::max(largest, f);
-    for (const double f : sweep.lr_fractions) steps += f > 0.0 ? static_cast<double>(sweep.min_steps) * largest / f : 0.0;
+    for (const double f : sweep.lr_fractions)
+      steps += f > 0.0 ? static_cast<double>(sweep.min_steps) * largest / f : 0.0;
     if (steps > 1e8)
-      throw UsageError("--fractions and --min-steps: the sweep would train " + std::to_string(static_cast<long long>(steps)) +
+      throw UsageError("--fractions and --min-steps: the sweep would train " +
+                       std::to_string(static_cast<long long>(steps)) +
                        " steps in all (the smallest fraction runs longest); at most 10^8");
   }
   sweep.decomposition = make_decomposition_options(o);
@@ -56,15 +65,17 @@ int sweep_command(const Args& args) {
   const StudyResult result = run_sweep_study(dir.path(), "", in, sweep, progress, !o.flag_set("no-timings"));
   ReportPage page;
   page.title = "pathkernel sweep: " + model.name() + " on " + data.description;
-  page.question = "How far does the path-kernel picture of this network's training hold as the learning rate grows?";
+  page.question =
+      "How far does the path-kernel picture of this network's training hold as the learning rate grows?";
   page.answer = sweep_answer(result.sweep);
-  page.configuration = {{"data", data.description},
-                        {"model", model.name() + ", initialisation " +
-                                      (o.given("init-weights") ? o.text("init-weights") : o.text("init")) +
-                                      ", seed " + o.text("seed")},
-                        {"loss", std::string(in.loss.name())},
-                        {"query points", std::to_string(in.queries.shape().dim(0)) +
-                                             (o.given("queries") ? " from " + o.text("queries") : ", the training inputs")}};
+  page.configuration = {
+      {"data", data.description},
+      {"model", model.name() + ", initialisation " +
+                    (o.given("init-weights") ? o.text("init-weights") : o.text("init")) + ", seed " +
+                    o.text("seed")},
+      {"loss", std::string(in.loss.name())},
+      {"query points", std::to_string(in.queries.shape().dim(0)) +
+                           (o.given("queries") ? " from " + o.text("queries") : ", the training inputs")}};
   for (auto& row : sweep_configuration(result.sweep, sweep)) page.configuration.push_back(std::move(row));
   page.configuration.emplace_back("pathkernel version", pk::kernel::version());
   page.sections = {result.section};

@@ -8,14 +8,13 @@
 
 namespace pk::app {
 
-StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string& name,
-                            const StudyInputs& in, pk::kernel::SweepOptions options,
-                            bool show_progress, bool include_timings) {
+StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string& name, const StudyInputs& in,
+                            pk::kernel::SweepOptions options, bool show_progress, bool include_timings) {
   auto progress = std::make_shared<Progress>("sweep " + name, options.lr_fractions.size(), show_progress);
   options.progress = [progress](std::size_t done, std::size_t) { progress->update(done); };
   StudyResult result;
-  result.sweep = pk::kernel::learning_rate_sweep(in.model, in.loss, in.data, in.queries,
-                                                 in.initial_weights, options);
+  result.sweep =
+      pk::kernel::learning_rate_sweep(in.model, in.loss, in.data, in.queries, in.initial_weights, options);
   progress->finish();
   result.table = sweep_table(result.sweep);
   const std::string stem = name.empty() ? "lr_sweep" : "lr_sweep_" + name;
@@ -62,8 +61,8 @@ StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string&
     for (const char* plot : {"steps.svg", "sharpness.svg"})
       if (std::filesystem::exists(dir / last / plot)) result.section.images.push_back(last + plot);
   }
-  result.section.tables = "<pre>" + xml_escape(result.table) + "</pre>\n<p>Download: <a href=\"" + result.csv +
-                          "\">" + result.csv + "</a> (one row per learning rate).</p>\n" +
+  result.section.tables = "<pre>" + xml_escape(result.table) + "</pre>\n<p>Download: <a href=\"" +
+                          result.csv + "\">" + result.csv + "</a> (one row per learning rate).</p>\n" +
                           folded("Each run's own report", links);
   return result;
 }
@@ -73,18 +72,22 @@ std::string sweep_answer(const pk::kernel::SweepResult& sweep) {
   const pk::kernel::SweepRun &lo = sweep.runs.front(), &hi = sweep.runs.back();
   const auto num = [](double v) { return format_number(v, "%.2g"); };
   std::string a = "From lr*lambda_max = " + format_number(lo.lr_times_lambda) + " to " +
-                  format_number(hi.lr_times_lambda) + " (stable below 2; alpha*N fixed), the first-order path "
-                  "kernel's relative error grows from <b>" + num(lo.rel_error_first) + "</b> to <b>" +
-                  num(hi.rel_error_first) + "</b> (log-log slope " + format_number(sweep.slope_first_small, "%.2f") +
-                  " at lr*lambda &lt;= " + format_number(sweep.small_lr_limit, "%g") + ", where theory predicts 1)";
+                  format_number(hi.lr_times_lambda) +
+                  " (stable below 2; alpha*N fixed), the first-order path "
+                  "kernel's relative error grows from <b>" +
+                  num(lo.rel_error_first) + "</b> to <b>" + num(hi.rel_error_first) + "</b> (log-log slope " +
+                  format_number(sweep.slope_first_small, "%.2f") +
+                  " at lr*lambda &lt;= " + format_number(sweep.small_lr_limit, "%g") +
+                  ", where theory predicts 1)";
   if (lo.report.options.second_order != pk::kernel::SecondOrderMode::none)
-    a += "; with the second-order terms, from " + num(lo.rel_error_second) + " to <b>" + num(hi.rel_error_second) +
-         "</b> (slope " + format_number(sweep.slope_second_small, "%.2f") + ", predicted 2)";
+    a += "; with the second-order terms, from " + num(lo.rel_error_second) + " to <b>" +
+         num(hi.rel_error_second) + "</b> (slope " + format_number(sweep.slope_second_small, "%.2f") +
+         ", predicted 2)";
   return a + ".";
 }
 
-std::vector<std::pair<std::string, std::string>> sweep_configuration(const pk::kernel::SweepResult& sweep,
-                                                                     const pk::kernel::SweepOptions& options) {
+std::vector<std::pair<std::string, std::string>> sweep_configuration(
+    const pk::kernel::SweepResult& sweep, const pk::kernel::SweepOptions& options) {
   std::string rates, fractions;
   for (std::size_t i = 0; i < sweep.runs.size(); ++i) {
     // Appended piece by piece: GCC 12 at -O3 warns falsely (-Wrestrict) on "..." + std::string.
@@ -92,10 +95,11 @@ std::vector<std::pair<std::string, std::string>> sweep_configuration(const pk::k
     rates += format_number(sweep.runs[i].learning_rate, "%.4g");
     fractions += format_number(options.lr_fractions[i], "%g");
   }
-  std::string steps = sweep.runs.empty() ? "-"
-                                          : std::to_string(sweep.runs.front().steps) + " down to " +
-                                                std::to_string(sweep.runs.back().steps) + " (alpha * N = " +
-                                                format_number(sweep.lr_times_steps, "%.4g") + " for every run)";
+  std::string steps =
+      sweep.runs.empty()
+          ? "-"
+          : std::to_string(sweep.runs.front().steps) + " down to " + std::to_string(sweep.runs.back().steps) +
+                " (alpha * N = " + format_number(sweep.lr_times_steps, "%.4g") + " for every run)";
   const pk::kernel::DecompositionOptions& d = options.decomposition;
   return {
       {"optimiser", "gradient descent, full batch, constant learning rate per run"},

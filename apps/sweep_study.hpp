@@ -33,9 +33,8 @@ struct StudyResult {
 /// Runs the sweep and writes lr_sweep_<name>.csv, lr_sweep_<name>.svg and runs/<name>-lr<i>/
 /// (each a full report) into `dir`; an empty name gives lr_sweep.csv, lr_sweep.svg and
 /// runs/lr<i>/.
-StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string& name,
-                            const StudyInputs& in, pk::kernel::SweepOptions options,
-                            bool show_progress, bool include_timings);
+StudyResult run_sweep_study(const std::filesystem::path& dir, const std::string& name, const StudyInputs& in,
+                            pk::kernel::SweepOptions options, bool show_progress, bool include_timings);
 
 /// One or two sentences with the sweep's key numbers: how the first-order error (and the
 /// corrected one) grows from the smallest to the largest learning rate, and the fitted slopes.

@@ -1,6 +1,6 @@
 // pathkernel train: trains a network and records its trajectory in a run directory.
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "apps/commands.hpp"
@@ -26,9 +26,10 @@ class ProgressObserver : public pk::nn::StepObserver {
 }  // namespace
 
 int train_command(const Args& args) {
-  Options o("train", "Trains an MLP by gradient descent (or momentum, Adam) and records every step:\n"
-                     "weights, learning rates, batches and per-sample output derivatives L', as .npy\n"
-                     "files in a run directory that `pathkernel decompose` reads.");
+  Options o("train",
+            "Trains an MLP by gradient descent (or momentum, Adam) and records every step:\n"
+            "weights, learning rates, batches and per-sample output derivatives L', as .npy\n"
+            "files in a run directory that `pathkernel decompose` reads.");
   declare_data_options(o);
   declare_model_options(o);
   declare_training_options(o);
@@ -45,14 +46,17 @@ int train_command(const Args& args) {
     // The trajectory on disk: w_0 ... w_N, and per step the rate, loss, batch and L'.
     const double d = static_cast<double>(model.parameter_count()), n = static_cast<double>(config.steps);
     const double m = static_cast<double>(data.data.size());
-    const double bmax = config.batches.batch_size > 0 ? std::min(m, static_cast<double>(config.batches.batch_size)) : m;
-    const double bytes = 8.0 * ((n + 1.0) * d + n * (2.0 + bmax * (1.0 + static_cast<double>(model.output_dim()))) +
-                                m * static_cast<double>(data.data.input_dim() + data.data.target_dim()));
+    const double bmax =
+        config.batches.batch_size > 0 ? std::min(m, static_cast<double>(config.batches.batch_size)) : m;
+    const double bytes =
+        8.0 * ((n + 1.0) * d + n * (2.0 + bmax * (1.0 + static_cast<double>(model.output_dim()))) +
+               m * static_cast<double>(data.data.input_dim() + data.data.target_dim()));
     require_disk(std::filesystem::path(o.text("out")).parent_path(), bytes,
                  "the trajectory of " + std::to_string(config.steps) + " steps");
-    require_memory(8.0 * (bmax * 4.0 * static_cast<double>(model.input_dim() + model.output_dim()) + 6.0 * d) +
-                       8.0 * m * static_cast<double>(data.data.input_dim() + data.data.target_dim()),
-                   "training");
+    require_memory(
+        8.0 * (bmax * 4.0 * static_cast<double>(model.input_dim() + model.output_dim()) + 6.0 * d) +
+            8.0 * m * static_cast<double>(data.data.input_dim() + data.data.target_dim()),
+        "training");
   }
 
   pk::io::StagedDirectory dir(o.text("out"));
@@ -69,7 +73,8 @@ int train_command(const Args& args) {
   dir.commit();
   if (result.status == pk::nn::TrainingStatus::diverged) {
     std::printf("%s on %s: %s; the %lld finite steps are kept (exit status %d)\n", model.name().c_str(),
-                data.description.c_str(), result.message.c_str(), static_cast<long long>(result.steps), kExitDiverged);
+                data.description.c_str(), result.message.c_str(), static_cast<long long>(result.steps),
+                kExitDiverged);
   } else {
     std::printf("%s on %s: %s after %lld steps in %.2f s, training loss %.6g\n", model.name().c_str(),
                 data.description.c_str(), std::string(pk::nn::status_name(result.status)).c_str(),

@@ -40,8 +40,8 @@ DerivativeCheck check_gradient(Function f, TensorView w, double step) {
 
 DerivativeCheck check_hvp(Function f, TensorView w, TensorView v, double step) {
   if (w.shape() != v.shape())
-    throw ShapeError("check_hvp: direction of shape " + v.shape().str() +
-                     " for a point of shape " + w.shape().str());
+    throw ShapeError("check_hvp: direction of shape " + v.shape().str() + " for a point of shape " +
+                     w.shape().str());
   Tape tape;
   const Tensor hv = hvp(f, w, v, nullptr, HvpMethod::forward_over_reverse, &tape);
   double vmax = 0.0;

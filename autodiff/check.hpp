@@ -11,10 +11,10 @@ namespace pk::ad {
 /// component is |analytic - numeric| / max(1, |numeric|): relative for large values, absolute
 /// near zero, where a relative error means nothing.
 struct DerivativeCheck {
-  double max_error = 0.0;      // the worst component's error
-  std::int64_t worst = -1;     // its index in the flattened result (-1 when there are none)
-  double analytic = 0.0;       // the derivative there by automatic differentiation
-  double numeric = 0.0;        // and by finite differences
+  double max_error = 0.0;   // the worst component's error
+  std::int64_t worst = -1;  // its index in the flattened result (-1 when there are none)
+  double analytic = 0.0;    // the derivative there by automatic differentiation
+  double numeric = 0.0;     // and by finite differences
   bool passed(double tolerance) const { return max_error <= tolerance; }
 };
 

@@ -17,9 +17,8 @@ template <class R, class... Args>
 class FunctionRef<R(Args...)> {
  public:
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
-             std::is_invocable_r_v<R, F&, Args...>)
-  FunctionRef(F&& f) {  // NOLINT: implicit, so a lambda or function can be passed directly
+  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> && std::is_invocable_r_v<R, F&, Args...>)
+      FunctionRef(F&& f) {  // NOLINT: implicit, so a lambda or function can be passed directly
     using Target = std::remove_reference_t<F>;
     if constexpr (std::is_function_v<Target>) {
       // A function is not an object: keep its address, not a pointer to it.

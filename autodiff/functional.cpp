@@ -41,8 +41,7 @@ Var call(Function f, Var w, const char* who) {
 Var call_scalar(Function f, Var w, const char* who) {
   const Var y = call(f, w, who);
   if (y.size() != 1)
-    throw GradError(std::string(who) + ": needs a scalar function, got output of shape " +
-                    y.shape().str());
+    throw GradError(std::string(who) + ": needs a scalar function, got output of shape " + y.shape().str());
   return y;
 }
 
@@ -64,8 +63,7 @@ Tensor grad(Function f, TensorView w, Tape* workspace) {
   return Tensor(grad(call_scalar(f, x, "grad"), x).value());
 }
 
-Tensor hvp(Function f, TensorView w, TensorView v, Tensor* gradient, HvpMethod method,
-           Tape* workspace) {
+Tensor hvp(Function f, TensorView w, TensorView v, Tensor* gradient, HvpMethod method, Tape* workspace) {
   same_shape(w, v, "hvp", "direction");
   Workspace t(workspace);
   if (method == HvpMethod::forward_over_reverse) {

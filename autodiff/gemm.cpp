@@ -107,8 +107,8 @@ void scale_c(i64 m, i64 n, double beta, double* c, i64 ldc) {
 // a[r*a_rs + p*a_cs] and row p of B starts at b + p*ldb. always_inline lets the packed call site
 // turn the strides into constants, so the hot loop has no address arithmetic beyond two bumps.
 template <i64 R, i64 V>
-[[gnu::always_inline]] inline void tile_product(i64 k, const double* a, i64 a_rs, i64 a_cs,
-                                                const double* b, i64 ldb, v8d (&acc)[R][V]) {
+[[gnu::always_inline]] inline void tile_product(i64 k, const double* a, i64 a_rs, i64 a_cs, const double* b,
+                                                i64 ldb, v8d (&acc)[R][V]) {
   for (i64 p = 0; p < k; ++p, a += a_cs, b += ldb) {
     v8d bv[V];
 #pragma GCC unroll 8
@@ -124,8 +124,8 @@ template <i64 R, i64 V>
 
 // C[0:R, 0:8V] = alpha * acc + beta * C, not reading C when beta == 0.
 template <i64 R, i64 V>
-[[gnu::always_inline]] inline void store_tile(const v8d (&acc)[R][V], double alpha, double beta,
-                                              double* c, i64 ldc) {
+[[gnu::always_inline]] inline void store_tile(const v8d (&acc)[R][V], double alpha, double beta, double* c,
+                                              i64 ldc) {
 #pragma GCC unroll 16
   for (i64 r = 0; r < R; ++r) {
 #pragma GCC unroll 8
@@ -145,8 +145,7 @@ template <i64 R, i64 V>
 // Same for the top-left mr x nr corner only: edge tiles are computed in full from zero-padded
 // operands and clipped here, so the FMA loop never branches on the shape.
 template <i64 R, i64 V>
-void store_edge(const v8d (&acc)[R][V], double alpha, double beta, double* c, i64 ldc, i64 mr,
-                i64 nr) {
+void store_edge(const v8d (&acc)[R][V], double alpha, double beta, double* c, i64 ldc, i64 mr, i64 nr) {
   alignas(kAlign) double tile[R][V * kLanes];
   std::memcpy(tile, acc, sizeof(tile));
   for (i64 r = 0; r < mr; ++r)
@@ -177,8 +176,8 @@ void pack(const double* x, i64 ws, i64 ps, i64 extent, i64 kc, double* dst) {
   }
 }
 
-void micro_kernel(i64 kc, const double* ap, const double* bp, double alpha, double beta, double* c,
-                  i64 ldc, i64 mr, i64 nr) {
+void micro_kernel(i64 kc, const double* ap, const double* bp, double alpha, double beta, double* c, i64 ldc,
+                  i64 mr, i64 nr) {
   v8d acc[kMR][kNV] = {};
   tile_product<kMR, kNV>(kc, ap, 1, kMR, bp, kNR, acc);
   if (mr == kMR && nr == kNR)
@@ -187,8 +186,8 @@ void micro_kernel(i64 kc, const double* ap, const double* bp, double alpha, doub
     store_edge<kMR, kNV>(acc, alpha, beta, c, ldc, mr, nr);
 }
 
-void gemm_packed(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a,
-                 i64 lda, const double* b, i64 ldb, double beta, double* c, i64 ldc) {
+void gemm_packed(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda,
+                 const double* b, i64 ldb, double beta, double* c, i64 ldc) {
   const i64 a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
   const i64 b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
   const i64 mc_max = balanced_block(m, kMC, kMR), nc_max = balanced_block(n, kNC, kNR);
@@ -208,9 +207,8 @@ void gemm_packed(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, 
         // jr outside ir: one B micro-panel stays in L1 while A micro-panels stream from L2.
         for (i64 jr = 0; jr < nc; jr += kNR)
           for (i64 ir = 0; ir < mc; ir += kMR)
-            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, alpha, beta_k,
-                         c + (ic + ir) * ldc + jc + jr, ldc, std::min(kMR, mc - ir),
-                         std::min(kNR, nc - jr));
+            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, alpha, beta_k, c + (ic + ir) * ldc + jc + jr,
+                         ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr));
       }
     }
   }
@@ -240,8 +238,8 @@ struct Direct {
 // two strides is the constant 1 and folds into the addressing (a runtime-strided version ran
 // ~15% slower for A^T).
 template <i64 R, i64 V>
-[[gnu::always_inline]] inline void direct_product(const Direct& d, const double* a, const double* b,
-                                                  i64 ldb, v8d (&acc)[R][V]) {
+[[gnu::always_inline]] inline void direct_product(const Direct& d, const double* a, const double* b, i64 ldb,
+                                                  v8d (&acc)[R][V]) {
   if (d.trans_a)
     tile_product<R, V>(d.k, a, 1, d.lda, b, ldb, acc);
   else
@@ -284,18 +282,16 @@ void direct_blocks(const Direct& d, i64 i, i64 m) {
 // dst[p*ld + j] = src[j*lds + p] for p < k, j < n, zero for n <= j < ld (ld is a multiple of 8).
 // Eight source rows at a time: each p then writes one contiguous 8-wide vector while reading
 // eight sequential streams, instead of touching n rows (and as many pages) per p.
-void transpose_padded(i64 k, i64 n, const double* __restrict src, i64 lds, double* __restrict dst,
-                      i64 ld) {
+void transpose_padded(i64 k, i64 n, const double* __restrict src, i64 lds, double* __restrict dst, i64 ld) {
   for (i64 j = 0; j < ld; j += kLanes) {
     const i64 nj = std::min(kLanes, n - j);
     for (i64 p = 0; p < k; ++p)
-      for (i64 jj = 0; jj < kLanes; ++jj)
-        dst[p * ld + j + jj] = jj < nj ? src[(j + jj) * lds + p] : 0.0;
+      for (i64 jj = 0; jj < kLanes; ++jj) dst[p * ld + j + jj] = jj < nj ? src[(j + jj) * lds + p] : 0.0;
   }
 }
 
-void gemm_direct(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a,
-                 i64 lda, const double* b, i64 ldb, double beta, double* c, i64 ldc) {
+void gemm_direct(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda,
+                 const double* b, i64 ldb, double beta, double* c, i64 ldc) {
   Direct d{n, k, alpha, beta, trans_a, a, lda, b, ldb, nullptr, 0, c, ldc};
   const i64 n_full = n / kLanes * kLanes, n_tail = n - n_full;
   if (trans_b) {  // the tiles need contiguous rows of op(B)
@@ -308,8 +304,7 @@ void gemm_direct(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, 
   } else if (n_tail > 0) {
     double* tail = tl_pack_b.get(k * kLanes);
     for (i64 p = 0; p < k; ++p)
-      for (i64 j = 0; j < kLanes; ++j)
-        tail[p * kLanes + j] = j < n_tail ? b[p * ldb + n_full + j] : 0.0;
+      for (i64 j = 0; j < kLanes; ++j) tail[p * kLanes + j] = j < n_tail ? b[p * ldb + n_full + j] : 0.0;
     d.b_tail = tail;
     d.ld_tail = kLanes;
   }
@@ -335,8 +330,8 @@ void hsum8(const v8d (&v)[kLanes], v8d& out) {
         __builtin_shufflevector(x[0], x[1], 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
-void gemm_narrow(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a,
-                 i64 lda, const double* b, i64 ldb, double beta, double* c, i64 ldc) {
+void gemm_narrow(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda,
+                 const double* b, i64 ldb, double beta, double* c, i64 ldc) {
   double* bt = tl_pack_b.get(n * k);  // columns of op(B) as contiguous rows: at most 7k doubles
   for (i64 j = 0; j < n; ++j)
     for (i64 p = 0; p < k; ++p) bt[j * k + p] = trans_b ? b[j * ldb + p] : b[p * ldb + j];
@@ -400,8 +395,8 @@ void gemm_narrow(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, double alpha, 
 // unfolded batch) into scratch. RA x RB dot products at a time share their loads.
 
 template <int RA, int RB>
-void dot_block(i64 k, double alpha, const double* a, i64 lda, const double* b, i64 ldb,
-               double beta, double* c, i64 ldc) {
+void dot_block(i64 k, double alpha, const double* a, i64 lda, const double* b, i64 ldb, double beta,
+               double* c, i64 ldc) {
   v8d acc[RA][RB] = {};
   i64 p = 0;
   for (; p + kLanes <= k; p += kLanes) {
@@ -421,8 +416,8 @@ void dot_block(i64 k, double alpha, const double* a, i64 lda, const double* b, i
     }
 }
 
-void gemm_dots(i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda, const double* b,
-               i64 ldb, double beta, double* c, i64 ldc) {
+void gemm_dots(i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda, const double* b, i64 ldb,
+               double beta, double* c, i64 ldc) {
   for (i64 i = 0; i < m; i += 2) {
     const bool two = i + 1 < m;
     const double* ai = a + i * lda;
@@ -452,16 +447,15 @@ bool use_dots(bool trans_a, bool trans_b, i64 m, i64 n, i64 k) {
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
-          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
-          double* c, std::int64_t ldc) {
+          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+          std::int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0) return scale_c(m, n, beta, c, ldc);
   if (use_dots(trans_a, trans_b, m, n, k))
     gemm_dots(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else if (n < kLanes)
     gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <=
-           kDirectMaxMacs)
+  else if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <= kDirectMaxMacs)
     gemm_direct(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     gemm_packed(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -29,8 +29,8 @@ void grad(Var y, std::span<const Var> wrt, std::span<Var> out, const GradOptions
   if (options.seed.defined()) {
     check(t, options.seed, "grad (seed)");
     if (options.seed.shape() != ys)
-      throw GradError("grad: seed of shape " + options.seed.shape().str() +
-                      " for an output of shape " + ys.str());
+      throw GradError("grad: seed of shape " + options.seed.shape().str() + " for an output of shape " +
+                      ys.str());
   } else if (ys.size() != 1) {
     throw GradError("grad: output has shape " + ys.str() +
                     "; a backward from a non-scalar needs a seed of that shape (GradOptions::seed)");

@@ -93,8 +93,7 @@ namespace detail {
 inline void check(const Tape& tape, const Var& v, const char* what) {
   using A = detail::TapeAccess;
   const std::vector<Node>& nodes = A::nodes(tape);
-  if (A::tape(v) == &tape && A::index(v) < nodes.size() && nodes[A::index(v)].stamp == A::stamp(v))
-      [[likely]]
+  if (A::tape(v) == &tape && A::index(v) < nodes.size() && nodes[A::index(v)].stamp == A::stamp(v)) [[likely]]
     return;
   detail::check_failed(tape, v, what);
 }
@@ -117,8 +116,7 @@ inline double* allocate(Tape& tape, std::int64_t n) { return detail::TapeAccess:
 /// point: where an op keeps arguments too large for `OpParams::ints` (see OpParams::record).
 template <class T>
 const T* store(Tape& tape, const T& record) {
-  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T> &&
-                alignof(T) <= 64);
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T> && alignof(T) <= 64);
   void* p = allocate(tape, static_cast<std::int64_t>((sizeof(T) + sizeof(double) - 1) / sizeof(double)));
   return ::new (p) T(record);
 }

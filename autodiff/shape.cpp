@@ -29,15 +29,15 @@ void Shape::validate(const char* op) const {
   const bool rank_ok = rank >= 0 && rank <= 2;
   const bool unused_ok = rank_ok && (rank >= 2 || dims[1] == 1) && (rank >= 1 || dims[0] == 1);
   std::int64_t n = 0;
-  const bool extents_ok = dims[0] >= 0 && dims[1] >= 0 &&
-                          !__builtin_mul_overflow(dims[0], dims[1], &n) && n <= kMaxSize;
+  const bool extents_ok =
+      dims[0] >= 0 && dims[1] >= 0 && !__builtin_mul_overflow(dims[0], dims[1], &n) && n <= kMaxSize;
   if (rank_ok && unused_ok && extents_ok) return;
-  throw ShapeError(std::string(op) + ": invalid shape (rank " + std::to_string(rank) +
-                   ", extents " + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) +
-                   (!rank_ok        ? "): the rank must be 0, 1 or 2"
-                    : !unused_ok    ? "): extents beyond the rank must be 1"
+  throw ShapeError(std::string(op) + ": invalid shape (rank " + std::to_string(rank) + ", extents " +
+                   std::to_string(dims[0]) + ", " + std::to_string(dims[1]) +
+                   (!rank_ok                     ? "): the rank must be 0, 1 or 2"
+                    : !unused_ok                 ? "): extents beyond the rank must be 1"
                     : dims[0] < 0 || dims[1] < 0 ? "): negative extent"
-                                    : "): more than " + std::to_string(kMaxSize) + " elements"));
+                                                 : "): more than " + std::to_string(kMaxSize) + " elements"));
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
@@ -47,8 +47,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   auto join = [&](std::int64_t x, std::int64_t y) -> std::int64_t {
     if (x == y || y == 1) return x;
     if (x == 1) return y;
-    throw ShapeError(std::string(op) + ": shapes " + a.str() + " and " + b.str() +
-                     " do not broadcast");
+    throw ShapeError(std::string(op) + ": shapes " + a.str() + " and " + b.str() + " do not broadcast");
   };
   const std::int64_t rows = join(ar, br), cols = join(ac, bc);
   if (rank == 0) return Shape::scalar();

@@ -45,9 +45,7 @@ struct Shape {
   void validate(const char* op) const;
 
   /// Number of elements.
-  std::int64_t size() const {
-    return rank == 0 ? 1 : rank == 1 ? dims[0] : dims[0] * dims[1];
-  }
+  std::int64_t size() const { return rank == 0 ? 1 : rank == 1 ? dims[0] : dims[0] * dims[1]; }
   /// Extent along an axis (0 or 1 for a matrix, 0 for a vector).
   std::int64_t dim(int axis) const { return dims[static_cast<std::size_t>(axis)]; }
   /// The shape seen as a matrix for elementwise loops: a vector is a row (1 x n), a scalar 1 x 1.
@@ -62,8 +60,7 @@ struct Shape {
 
  private:
   // Out of line and cold, so the factories inline to two comparisons.
-  [[noreturn]] static void invalid_extents(const char* op, int rank, std::int64_t a,
-                                           std::int64_t b);
+  [[noreturn]] static void invalid_extents(const char* op, int rank, std::int64_t a, std::int64_t b);
 };
 
 /// The shape NumPy broadcasting gives for an elementwise op between a and b; throws

@@ -45,8 +45,7 @@ void detail::check_failed(const Tape& tape, const Var& v, const char* what) {
   using A = detail::TapeAccess;
   if (A::tape(v) == nullptr)
     throw TapeError(std::string(what) + ": operand is an undefined value (default-constructed)");
-  if (A::tape(v) != &tape)
-    throw TapeError(std::string(what) + ": operand belongs to another tape");
+  if (A::tape(v) != &tape) throw TapeError(std::string(what) + ": operand belongs to another tape");
   throw TapeError(std::string(what) + ": operand #" + std::to_string(A::index(v)) +
                   " was recorded before its tape was cleared or rewound; it no longer exists");
 }
@@ -74,8 +73,8 @@ Var Tape::variable(TensorView value) { return leaf(value, nullptr, true); }
 
 Var Tape::variable(TensorView value, TensorView tangent) {
   if (tangent.shape() != value.shape())
-    throw ShapeError("variable: tangent of shape " + tangent.shape().str() +
-                     " for a value of shape " + value.shape().str());
+    throw ShapeError("variable: tangent of shape " + tangent.shape().str() + " for a value of shape " +
+                     value.shape().str());
   return leaf(value, tangent.data(), true);
 }
 
@@ -118,8 +117,7 @@ std::size_t Tape::reserved_bytes() const {
          adjoint_.capacity() * sizeof(std::uint32_t) + leads_to_target_.capacity();
 }
 
-Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Shape shape,
-           OpParams params) {
+Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Shape shape, OpParams params) {
   using A = detail::TapeAccess;
   std::vector<Node>& nodes = A::nodes(tape);
   if (nodes.size() >= std::numeric_limits<std::uint32_t>::max())
@@ -162,8 +160,8 @@ std::uint32_t& slot_for(Tape& tape, std::uint32_t node_index, int i, const Var& 
   const std::uint32_t target = n.inputs[static_cast<std::size_t>(i)];
   const Shape& want = node_at(tape, target).shape;
   if (node(tape, g).shape != want)
-    throw GradError(std::string("backward of ") + n.op->name + ": adjoint of input " +
-                    std::to_string(i) + " has shape " + g.shape().str() + ", expected " + want.str());
+    throw GradError(std::string("backward of ") + n.op->name + ": adjoint of input " + std::to_string(i) +
+                    " has shape " + g.shape().str() + ", expected " + want.str());
   return detail::TapeAccess::adjoint(tape)[target];
 }
 }  // namespace

@@ -46,8 +46,7 @@ class Var {
  private:
   friend class Tape;
   friend struct detail::TapeAccess;
-  Var(Tape* tape, std::uint32_t index, std::uint64_t stamp)
-      : tape_(tape), index_(index), stamp_(stamp) {}
+  Var(Tape* tape, std::uint32_t index, std::uint64_t stamp) : tape_(tape), index_(index), stamp_(stamp) {}
   Tape* tape_ = nullptr;
   std::uint32_t index_ = 0;
   std::uint64_t stamp_ = 0;

@@ -27,8 +27,7 @@ Tensor::Tensor(Shape shape, double fill) : shape_(shape), data_(checked_count(sh
 Tensor::Tensor(Shape shape, std::vector<double> values) : shape_(shape), data_(std::move(values)) {
   shape.validate("Tensor");
   if (static_cast<std::int64_t>(data_.size()) != shape.size())
-    throw ShapeError("Tensor: " + std::to_string(data_.size()) + " values for shape " +
-                     shape.str());
+    throw ShapeError("Tensor: " + std::to_string(data_.size()) + " values for shape " + shape.str());
 }
 
 Tensor::Tensor(TensorView view) : shape_(view.shape()), data_(view.span().begin(), view.span().end()) {}
@@ -53,8 +52,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 double max_abs_diff(TensorView a, TensorView b) {
   if (a.shape() != b.shape())
-    throw ShapeError("max_abs_diff: shapes " + a.shape().str() + " and " + b.shape().str() +
-                     " differ");
+    throw ShapeError("max_abs_diff: shapes " + a.shape().str() + " and " + b.shape().str() + " differ");
   double m = 0.0;
   for (std::int64_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
   return m;

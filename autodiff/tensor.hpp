@@ -20,15 +20,11 @@ class TensorView {
   const Shape& shape() const { return shape_; }
   std::int64_t size() const { return shape_.size(); }
   const double* data() const { return data_; }
-  std::span<const double> span() const {
-    return {data_, static_cast<std::size_t>(shape_.size())};
-  }
+  std::span<const double> span() const { return {data_, static_cast<std::size_t>(shape_.size())}; }
   /// Element i of the flattened (row-major) tensor.
   double operator[](std::int64_t i) const { return data_[i]; }
   /// Element (r, c) of a matrix; for a vector r must be 0.
-  double operator()(std::int64_t r, std::int64_t c) const {
-    return data_[r * shape_.as_cols() + c];
-  }
+  double operator()(std::int64_t r, std::int64_t c) const { return data_[r * shape_.as_cols() + c]; }
   /// The single element of a scalar (or any one-element tensor).
   double item() const;
 
@@ -51,9 +47,7 @@ class Tensor {
 
   static Tensor scalar(double v) { return Tensor(Shape::scalar(), v); }
   static Tensor vector(std::vector<double> values);
-  static Tensor vector(std::initializer_list<double> values) {
-    return vector(std::vector<double>(values));
-  }
+  static Tensor vector(std::initializer_list<double> values) { return vector(std::vector<double>(values)); }
   static Tensor matrix(std::int64_t rows, std::int64_t cols, std::vector<double> values);
   static Tensor zeros(Shape shape) { return Tensor(shape, 0.0); }
 

@@ -25,8 +25,7 @@ const char* name_of(int size) { return size == 0 ? "tiny" : size == 1 ? "small" 
 
 void require(bool ok, const char* what, int size, double got, double want) {
   if (ok) return;
-  std::fprintf(stderr, "%s on the %s MLP is wrong: %.17g, expected %.17g\n", what, name_of(size),
-               got, want);
+  std::fprintf(stderr, "%s on the %s MLP is wrong: %.17g, expected %.17g\n", what, name_of(size), got, want);
   std::abort();
 }
 
@@ -54,8 +53,8 @@ void check_gradient_along(const MlpProblem& p, const Tensor& g, int size) {
   }
   const double numeric = (p.reference_loss(up) - p.reference_loss(down)) / (2 * h);
   const double analytic = inner(g, v);
-  require(std::abs(analytic - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)), "gradient", size,
-          analytic, numeric);
+  require(std::abs(analytic - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)), "gradient", size, analytic,
+          numeric);
 }
 
 void BM_Forward(benchmark::State& state) {
@@ -73,7 +72,8 @@ void BM_Forward(benchmark::State& state) {
     const Var w = tape.constant(p.w);
     benchmark::DoNotOptimize(p.loss(w).item());
   }
-  state.counters["FLOP/s"] = benchmark::Counter(p.forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(p.forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Gradient(benchmark::State& state) {

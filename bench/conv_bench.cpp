@@ -72,8 +72,8 @@ void BM_ConvGradient(benchmark::State& state) {
     const double numeric = (p.reference_loss(up) - p.reference_loss(down)) / (2 * h);
     double analytic = 0.0;
     for (std::int64_t i = 0; i < v.size(); ++i) analytic += g[i] * v[i];
-    require(std::abs(analytic - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)), "gradient",
-            analytic, numeric);
+    require(std::abs(analytic - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)), "gradient", analytic,
+            numeric);
   }
   for (auto _ : state) {
     tape.clear();
@@ -98,8 +98,7 @@ void BM_ConvHvp(benchmark::State& state) {
     const Tensor gu = grad(f, up), gd = grad(f, down);
     for (std::int64_t i = 0; i < hv.size(); ++i) {
       const double numeric = (gu[i] - gd[i]) / (2 * h);
-      require(std::abs(hv[i] - numeric) <= 1e-5 * std::max(1.0, std::abs(numeric)), "hvp", hv[i],
-              numeric);
+      require(std::abs(hv[i] - numeric) <= 1e-5 * std::max(1.0, std::abs(numeric)), "hvp", hv[i], numeric);
     }
   }
   for (auto _ : state) {

@@ -37,8 +37,7 @@ class Matrix {
   Matrix(i64 count, std::mt19937_64& rng) : raw_(static_cast<std::size_t>(count) + 8) {
     void* p = raw_.data();
     std::size_t space = raw_.size() * sizeof(double);
-    data_ = static_cast<double*>(
-        std::align(64, static_cast<std::size_t>(count) * sizeof(double), p, space));
+    data_ = static_cast<double*>(std::align(64, static_cast<std::size_t>(count) * sizeof(double), p, space));
     std::uniform_real_distribution<double> dist(-1.0, 1.0);
     for (i64 i = 0; i < count; ++i) data_[i] = dist(rng);
   }
@@ -57,18 +56,15 @@ void verify(const Shape& s, const Matrix& a, const Matrix& b, const Matrix& c) {
     for (i64 j = 0; j < s.n; ++j) {
       double sum = 0.0, mag = 0.0;
       for (i64 p = 0; p < s.k; ++p) {
-        const double t =
-            (s.ta ? a[p * lda + i] : a[i * lda + p]) * (s.tb ? b[j * ldb + p] : b[p * ldb + j]);
+        const double t = (s.ta ? a[p * lda + i] : a[i * lda + p]) * (s.tb ? b[j * ldb + p] : b[p * ldb + j]);
         sum += t;
         mag += std::abs(t);
       }
       if (!(std::abs(c[i * s.n + j] - sum) <= 1e-12 * mag + 1e-300)) {
         std::fprintf(
-            stderr,
-            "gemm mismatch ta=%d tb=%d %lldx%lldx%lld at (%lld,%lld): got %.17g want %.17g\n", s.ta,
-            s.tb, static_cast<long long>(s.m), static_cast<long long>(s.n),
-            static_cast<long long>(s.k), static_cast<long long>(i), static_cast<long long>(j),
-            c[i * s.n + j], sum);
+            stderr, "gemm mismatch ta=%d tb=%d %lldx%lldx%lld at (%lld,%lld): got %.17g want %.17g\n", s.ta,
+            s.tb, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
+            static_cast<long long>(i), static_cast<long long>(j), c[i * s.n + j], sum);
         std::abort();
       }
     }
@@ -92,8 +88,7 @@ void run(benchmark::State& state, Shape s, Engine engine) {
     }
 #endif
     (void)engine;
-    pk::ad::detail::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0,
-                         c.data(), s.n);
+    pk::ad::detail::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0, c.data(), s.n);
   };
   call();
   verify(s, a, b, c);
@@ -150,9 +145,8 @@ const Shape kShapes[] = {
 int main(int argc, char** argv) {
   std::vector<pk::bench::RatioRow> rows;
   for (const Shape& s : kShapes) {
-    const std::string shape = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" +
-                              std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
-                              std::to_string(s.k);
+    const std::string shape = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" + std::to_string(s.m) +
+                              "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
     benchmark::RegisterBenchmark(("gemm/" + shape).c_str(), run, s, Engine::pathkernel);
 #ifdef PATHKERNEL_BENCH_CBLAS
     benchmark::RegisterBenchmark(("cblas_dgemm/" + shape).c_str(), run, s, Engine::cblas);

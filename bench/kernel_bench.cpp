@@ -80,7 +80,8 @@ Problem make_problem(const char* widths, std::int64_t points, std::int64_t queri
   for (std::int64_t r = 0; r < points; ++r)
     for (std::int64_t o = 0; o < c; ++o) {
       double s = 0.0;
-      for (std::int64_t j = 0; j < f; ++j) s += x(r, j) * std::cos(static_cast<double>(1 + j + 3 * o)) / std::sqrt(static_cast<double>(f));
+      for (std::int64_t j = 0; j < f; ++j)
+        s += x(r, j) * std::cos(static_cast<double>(1 + j + 3 * o)) / std::sqrt(static_cast<double>(f));
       y(r, o) = std::sin(2.0 * s);
     }
   Tensor w0 = pk::nn::initialise(model.layout(), pk::nn::InitScheme::pytorch_default, 3);
@@ -141,8 +142,9 @@ void BM_TrainingStep(benchmark::State& state) {
     const pk::nn::TrainingResult r = trainer.run(p.w0);
     benchmark::DoNotOptimize(r.final_loss);
   }
-  state.counters["step_time"] = benchmark::Counter(static_cast<double>(kSteps),
-                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["step_time"] =
+      benchmark::Counter(static_cast<double>(kSteps),
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   state.counters["D"] = static_cast<double>(p.model.parameter_count());
 }
 
@@ -172,7 +174,8 @@ void BM_Decompose(benchmark::State& state, Extra extra) {
     if (!(r.run_identity_error() <= 1e-10)) fail("run identity");
     if (extra == Extra::exact_kernel && !(r.exact_identity_error() <= 1e-10)) fail("exact kernel identity");
     for (const int n : r.exact_nodes) mean_nodes += static_cast<double>(n) / static_cast<double>(r.steps);
-    if (extra == Extra::attribution && !(r.attribution_identity_error() <= 1e-12)) fail("attribution identity");
+    if (extra == Extra::attribution && !(r.attribution_identity_error() <= 1e-12))
+      fail("attribution identity");
     if (extra == Extra::second_order_every || extra == Extra::third_order_every) {
       double r1 = 0.0, r2 = 0.0, r3 = 0.0;
       for (std::size_t i = 0; i < r.df.size(); ++i) {
@@ -181,7 +184,8 @@ void BM_Decompose(benchmark::State& state, Extra extra) {
         if (extra == Extra::third_order_every) r3 += std::abs(r.remainder3(i));
       }
       if (!(r2 < 0.5 * r1)) fail("the second-order term does not reduce the remainder");
-      if (extra == Extra::third_order_every && !(r3 < 0.5 * r2)) fail("the third-order term does not reduce the remainder");
+      if (extra == Extra::third_order_every && !(r3 < 0.5 * r2))
+        fail("the third-order term does not reduce the remainder");
     }
   }
   const double train = training_step_seconds();
@@ -193,11 +197,13 @@ void BM_Decompose(benchmark::State& state, Extra extra) {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   const double per_step = seconds / static_cast<double>(state.iterations() * kSteps);
-  state.counters["step_time"] = benchmark::Counter(static_cast<double>(kSteps),
-                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["step_time"] =
+      benchmark::Counter(static_cast<double>(kSteps),
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   state.counters["x_training_step"] = per_step / train;
   state.counters["training_step_us"] = train * 1e6;
-  if (extra == Extra::exact_kernel) state.counters["quadrature_nodes"] = mean_nodes;  // the last rule's, per step
+  if (extra == Extra::exact_kernel)
+    state.counters["quadrature_nodes"] = mean_nodes;  // the last rule's, per step
 }
 
 // The attribution methods' problem: large M, small Q.
@@ -212,7 +218,8 @@ const AttributionRun& attribution_run(pk::nn::OptimizerKind kind) {
   auto make = [](pk::nn::OptimizerKind k) {
     AttributionRun a{make_problem("2-16-16-1", kAttributionPoints, kAttributionQueries), {}};
     const bool adam = k == pk::nn::OptimizerKind::adam;
-    const pk::nn::TrainingConfig config{.steps = kSteps, .schedule = pk::nn::Schedule::constant(adam ? 0.005 : 0.05),
+    const pk::nn::TrainingConfig config{.steps = kSteps,
+                                        .schedule = pk::nn::Schedule::constant(adam ? 0.005 : 0.05),
                                         .optimizer = {.kind = k, .momentum = 0.9, .weight_decay = 0.001},
                                         .batches = {.batch_size = 20, .seed = 7}};
     pk::nn::Trainer trainer(a.problem.model, pk::nn::Loss(pk::nn::LossKind::mse), a.problem.data, config);
@@ -248,7 +255,8 @@ double seconds_of(const AttributionRun& a, pk::kernel::AttributionMethod method)
   return best;
 }
 
-void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind, pk::kernel::AttributionMethod method) {
+void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind,
+                          pk::kernel::AttributionMethod method) {
   using pk::kernel::AttributionMethod;
   const AttributionRun& a = attribution_run(kind);
   const DecompositionReport forward = attribute(a, AttributionMethod::forward);
@@ -262,7 +270,8 @@ void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind, p
     }
     if (!(scale > 0 && gap <= 1e-12 * scale)) fail("forward and backward attributions differ");
     if (!(backward.attribution_identity_error() <= 1e-12)) fail("backward attribution identity");
-    if (forward.attribution_method != "per_point_state" || backward.attribution_method != "per_query_backward")
+    if (forward.attribution_method != "per_point_state" ||
+        backward.attribution_method != "per_query_backward")
       fail("attribution methods not as forced");
   }
   const DecompositionReport& mine = method == AttributionMethod::forward ? forward : backward;
@@ -273,8 +282,9 @@ void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind, p
     benchmark::DoNotOptimize(r.attribution.data());
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  state.counters["step_time"] = benchmark::Counter(static_cast<double>(kSteps),
-                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["step_time"] =
+      benchmark::Counter(static_cast<double>(kSteps),
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   state.counters["state_bytes"] = static_cast<double>(mine.attribution_state_bytes);
   state.counters["M"] = static_cast<double>(kAttributionPoints);
   state.counters["Q"] = static_cast<double>(kAttributionQueries);
@@ -282,8 +292,8 @@ void BM_AttributionMethod(benchmark::State& state, pk::nn::OptimizerKind kind, p
   if (method == AttributionMethod::backward) {
     const double mine_seconds = seconds / static_cast<double>(state.iterations());
     state.counters["forward_over_backward_time"] = seconds_of(a, AttributionMethod::forward) / mine_seconds;
-    state.counters["forward_over_backward_state"] =
-        static_cast<double>(forward.attribution_state_bytes) / static_cast<double>(backward.attribution_state_bytes);
+    state.counters["forward_over_backward_state"] = static_cast<double>(forward.attribution_state_bytes) /
+                                                    static_cast<double>(backward.attribution_state_bytes);
   }
 }
 
@@ -316,9 +326,12 @@ void BM_TangentKernel(benchmark::State& state, const KernelSize& size, pk::kerne
     // Check: the two routes agree to 1e-12 of the largest entry, and the kernel is symmetric.
     const bool medium = std::string(size.name) == "medium";
     const Tensor pts = medium ? first_rows(x, 32) : x;
-    const Tensor fast = pk::kernel::model_tangent_kernel(p.model, pts, pts, p.w0, tape, pk::kernel::KernelRoute::dense_grams);
-    const Tensor slow = pk::kernel::model_tangent_kernel(p.model, pts, pts, p.w0, tape, pk::kernel::KernelRoute::jacobians);
-    if (!(pk::ad::max_abs_diff(fast, slow) <= 1e-12 * max_abs(slow))) fail(std::string(size.name) + ": kernel routes differ");
+    const Tensor fast =
+        pk::kernel::model_tangent_kernel(p.model, pts, pts, p.w0, tape, pk::kernel::KernelRoute::dense_grams);
+    const Tensor slow =
+        pk::kernel::model_tangent_kernel(p.model, pts, pts, p.w0, tape, pk::kernel::KernelRoute::jacobians);
+    if (!(pk::ad::max_abs_diff(fast, slow) <= 1e-12 * max_abs(slow)))
+      fail(std::string(size.name) + ": kernel routes differ");
     const std::int64_t n = fast.shape().dim(0);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = 0; j < i; ++j)
@@ -344,18 +357,21 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("decompose/") + name + "/small").c_str(), BM_Decompose, extra)
         ->Unit(benchmark::kMillisecond);
   for (const auto kind : {pk::nn::OptimizerKind::momentum, pk::nn::OptimizerKind::adam})
-    for (const auto method : {pk::kernel::AttributionMethod::forward, pk::kernel::AttributionMethod::backward})
-      benchmark::RegisterBenchmark((std::string("attribution_method/") + std::string(pk::nn::optimizer_name(kind)) + "/" +
-                                    std::string(pk::kernel::attribution_method_name(method))).c_str(),
-                                   BM_AttributionMethod, kind, method)
+    for (const auto method :
+         {pk::kernel::AttributionMethod::forward, pk::kernel::AttributionMethod::backward})
+      benchmark::RegisterBenchmark(
+          (std::string("attribution_method/") + std::string(pk::nn::optimizer_name(kind)) + "/" +
+           std::string(pk::kernel::attribution_method_name(method)))
+              .c_str(),
+          BM_AttributionMethod, kind, method)
           ->Unit(benchmark::kMillisecond);
   for (const KernelSize& s : kKernelSizes) {
     const std::string n = s.name;
     benchmark::RegisterBenchmark(("tangent_kernel_dense_grams/" + n).c_str(), BM_TangentKernel, s,
                                  pk::kernel::KernelRoute::dense_grams)
         ->Unit(benchmark::kMillisecond);
-    auto* b = benchmark::RegisterBenchmark(("tangent_kernel_per_sample_jacobians/" + n).c_str(), BM_TangentKernel, s,
-                                           pk::kernel::KernelRoute::jacobians);
+    auto* b = benchmark::RegisterBenchmark(("tangent_kernel_per_sample_jacobians/" + n).c_str(),
+                                           BM_TangentKernel, s, pk::kernel::KernelRoute::jacobians);
     b->Unit(benchmark::kMillisecond);
     if (n == "medium") b->Iterations(1);
   }

@@ -105,7 +105,8 @@ void BM_BareGradient(benchmark::State& state, const Size& size) {
     Tensor gi = pk::ad::grad(f, p.w0, &tape);
     benchmark::DoNotOptimize(gi.data());
   }
-  state.counters["step_time"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["step_time"] =
+      benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   state.counters["D"] = static_cast<double>(p.model.parameter_count());
 }
 
@@ -128,7 +129,8 @@ void BM_Step(benchmark::State& state, const Size& size, Recorder which) {
     reference.add_observer(expected);
     reference.run(p.w0);
     const pk::nn::TrainingResult r = trainer.run(p.w0);
-    if (r.status != pk::nn::TrainingStatus::completed || r.steps != steps) fail(std::string(size.name) + ": " + r.message);
+    if (r.status != pk::nn::TrainingStatus::completed || r.steps != steps)
+      fail(std::string(size.name) + ": " + r.message);
     if (!std::equal(r.final_weights.span().begin(), r.final_weights.span().end(),
                     expected.trajectory().weights(steps).span().begin()))
       fail(std::string(size.name) + ": runs differ");
@@ -141,8 +143,9 @@ void BM_Step(benchmark::State& state, const Size& size, Recorder which) {
     const pk::nn::TrainingResult r = trainer.run(p.w0);
     benchmark::DoNotOptimize(r.final_loss);
   }
-  state.counters["step_time"] = benchmark::Counter(static_cast<double>(steps),
-                                                   benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["step_time"] =
+      benchmark::Counter(static_cast<double>(steps),
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
@@ -150,11 +153,16 @@ void BM_Step(benchmark::State& state, const Size& size, Recorder which) {
 void register_all() {
   for (const Size& s : kSizes) {
     const std::string n = s.name;
-    benchmark::RegisterBenchmark(("bare_gradient/" + n).c_str(), BM_BareGradient, s)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("step_no_recorder/" + n).c_str(), BM_Step, s, Recorder::none)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("step_memory_recorder/" + n).c_str(), BM_Step, s, Recorder::memory)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("step_disk_recorder/" + n).c_str(), BM_Step, s, Recorder::disk)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("step_disk_recorder_flush100/" + n).c_str(), BM_Step, s, Recorder::disk_flush_100)
+    benchmark::RegisterBenchmark(("bare_gradient/" + n).c_str(), BM_BareGradient, s)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("step_no_recorder/" + n).c_str(), BM_Step, s, Recorder::none)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("step_memory_recorder/" + n).c_str(), BM_Step, s, Recorder::memory)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("step_disk_recorder/" + n).c_str(), BM_Step, s, Recorder::disk)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("step_disk_recorder_flush100/" + n).c_str(), BM_Step, s,
+                                 Recorder::disk_flush_100)
         ->Unit(benchmark::kMicrosecond);
   }
 }

@@ -15,9 +15,9 @@
 namespace pk::bench {
 
 /// Sets OpenBLAS, when it is the BLAS loaded in this process, to one thread and returns its
-/// configuration and thread count as it reports them ("" when no OpenBLAS is loaded). OpenBLAS reads OPENBLAS_NUM_THREADS
-/// before main runs, so only the call is certain to win over the environment; it is looked up at
-/// run time because a peer may link the generic libblas.so.3, whichever implementation that is.
+/// configuration and thread count as it reports them ("" when no OpenBLAS is loaded). OpenBLAS reads
+/// OPENBLAS_NUM_THREADS before main runs, so only the call is certain to win over the environment; it is
+/// looked up at run time because a peer may link the generic libblas.so.3, whichever implementation that is.
 inline std::string pin_openblas_to_one_thread() {
   using SetThreads = void (*)(int);
   using GetThreads = int (*)();

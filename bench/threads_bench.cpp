@@ -7,7 +7,8 @@
 // Each iteration decomposes the run with one thread and then with two, back to back, so both see
 // the same load on a shared machine; the counters are the two wall times and their ratio
 // (speedup = seconds_1_thread / seconds_2_threads), the CPU seconds each used (all threads), and
-// the reports' steps.csv must be the same bytes or the program aborts. PATHKERNEL_BENCH_STEPS shortens the run (default 2000).
+// the reports' steps.csv must be the same bytes or the program aborts. PATHKERNEL_BENCH_STEPS shortens the
+// run (default 2000).
 //
 //   threads_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
@@ -55,7 +56,8 @@ struct Recorded {
 const Recorded& recorded() {
   static const Recorded r = [] {
     Recorded run;
-    run.dir = std::filesystem::temp_directory_path() / ("pathkernel_threads_bench_" + std::to_string(::getpid()));
+    run.dir =
+        std::filesystem::temp_directory_path() / ("pathkernel_threads_bench_" + std::to_string(::getpid()));
     std::filesystem::remove_all(run.dir);
     std::filesystem::create_directories(run.dir);
     Tensor x(Shape::matrix(kPoints, 1)), y(Shape::matrix(kPoints, 1));
@@ -80,7 +82,9 @@ const Recorded& recorded() {
 double process_cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec);
+  };
   return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
@@ -145,8 +149,11 @@ void BM_DecomposeThreads(benchmark::State& state) {
   state.counters["steps"] = static_cast<double>(steps());
 }
 
-BENCHMARK(BM_DecomposeThreads)->Name("decompose/f2_every_step/1-64-64-1/256_queries/threads_1_vs_2")
-    ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_DecomposeThreads)
+    ->Name("decompose/f2_every_step/1-64-64-1/256_queries/threads_1_vs_2")
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 }  // namespace
 

@@ -28,10 +28,10 @@ int main() {
   std::printf("network 2-8-8-1 (tanh), %lld parameters, %lld samples\n",
               static_cast<long long>(net.parameter_count()), static_cast<long long>(net.batch));
   std::printf("loss                 %.10f\n", value(loss, net.w));
-  std::printf("gradient  |g|        %.10f   g[0..3] = %+.6f %+.6f %+.6f %+.6f\n", norm(g), g[0], g[1],
-              g[2], g[3]);
-  std::printf("H v       |Hv|       %.10f   Hv[0..3] = %+.6f %+.6f %+.6f %+.6f\n", norm(hv), hv[0],
-              hv[1], hv[2], hv[3]);
+  std::printf("gradient  |g|        %.10f   g[0..3] = %+.6f %+.6f %+.6f %+.6f\n", norm(g), g[0], g[1], g[2],
+              g[3]);
+  std::printf("H v       |Hv|       %.10f   Hv[0..3] = %+.6f %+.6f %+.6f %+.6f\n", norm(hv), hv[0], hv[1],
+              hv[2], hv[3]);
   std::printf("forward-over-reverse vs reverse-over-reverse: max |difference| = %.2e\n",
               max_abs_diff(hv, hv_slow));
   std::printf("finite differences: gradient error %.2e, HVP error %.2e\n", grad_check.max_error,

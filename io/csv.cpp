@@ -1,8 +1,8 @@
 #include "io/csv.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -29,13 +29,10 @@ struct Row {
   std::int64_t end_column = 0;  // one past the last character, for "too few cells"
 };
 
-bool is_blank(std::string_view s) {
-  return s.find_first_not_of(" \t") == std::string_view::npos;
-}
+bool is_blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
 
 // Splits one line into cells; quotes follow RFC 4180 within a line.
-Row split_line(std::string_view line, std::int64_t line_number, char delimiter,
-               const std::string& file) {
+Row split_line(std::string_view line, std::int64_t line_number, char delimiter, const std::string& file) {
   Row row;
   row.line = line_number;
   row.end_column = static_cast<std::int64_t>(line.size()) + 1;
@@ -48,8 +45,7 @@ Row split_line(std::string_view line, std::int64_t line_number, char delimiter,
       cell.quoted = true;
       std::size_t j = i + 1;
       for (;;) {
-        if (j >= line.size())
-          throw CsvError(file, line_number, cell.column, "unterminated quoted cell");
+        if (j >= line.size()) throw CsvError(file, line_number, cell.column, "unterminated quoted cell");
         if (line[j] == '"') {
           if (j + 1 < line.size() && line[j + 1] == '"') {
             cell.text += '"';
@@ -90,11 +86,16 @@ struct Number {
 
 const char* describe(Problem p) {
   switch (p) {
-    case Problem::none: return "";
-    case Problem::empty: return "empty cell";
-    case Problem::not_a_number: return "not a number";
-    case Problem::out_of_range: return "number out of the range of a double";
-    case Problem::not_finite: return "not a finite number (NaN and infinity are refused)";
+    case Problem::none:
+      return "";
+    case Problem::empty:
+      return "empty cell";
+    case Problem::not_a_number:
+      return "not a number";
+    case Problem::out_of_range:
+      return "number out of the range of a double";
+    case Problem::not_finite:
+      return "not a finite number (NaN and infinity are refused)";
   }
   return "";
 }
@@ -181,7 +182,8 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
         if (c.quoted || !looks_numeric(c.text))
           throw CsvError(file, 1, c.column,
                          "the first row mixes names and numbers, so it is neither a header nor "
-                         "data (cell " + in_quotes(c.text) + "); set CsvOptions::header to say which");
+                         "data (cell " +
+                             in_quotes(c.text) + "); set CsvOptions::header to say which");
     }
   }
 
@@ -199,8 +201,7 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
     for (std::int64_t c = 0; c < columns; ++c) names.push_back(std::string("c").append(std::to_string(c)));
   }
   const std::size_t data_start = header ? 1 : 0;
-  if (lines.size() <= data_start)
-    throw CsvError(file, 2, 1, "no data rows after the header");
+  if (lines.size() <= data_start) throw CsvError(file, 2, 1, "no data rows after the header");
 
   // Resolve the target columns before reading any number, so a bad name fails fast.
   std::vector<std::int64_t> target_columns;
@@ -208,16 +209,18 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
     std::int64_t col = -1;
     if (ref.is_name()) {
       if (!header)
-        throw CsvError(file, 1, 1, "target column " + ref.str() +
-                                       " is named, but the file has no header row (name it by index)");
+        throw CsvError(
+            file, 1, 1,
+            "target column " + ref.str() + " is named, but the file has no header row (name it by index)");
       for (std::int64_t c = 0; c < columns; ++c)
         if (names[static_cast<std::size_t>(c)] == ref.name()) col = c;
       if (col < 0) throw CsvError(file, 1, 1, "no column named " + ref.str() + " in the header");
     } else {
       col = ref.index() < 0 ? columns + ref.index() : ref.index();
       if (col < 0 || col >= columns)
-        throw CsvError(file, 1, 1, "target column " + ref.str() + " is out of range: the file has " +
-                                       std::to_string(columns) + " columns");
+        throw CsvError(file, 1, 1,
+                       "target column " + ref.str() + " is out of range: the file has " +
+                           std::to_string(columns) + " columns");
     }
     for (const std::int64_t t : target_columns)
       if (t == col) throw CsvError(file, 1, 1, "target column " + ref.str() + " is named twice");
@@ -239,22 +242,26 @@ CsvTable parse_table(std::string_view text, const std::string& file, const CsvOp
     const Row row = r == 0 && data_start == 0 ? first : row_at(data_start + static_cast<std::size_t>(r));
     const auto n = static_cast<std::int64_t>(row.cells.size());
     if (n != columns) {
-      const std::int64_t at = n > columns ? row.cells[static_cast<std::size_t>(columns)].column : row.end_column;
-      throw CsvError(file, row.line, at,
-                     "row has " + std::to_string(n) + " cells, expected " + std::to_string(columns) +
-                         " (as in line 1)");
+      const std::int64_t at =
+          n > columns ? row.cells[static_cast<std::size_t>(columns)].column : row.end_column;
+      throw CsvError(
+          file, row.line, at,
+          "row has " + std::to_string(n) + " cells, expected " + std::to_string(columns) + " (as in line 1)");
     }
     for (std::int64_t c = 0; c < columns; ++c) {
       const Cell& cell = row.cells[static_cast<std::size_t>(c)];
       const Number num = parse_number(cell.text);
       if (num.problem != Problem::none)
         throw CsvError(file, row.line, cell.column,
-                       std::string(describe(num.problem)) + (cell.text.empty() ? "" : ": " + in_quotes(cell.text)) +
-                           " in column " + in_quotes(names[static_cast<std::size_t>(c)]));
+                       std::string(describe(num.problem)) +
+                           (cell.text.empty() ? "" : ": " + in_quotes(cell.text)) + " in column " +
+                           in_quotes(names[static_cast<std::size_t>(c)]));
       values[static_cast<std::size_t>(c)] = num.value;
     }
-    for (std::int64_t j = 0; j < f; ++j) inputs(r, j) = values[static_cast<std::size_t>(input_columns[static_cast<std::size_t>(j)])];
-    for (std::int64_t j = 0; j < t; ++j) targets(r, j) = values[static_cast<std::size_t>(target_columns[static_cast<std::size_t>(j)])];
+    for (std::int64_t j = 0; j < f; ++j)
+      inputs(r, j) = values[static_cast<std::size_t>(input_columns[static_cast<std::size_t>(j)])];
+    for (std::int64_t j = 0; j < t; ++j)
+      targets(r, j) = values[static_cast<std::size_t>(target_columns[static_cast<std::size_t>(j)])];
   }
   std::vector<std::string> input_names, target_names;
   for (const std::int64_t c : input_columns) input_names.push_back(names[static_cast<std::size_t>(c)]);

@@ -32,10 +32,10 @@ namespace pk::io {
 /// -1 is the last column).
 class ColumnRef {
  public:
-  ColumnRef(std::string name) : ref_(std::move(name)) {}  // NOLINT: implicit, {"species"} reads well
+  ColumnRef(std::string name) : ref_(std::move(name)) {}    // NOLINT: implicit, {"species"} reads well
   ColumnRef(const char* name) : ref_(std::string(name)) {}  // NOLINT
-  ColumnRef(std::int64_t index) : ref_(index) {}           // NOLINT
-  ColumnRef(int index) : ref_(std::int64_t{index}) {}      // NOLINT
+  ColumnRef(std::int64_t index) : ref_(index) {}            // NOLINT
+  ColumnRef(int index) : ref_(std::int64_t{index}) {}       // NOLINT
   bool is_name() const { return std::holds_alternative<std::string>(ref_); }
   const std::string& name() const { return std::get<std::string>(ref_); }
   std::int64_t index() const { return std::get<std::int64_t>(ref_); }

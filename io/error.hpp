@@ -26,8 +26,7 @@ class IoError : public Error {
 /// 0 where the problem is not at one place (an empty file, an unknown target name).
 class CsvError : public Error {
  public:
-  CsvError(const std::string& file, std::int64_t line, std::int64_t column,
-           const std::string& reason)
+  CsvError(const std::string& file, std::int64_t line, std::int64_t column, const std::string& reason)
       : Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + reason),
         file_(file),
         line_(line),
@@ -48,8 +47,7 @@ class CsvError : public Error {
 /// required. The message reads `file: reason`.
 class NpyError : public Error {
  public:
-  NpyError(const std::string& file, const std::string& reason)
-      : Error(file + ": " + reason), file_(file) {}
+  NpyError(const std::string& file, const std::string& reason) : Error(file + ": " + reason), file_(file) {}
   const std::string& file() const { return file_; }
 
  private:
@@ -61,8 +59,7 @@ class NpyError : public Error {
 /// ("model.layers[2].out") that is missing or wrong.
 class JsonError : public Error {
  public:
-  JsonError(const std::string& file, const std::string& reason)
-      : Error(file + ": " + reason), file_(file) {}
+  JsonError(const std::string& file, const std::string& reason) : Error(file + ": " + reason), file_(file) {}
   const std::string& file() const { return file_; }
 
  private:

@@ -15,8 +15,7 @@ inline constexpr std::int64_t kDefaultMaxFileBytes = std::int64_t{4} << 30;
 /// The file's bytes. Refuses, with an IoError naming the file: a path that cannot be opened, a
 /// directory or anything else that is not a regular file (a device such as /dev/zero never ends),
 /// and a file larger than `max_bytes` (checked on its size before anything is allocated).
-std::string read_file_bytes(const std::filesystem::path& path,
-                            std::int64_t max_bytes = kDefaultMaxFileBytes);
+std::string read_file_bytes(const std::filesystem::path& path, std::int64_t max_bytes = kDefaultMaxFileBytes);
 
 /// At most `max_chars` characters of `text` in single quotes, with control characters and other
 /// bytes below 0x20 or equal to 0x7f written as \xNN: how every reader quotes an offending piece of a

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -55,12 +55,12 @@ std::int64_t element_count(std::span<const std::int64_t> shape) {
   return n;
 }
 
-
 void decode_doubles(const char* bytes, std::int64_t n, double* out) {
   if (n == 0) return;  // out may be null for an empty array
   std::memcpy(out, bytes, static_cast<std::size_t>(n) * sizeof(double));
   if constexpr (std::endian::native == std::endian::big) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = std::bit_cast<double>(swap_bytes(std::bit_cast<std::uint64_t>(out[i])));
+    for (std::int64_t i = 0; i < n; ++i)
+      out[i] = std::bit_cast<double>(swap_bytes(std::bit_cast<std::uint64_t>(out[i])));
   }
 }
 
@@ -115,13 +115,12 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& reason) const {
-    throw NpyError(file_, "malformed header: " + reason + " at character " +
-                              std::to_string(pos_ + 1) + " of \"" + std::string(text_) + "\"");
+    throw NpyError(file_, "malformed header: " + reason + " at character " + std::to_string(pos_ + 1) +
+                              " of \"" + std::string(text_) + "\"");
   }
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t'))
-      ++pos_;
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\t')) ++pos_;
   }
   void expect(char c) {
     skip_space();
@@ -199,7 +198,8 @@ Parsed parse_preamble(const std::string& file, const std::string& bytes) {
   const auto minor = static_cast<unsigned char>(bytes[7]);
   std::size_t header_len = 0, offset = 0;
   if (major == 1 && minor == 0) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len = static_cast<unsigned char>(bytes[8]) |
+                 (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     offset = 10;
   } else if ((major == 2 || major == 3) && minor == 0) {
     if (bytes.size() < 12) throw NpyError(file, "truncated: the file ends inside the preamble");
@@ -207,22 +207,22 @@ Parsed parse_preamble(const std::string& file, const std::string& bytes) {
       header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + static_cast<std::size_t>(i)]);
     offset = 12;
   } else {
-    throw NpyError(file, "unsupported format version " + std::to_string(major) + "." +
-                             std::to_string(minor) + " (1.0, 2.0 and 3.0 are read)");
+    throw NpyError(file, "unsupported format version " + std::to_string(major) + "." + std::to_string(minor) +
+                             " (1.0, 2.0 and 3.0 are read)");
   }
   if (header_len > kMaxHeaderBytes)
     throw NpyError(file, "the header claims " + std::to_string(header_len) + " bytes, more than the " +
                              std::to_string(kMaxHeaderBytes) + " a .npy header can reasonably have");
   if (bytes.size() < offset + header_len)
     throw NpyError(file, "truncated: the header claims " + std::to_string(header_len) +
-                             " bytes but the file ends after " +
-                             std::to_string(bytes.size() - offset));
+                             " bytes but the file ends after " + std::to_string(bytes.size() - offset));
   std::string_view text(bytes.data() + offset, header_len);
   const HeaderParser::Header h = HeaderParser(file, text).parse();
   if (h.descr != "<f8") {
     if (h.descr == ">f8")
-      throw NpyError(file, "dtype '>f8' (big-endian float64) is not supported; save with "
-                           "arr.astype('<f8')");
+      throw NpyError(file,
+                     "dtype '>f8' (big-endian float64) is not supported; save with "
+                     "arr.astype('<f8')");
     throw NpyError(file, "dtype '" + h.descr +
                              "' is not supported: pathkernel reads little-endian float64 ('<f8') "
                              "only; convert with arr.astype('<f8')");
@@ -284,12 +284,15 @@ std::string NpyArray::shape_str() const { return shape_string(shape); }
 
 ad::Tensor NpyArray::to_tensor() const {
   switch (shape.size()) {
-    case 0: return ad::Tensor(ad::Shape::scalar(), data);
-    case 1: return ad::Tensor(ad::Shape::vector(shape[0]), data);
-    case 2: return ad::Tensor(ad::Shape::matrix(shape[0], shape[1]), data);
+    case 0:
+      return ad::Tensor(ad::Shape::scalar(), data);
+    case 1:
+      return ad::Tensor(ad::Shape::vector(shape[0]), data);
+    case 2:
+      return ad::Tensor(ad::Shape::matrix(shape[0], shape[1]), data);
     default:
-      throw std::invalid_argument("an array of shape " + shape_str() +
-                      " has rank " + std::to_string(shape.size()) + "; a Tensor holds rank 0 to 2");
+      throw std::invalid_argument("an array of shape " + shape_str() + " has rank " +
+                                  std::to_string(shape.size()) + "; a Tensor holds rank 0 to 2");
   }
 }
 
@@ -306,8 +309,8 @@ NpyArray read_npy(const std::filesystem::path& path) {
     throw NpyError(file, "truncated: shape " + a.shape_str() + " needs " + std::to_string(need) +
                              " bytes of data, the file has " + std::to_string(have));
   if (have > need)
-    throw NpyError(file, std::to_string(have - need) + " bytes after the data of shape " +
-                             a.shape_str() + " (a file of a stopped run? use read_npy_prefix)");
+    throw NpyError(file, std::to_string(have - need) + " bytes after the data of shape " + a.shape_str() +
+                             " (a file of a stopped run? use read_npy_prefix)");
   a.data.resize(static_cast<std::size_t>(n));
   decode_doubles(bytes.data() + p.data_offset, n, a.data.data());
   return a;
@@ -322,7 +325,8 @@ NpyArray read_npy_prefix(const std::filesystem::path& path) {
   a.shape = p.shape;
   const std::int64_t row = element_count(std::span(p.shape).subspan(1));
   const std::size_t have = bytes.size() - p.data_offset;
-  if (row > 0) a.shape[0] = static_cast<std::int64_t>(have / (static_cast<std::size_t>(row) * sizeof(double)));
+  if (row > 0)
+    a.shape[0] = static_cast<std::int64_t>(have / (static_cast<std::size_t>(row) * sizeof(double)));
   const std::int64_t n = a.size();
   a.data.resize(static_cast<std::size_t>(n));
   decode_doubles(bytes.data() + p.data_offset, n, a.data.data());
@@ -336,7 +340,8 @@ void require_finite(const std::string& file, std::span<const double> values, std
     const auto at = static_cast<std::int64_t>(i);
     const std::int64_t width = std::max<std::int64_t>(row_size, 1);
     throw NpyError(file, "row " + std::to_string(first_row + at / width) + ", column " +
-                             std::to_string(at % width) + " is " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+                             std::to_string(at % width) + " is " +
+                             (std::isnan(values[i]) ? "NaN" : "infinite") +
                              " (rows and columns from 0): only finite numbers are accepted here");
   }
 }
@@ -344,8 +349,8 @@ void require_finite(const std::string& file, std::span<const double> values, std
 ad::Tensor read_npy_tensor(const std::filesystem::path& path) {
   const NpyArray a = read_npy(path);
   if (a.shape.size() > 2)
-    throw NpyError(path.string(), "array of shape " + a.shape_str() +
-                                      " has rank " + std::to_string(a.shape.size()) +
+    throw NpyError(path.string(), "array of shape " + a.shape_str() + " has rank " +
+                                      std::to_string(a.shape.size()) +
                                       "; expected a scalar, vector or matrix");
   return a.to_tensor();
 }
@@ -353,11 +358,13 @@ ad::Tensor read_npy_tensor(const std::filesystem::path& path) {
 void write_npy(const std::filesystem::path& path, std::span<const std::int64_t> shape,
                std::span<const double> data) {
   for (const std::int64_t d : shape)
-    if (d < 0) throw std::invalid_argument("write_npy " + path.string() + ": negative extent in shape " + shape_string(shape));
+    if (d < 0)
+      throw std::invalid_argument("write_npy " + path.string() + ": negative extent in shape " +
+                                  shape_string(shape));
   if (element_count(shape) != static_cast<std::int64_t>(data.size()))
     throw std::invalid_argument("write_npy " + path.string() + ": shape " + shape_string(shape) + " has " +
-                    std::to_string(element_count(shape)) + " elements, given " +
-                    std::to_string(data.size()));
+                                std::to_string(element_count(shape)) + " elements, given " +
+                                std::to_string(data.size()));
   std::FILE* f = std::fopen(path.string().c_str(), "wb");
   if (!f) io_fail(path, "cannot open for writing");
   const std::string header = header_text(shape, 0);
@@ -398,10 +405,12 @@ NpyRowReader::NpyRowReader(const std::filesystem::path& path) : path_(path) {
       const bool v1 = static_cast<unsigned char>(head[6]) == 1;
       std::size_t len = 0;
       if (v1) {
-        len = static_cast<unsigned char>(head[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8);
+        len = static_cast<unsigned char>(head[8]) |
+              (static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8);
         header_end = 10 + len;
       } else if (head.size() >= 12) {
-        for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(head[8 + static_cast<std::size_t>(i)]);
+        for (int i = 3; i >= 0; --i)
+          len = (len << 8) | static_cast<unsigned char>(head[8 + static_cast<std::size_t>(i)]);
         header_end = 12 + len;
       }
     }
@@ -416,7 +425,8 @@ NpyRowReader::NpyRowReader(const std::filesystem::path& path) : path_(path) {
     row_shape_.assign(p.shape.begin() + 1, p.shape.end());
     row_size_ = element_count(row_shape_);
     data_offset_ = static_cast<std::int64_t>(p.data_offset);
-    const std::int64_t data_bytes = std::max<std::int64_t>(0, static_cast<std::int64_t>(st.st_size) - data_offset_);
+    const std::int64_t data_bytes =
+        std::max<std::int64_t>(0, static_cast<std::int64_t>(st.st_size) - data_offset_);
     rows_ = row_size_ > 0 ? data_bytes / (row_size_ * static_cast<std::int64_t>(sizeof(double))) : p.shape[0];
   } catch (...) {
     ::close(fd_);
@@ -455,13 +465,15 @@ void NpyRowReader::read_row(std::int64_t k, std::span<double> out) const {
   if (k < 0 || k >= rows_)
     throw NpyError(file, "row " + std::to_string(k) + " asked for, the file holds " + std::to_string(rows_));
   if (static_cast<std::int64_t>(out.size()) != row_size_)
-    throw NpyError(file, "a row has " + std::to_string(row_size_) + " elements, the buffer " + std::to_string(out.size()));
+    throw NpyError(file, "a row has " + std::to_string(row_size_) + " elements, the buffer " +
+                             std::to_string(out.size()));
   const std::size_t bytes = static_cast<std::size_t>(row_size_) * sizeof(double);
   std::string raw(bytes, '\0');
   std::size_t done = 0;
   while (done < bytes) {
-    const ssize_t got = ::pread(fd_, raw.data() + done, bytes - done,
-                                data_offset_ + k * static_cast<std::int64_t>(bytes) + static_cast<std::int64_t>(done));
+    const ssize_t got =
+        ::pread(fd_, raw.data() + done, bytes - done,
+                data_offset_ + k * static_cast<std::int64_t>(bytes) + static_cast<std::int64_t>(done));
     if (got <= 0) throw NpyError(file, "read of row " + std::to_string(k) + " failed");
     done += static_cast<std::size_t>(got);
   }
@@ -471,7 +483,8 @@ void NpyRowReader::read_row(std::int64_t k, std::span<double> out) const {
 NpyRowWriter::NpyRowWriter(const std::filesystem::path& path, std::vector<std::int64_t> row_shape)
     : path_(path), row_shape_(std::move(row_shape)) {
   for (const std::int64_t d : row_shape_)
-    if (d < 0) throw std::invalid_argument("NpyRowWriter " + path.string() + ": negative extent in row shape");
+    if (d < 0)
+      throw std::invalid_argument("NpyRowWriter " + path.string() + ": negative extent in row shape");
   row_size_ = element_count(row_shape_);
   // The header is sized for the widest row count, so rewriting the count never moves the data.
   std::vector<std::int64_t> widest{std::numeric_limits<std::int64_t>::max()};
@@ -547,7 +560,7 @@ void NpyRowWriter::append(std::span<const double> row) {
   if (fd_ < 0) throw IoError(path_.string() + ": append after close");
   if (static_cast<std::int64_t>(row.size()) != row_size_)
     throw std::invalid_argument("NpyRowWriter " + path_.string() + ": row of " + std::to_string(row.size()) +
-                    " elements, expected " + std::to_string(row_size_));
+                                " elements, expected " + std::to_string(row_size_));
   pending_.insert(pending_.end(), row.begin(), row.end());
   ++rows_;
 }
@@ -556,7 +569,8 @@ void NpyRowWriter::flush() {
   if (fd_ < 0 || rows_ == flushed_rows_) return;
   if constexpr (std::endian::native == std::endian::big)
     for (double& v : pending_) v = std::bit_cast<double>(swap_bytes(std::bit_cast<std::uint64_t>(v)));
-  const std::int64_t end = header_bytes_ + flushed_rows_ * row_size_ * static_cast<std::int64_t>(sizeof(double));
+  const std::int64_t end =
+      header_bytes_ + flushed_rows_ * row_size_ * static_cast<std::int64_t>(sizeof(double));
   // Data first, then the count: a reader never sees a count ahead of the data.
   write_all(reinterpret_cast<const char*>(pending_.data()), pending_.size() * sizeof(double), end);
   pending_.clear();

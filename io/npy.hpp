@@ -96,7 +96,7 @@ class NpyRowWriter {
   std::int64_t rows_ = 0;          // appended
   std::int64_t flushed_rows_ = 0;  // on disk
   std::int64_t header_bytes_ = 0;
-  std::vector<double> pending_;    // rows appended since the last flush
+  std::vector<double> pending_;  // rows appended since the last flush
   int fd_ = -1;
 };
 

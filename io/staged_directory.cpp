@@ -83,7 +83,9 @@ void StagedDirectory::commit() {
   if (committed_) return;
   std::error_code ec;
   std::filesystem::rename(staging_, target_, ec);
-  if (ec) throw std::runtime_error(target_.string() + ": cannot move the finished report into place: " + ec.message());
+  if (ec)
+    throw std::runtime_error(target_.string() +
+                             ": cannot move the finished report into place: " + ec.message());
   const std::lock_guard lock(registry().mutex);
   committed_ = true;
   registry().live.erase(this);

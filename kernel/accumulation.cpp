@@ -30,7 +30,8 @@ StepRangeSums sum_steps(const DecompositionReport& r, std::int64_t start, std::i
   StepRangeSums s;
   s.start = start;
   s.end = end;
-  for (auto* v : {&s.net_change, &s.first_order, &s.second_order, &s.remainder1, &s.remainder2}) v->assign(cells, 0.0);
+  for (auto* v : {&s.net_change, &s.first_order, &s.second_order, &s.remainder1, &s.remainder2})
+    v->assign(cells, 0.0);
   std::vector<double> remainder3;
   if (third) {
     s.third_order.assign(cells, 0.0);
@@ -72,7 +73,8 @@ StepRangeSums sum_steps(const DecompositionReport& r, std::int64_t start, std::i
 std::int64_t default_window(std::int64_t steps) { return std::max<std::int64_t>(1, (steps + 19) / 20); }
 
 std::vector<WindowTotals> window_totals(const DecompositionReport& r, std::int64_t window, double tau_w) {
-  if (window < 0) throw std::invalid_argument("window_totals: window " + std::to_string(window) + " is negative");
+  if (window < 0)
+    throw std::invalid_argument("window_totals: window " + std::to_string(window) + " is negative");
   if (!(tau_w > 0)) throw std::invalid_argument("window_totals: tau_w must be positive");
   const std::int64_t w = window == 0 ? default_window(r.steps) : window;
   std::vector<WindowTotals> windows;
@@ -146,8 +148,8 @@ EdgeOfStability edge_of_stability(const DecompositionReport& r, double band) {
 CumulativePath cumulative_path(const DecompositionReport& r, std::int64_t query, std::int64_t output) {
   if (query < 0 || query >= r.queries || output < 0 || output >= r.outputs)
     throw std::invalid_argument("cumulative_path: query " + std::to_string(query) + ", output " +
-                                std::to_string(output) + " outside the report's " + std::to_string(r.queries) +
-                                " x " + std::to_string(r.outputs));
+                                std::to_string(output) + " outside the report's " +
+                                std::to_string(r.queries) + " x " + std::to_string(r.outputs));
   CumulativePath p;
   double a = 0.0, f1 = 0.0, f12 = 0.0;
   for (std::int64_t k = 0;; ++k) {

@@ -57,8 +57,7 @@ std::int64_t default_window(std::int64_t steps);
 
 /// The windows [0, W), [W, 2W), ... (the last may be shorter) with W = `window` (0: the default).
 /// Throws std::invalid_argument for a negative window or a non-positive tau_w.
-std::vector<WindowTotals> window_totals(const DecompositionReport& report, std::int64_t window,
-                                        double tau_w);
+std::vector<WindowTotals> window_totals(const DecompositionReport& report, std::int64_t window, double tau_w);
 
 /// The sharpness above which the step's update is unstable on the quadratic model of the loss,
 /// for the run's optimiser (stability_threshold: 2 / alpha for gradient descent, 2 (1 + mu) / alpha

@@ -21,8 +21,9 @@ using pk::ad::TensorView;
 using pk::ad::Var;
 using pk::nn::OptimizerKind;
 
-AttributionPlan plan_attribution(const pk::nn::Model& model, const pk::nn::RunFacts& facts, std::int64_t steps,
-                                 std::int64_t queries, const DecompositionOptions& options, bool steps_in_reverse) {
+AttributionPlan plan_attribution(const pk::nn::Model& model, const pk::nn::RunFacts& facts,
+                                 std::int64_t steps, std::int64_t queries,
+                                 const DecompositionOptions& options, bool steps_in_reverse) {
   const bool kernel_form = pk::nn::has_kernel_form(facts.optimizer);
   AttributionProblem p;
   p.optimizer = facts.optimizer;
@@ -60,8 +61,8 @@ double dot(const double* a, const double* b, std::int64_t n) {
 }  // namespace
 
 void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfig& optimizer,
-                        const Tensor& training_inputs, TensorView queries, std::int64_t first, std::int64_t steps,
-                        const StepReader& read, DecompositionReport& report) {
+                        const Tensor& training_inputs, TensorView queries, std::int64_t first,
+                        std::int64_t steps, const StepReader& read, DecompositionReport& report) {
   DecompositionReport& r = report;
   const DecompositionOptions& o = r.options;
   const std::int64_t d = model.parameter_count(), c_out = r.outputs, rows = r.queries * c_out;
@@ -85,7 +86,8 @@ void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfi
   std::vector<Target> targets;
   if (o.attribution && !r.kernel_form)
     targets.push_back({false, &r.attribution, &r.attribution_regularizer, {}});
-  if (o.exact_attribution) targets.push_back({true, &r.exact_attribution, &r.exact_attribution_regularizer, {}});
+  if (o.exact_attribution)
+    targets.push_back({true, &r.exact_attribution, &r.exact_attribution_regularizer, {}});
   for (Target& t : targets) {
     if (memory) t.state.assign(static_cast<std::size_t>(rows * d), 0.0);
     t.attribution->assign(static_cast<std::size_t>(rows * m_all), 0.0);
@@ -100,7 +102,8 @@ void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfi
     step_sizes.resize(static_cast<std::size_t>(steps));
     for (std::int64_t k = 0; k < steps; ++k) {
       const pk::nn::StepView s = read(k, scratch);
-      replay.add_step(k, s.weights_before, s.weights_after, s.learning_rate, s.batch, s.output_derivatives, tape);
+      replay.add_step(k, s.weights_before, s.weights_after, s.learning_rate, s.batch, s.output_derivatives,
+                      tape);
       std::copy(replay.adam_denominator().begin(), replay.adam_denominator().end(),
                 denominators.begin() + k * d);
       step_sizes[static_cast<std::size_t>(k)] = replay.adam_step_size();
@@ -119,11 +122,12 @@ void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfi
     const double alpha = s.learning_rate;
     const auto nb = static_cast<std::int64_t>(s.batch.size());
     batch_capacity = std::max(batch_capacity, nb);
-    const std::vector<double> v = per_sample_gradients(model, batch_rows(training_inputs, s.batch, k), w,
-                                                       s.output_derivatives, tape);
+    const std::vector<double> v =
+        per_sample_gradients(model, batch_rows(training_inputs, s.batch, k), w, s.output_derivatives, tape);
     // The decay's "gradient" lambda w_k for the coupled rules; AdamW's shrink is its whole share.
     for (std::int64_t i = 0; i < d; ++i)
-      decay[static_cast<std::size_t>(i)] = kind == OptimizerKind::adamw ? -(alpha * lambda) * w[i] : lambda * w[i];
+      decay[static_cast<std::size_t>(i)] =
+          kind == OptimizerKind::adamw ? -(alpha * lambda) * w[i] : lambda * w[i];
     for (Target& t : targets) {
       // G_k: the query points' Jacobians at w_k, or integrated along the step on the nodes the
       // exact kernel converged on for this piece.
@@ -156,10 +160,13 @@ void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfi
       for (std::int64_t i = 0; i < rows * d; ++i) {
         const double step_term = -alpha * g[i];
         switch (kind) {
-          case OptimizerKind::gradient_descent: u[static_cast<std::size_t>(i)] = step_term; break;
+          case OptimizerKind::gradient_descent:
+            u[static_cast<std::size_t>(i)] = step_term;
+            break;
           case OptimizerKind::momentum:
             st[i] = step_term + optimizer.momentum * st[i];
-            u[static_cast<std::size_t>(i)] = optimizer.nesterov ? step_term + optimizer.momentum * st[i] : st[i];
+            u[static_cast<std::size_t>(i)] =
+                optimizer.nesterov ? step_term + optimizer.momentum * st[i] : st[i];
             break;
           case OptimizerKind::adam:
           case OptimizerKind::adamw: {
@@ -182,8 +189,9 @@ void attribute_backward(const pk::nn::Model& model, const pk::nn::OptimizerConfi
     }
   }
   if (!targets.empty()) {
-    std::int64_t doubles = static_cast<std::int64_t>(u.size() + decay.size() + denominators.size() + step_sizes.size()) +
-                           rows * d + batch_capacity * d;  // the step's G_k and v_{k,m}
+    std::int64_t doubles =
+        static_cast<std::int64_t>(u.size() + decay.size() + denominators.size() + step_sizes.size()) +
+        rows * d + batch_capacity * d;  // the step's G_k and v_{k,m}
     for (const Target& t : targets) doubles += static_cast<std::int64_t>(t.state.size());
     bytes += doubles * static_cast<std::int64_t>(sizeof(double));
   } else {

@@ -22,8 +22,9 @@ using StepReader = std::function<pk::nn::StepView(std::int64_t, pk::nn::StepReco
 
 /// The choice of attribution method for decomposing `steps` steps of a run with these facts at
 /// `queries` query points with `options` (cut into pieces of options.query_chunk).
-AttributionPlan plan_attribution(const pk::nn::Model& model, const pk::nn::RunFacts& facts, std::int64_t steps,
-                                 std::int64_t queries, const DecompositionOptions& options, bool steps_in_reverse);
+AttributionPlan plan_attribution(const pk::nn::Model& model, const pk::nn::RunFacts& facts,
+                                 std::int64_t steps, std::int64_t queries,
+                                 const DecompositionOptions& options, bool steps_in_reverse);
 
 /// Fills the attribution of `report`, one piece of query points (rows first .. first +
 /// report.queries of `queries`) that was decomposed forward with the backward method: A_m and

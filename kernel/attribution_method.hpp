@@ -29,7 +29,7 @@ struct AttributionProblem {
   pk::nn::OptimizerConfig optimizer;
   std::int64_t training_points = 0, parameters = 0, outputs = 0, steps = 0, batch_capacity = 0;
   std::vector<std::int64_t> piece_queries;  // query points in each piece
-  bool shares_attribution = false;  // A_m through the shares: attribution on, no kernel form
+  bool shares_attribution = false;          // A_m through the shares: attribution on, no kernel form
   bool exact_attribution = false;
   /// The F2 pair split of a run without kernel form holds the per-point shares whichever way
   /// the attribution runs.
@@ -53,7 +53,8 @@ struct AttributionPlan {
 /// Adam each step's preconditioner and step size (N x D + N) with the replay that makes them.
 std::int64_t backward_state_bytes(const pk::nn::OptimizerConfig& optimizer, std::int64_t queries,
                                   std::int64_t outputs, std::int64_t parameters, std::int64_t steps,
-                                  std::int64_t batch_capacity, bool shares_attribution, bool exact_attribution);
+                                  std::int64_t batch_capacity, bool shares_attribution,
+                                  bool exact_attribution);
 
 /// The forward and backward state for `problem` and the method to use: the one asked for, or
 /// with `automatic` the one with less state (forward when there is nothing to attribute through
@@ -64,6 +65,7 @@ AttributionPlan plan_attribution(AttributionMethod requested, const AttributionP
 /// summary.json's account of the choice, as members of the open object: "requested", "chosen"
 /// ("per_point_state" or "per_query_backward"), "reason", both methods' estimated state bytes,
 /// and the exact attribution's method (null without it).
-void write_attribution_plan(pk::io::JsonWriter& j, const AttributionPlan& plan, const std::string& exact_method);
+void write_attribution_plan(pk::io::JsonWriter& j, const AttributionPlan& plan,
+                            const std::string& exact_method);
 
 }  // namespace pk::kernel

@@ -73,8 +73,7 @@ bool has_convolutions(const pk::nn::Architecture& arch) {
 }
 
 Tensor conv_tangent_kernel(const pk::nn::Architecture& arch, const pk::nn::Model& model,
-                           const Tensor& points_a, const Tensor& points_b, const Tensor& w,
-                           Tape& tape) {
+                           const Tensor& points_a, const Tensor& points_b, const Tensor& w, Tape& tape) {
   const pk::nn::ArchitectureShapes shapes = pk::nn::infer_shapes(arch);
   if (shapes.parameter_count != model.parameter_count() || shapes.input_size != model.input_dim() ||
       shapes.output_size != model.output_dim())
@@ -110,8 +109,9 @@ Tensor conv_tangent_kernel(const pk::nn::Architecture& arch, const pk::nn::Model
     if (l.kind == LayerKind::linear || l.kind == LayerKind::conv2d) {
       const std::size_t b = 2 * units.size();
       if (b + 1 >= blocks.size())
-        throw std::invalid_argument("conv_tangent_kernel: " + model.name() + " has fewer parameter blocks than " +
-                                    arch.str() + " has layers with parameters");
+        throw std::invalid_argument("conv_tangent_kernel: " + model.name() +
+                                    " has fewer parameter blocks than " + arch.str() +
+                                    " has layers with parameters");
       Unit u;
       u.kind = l.kind;
       u.input = h;
@@ -120,9 +120,15 @@ Tensor conv_tangent_kernel(const pk::nn::Architecture& arch, const pk::nn::Model
       if (l.kind == LayerKind::linear) {
         h = pk::ad::add(pk::ad::matmul(h, weight, false, true), bias);
       } else {
-        u.geometry = {.channels = s[0], .height = s[1], .width = s[2], .kernel_h = l.kernel,
-                      .kernel_w = l.kernel, .stride_h = l.stride, .stride_w = l.stride,
-                      .padding_h = l.padding, .padding_w = l.padding};
+        u.geometry = {.channels = s[0],
+                      .height = s[1],
+                      .width = s[2],
+                      .kernel_h = l.kernel,
+                      .kernel_w = l.kernel,
+                      .stride_h = l.stride,
+                      .stride_w = l.stride,
+                      .padding_h = l.padding,
+                      .padding_w = l.padding};
         h = pk::ad::conv2d(h, weight, bias, u.geometry);
         u.column = conv_columns;
         conv_columns += blocks[b].size() + blocks[b + 1].size();
@@ -149,7 +155,8 @@ Tensor conv_tangent_kernel(const pk::nn::Architecture& arch, const pk::nn::Model
   for (std::int64_t c = 0; c < c_out; ++c) {
     for (std::int64_t p = 0; p < stacked; ++p) seed(p, c) = 1.0;
     const Tape::Mark m = tape.mark();
-    const std::vector<Var> adj = pk::ad::grad(h, outputs, {.create_graph = false, .seed = tape.constant(seed)});
+    const std::vector<Var> adj =
+        pk::ad::grad(h, outputs, {.create_graph = false, .seed = tape.constant(seed)});
     for (std::size_t l = 0; l < units.size(); ++l) {
       const std::int64_t width = units[l].width;
       const pk::ad::TensorView a = adj[l].value();

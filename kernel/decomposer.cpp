@@ -35,9 +35,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 class Stopwatch {
  public:
   explicit Stopwatch(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~Stopwatch() {
-    total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
+  ~Stopwatch() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
 
  private:
   double& total_;
@@ -52,19 +50,18 @@ void keep_worst(double& worst, double e) {
 
 bool carries_optimizer_state(const DecompositionOptions& o, const pk::nn::OptimizerConfig& optimizer) {
   const bool preconditioned = threshold_is_preconditioned(optimizer) && o.sharpness_every > 0;
-  return ((o.attribution || o.pair_query >= 0) && !pk::nn::has_kernel_form(optimizer)) || o.exact_attribution ||
-         preconditioned;
+  return ((o.attribution || o.pair_query >= 0) && !pk::nn::has_kernel_form(optimizer)) ||
+         o.exact_attribution || preconditioned;
 }
 
-Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
-                       Tensor training_inputs, Tensor training_targets,
-                       pk::nn::OptimizerKind optimizer, DecompositionOptions options)
+Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries, Tensor training_inputs,
+                       Tensor training_targets, pk::nn::OptimizerKind optimizer, DecompositionOptions options)
     : Decomposer(std::move(model), loss, std::move(queries), std::move(training_inputs),
                  std::move(training_targets), pk::nn::OptimizerConfig{.kind = optimizer}, options) {}
 
-Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
-                       Tensor training_inputs, Tensor training_targets,
-                       const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options)
+Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries, Tensor training_inputs,
+                       Tensor training_targets, const pk::nn::OptimizerConfig& optimizer,
+                       DecompositionOptions options)
     : model_(std::move(model)),
       loss_(loss),
       queries_(std::move(queries)),
@@ -88,8 +85,8 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   if (options.exact_attribution && !options.exact_kernel)
     throw std::invalid_argument("decompose: the exact attribution needs the exact kernel");
   if (options.pair_query >= report_.queries)
-    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
-                                " but only " + std::to_string(report_.queries) + " query points");
+    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) + " but only " +
+                                std::to_string(report_.queries) + " query points");
   report_.options = options;
   const auto pc = static_cast<std::size_t>(report_.queries * report_.outputs);
   // --- optimiser shares (optimizer_shares.hpp): attribution beyond plain gradient descent ---
@@ -97,15 +94,20 @@ Decomposer::Decomposer(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,
   // The backward method (attribution_backward.hpp) needs only the replay here; the pair split
   // needs the per-point shares whichever way the attribution runs.
   const bool backward = options.attribution_method == AttributionMethod::backward;
-  const bool per_point = (!backward && ((options.attribution && !report_.kernel_form) || options.exact_attribution)) ||
-                         (options.pair_query >= 0 && !report_.kernel_form);
+  const bool per_point =
+      (!backward && ((options.attribution && !report_.kernel_form) || options.exact_attribution)) ||
+      (options.pair_query >= 0 && !report_.kernel_form);
   if (carries_optimizer_state(options, optimizer)) shares_.emplace(model_, optimizer, inputs_, per_point);
   if (options.attribution) {
     report_.attribution.assign(pcm, 0.0);
     // Domingos' K^p = sum_k alpha_k K_k is the kernel of plain gradient descent's steps only.
-    if (report_.kernel_form) report_.path_kernel.assign(pcm, 0.0);
-    else report_.attribution_regularizer.assign(pc, 0.0);
-    report_.attribution_method = report_.kernel_form ? "kernel" : backward ? "per_query_backward" : "per_point_state";
+    if (report_.kernel_form)
+      report_.path_kernel.assign(pcm, 0.0);
+    else
+      report_.attribution_regularizer.assign(pc, 0.0);
+    report_.attribution_method = report_.kernel_form ? "kernel"
+                                 : backward          ? "per_query_backward"
+                                                     : "per_point_state";
   }
   if (options.exact_attribution) {
     report_.exact_attribution_method = backward ? "per_query_backward" : "per_point_state";
@@ -128,8 +130,8 @@ Tensor Decomposer::kernel_to_training_set(TensorView w) {
 
 void Decomposer::add_step(const pk::nn::StepView& step) {
   if (step.step != next_step_)
-    throw std::invalid_argument("decompose: step " + std::to_string(step.step) +
-                                " given where step " + std::to_string(next_step_) + " was expected");
+    throw std::invalid_argument("decompose: step " + std::to_string(step.step) + " given where step " +
+                                std::to_string(next_step_) + " was expected");
   ++next_step_;
   DecompositionReport& r = report_;
   const DecompositionOptions& o = r.options;
@@ -160,8 +162,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     const double r1 = df - first[i];
     // df carries rounding of about eps_machine |f|: an R1 below that is noise, not curvature, so
     // the floor of T_c's denominator rises with the prediction's size. A non-finite R1 is complex.
-    const double noise = 16 * std::numeric_limits<double>::epsilon() *
-                         std::max(std::abs(after_f[i]), std::abs(before_f[i]));
+    const double noise =
+        16 * std::numeric_limits<double>::epsilon() * std::max(std::abs(after_f[i]), std::abs(before_f[i]));
     const bool complex = !(std::abs(r1) <= o.tau * std::max({std::abs(df), o.eps, noise}));
     any_complex = any_complex || complex;
     double& rf = row_floor[static_cast<std::size_t>(i / r.outputs)];
@@ -188,7 +190,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     Tensor third;
     if (o.order >= 3) third = third_order_term(f, queries_, w, dw, tape_).third_order;
     for (std::int64_t i = 0; i < pc; ++i) {
-      const bool keep = o.second_order == SecondOrderMode::every_step || r.complex[base + static_cast<std::size_t>(i)];
+      const bool keep =
+          o.second_order == SecondOrderMode::every_step || r.complex[base + static_cast<std::size_t>(i)];
       r.second_order.push_back(keep ? so.second_order[i] : kNaN);
       if (o.order >= 3) r.third_order.push_back(keep ? third[i] : kNaN);
     }
@@ -201,8 +204,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     Stopwatch t(r.seconds_exact);
     Tensor df(Shape::matrix(r.queries, r.outputs));
     for (std::int64_t i = 0; i < pc; ++i) df[i] = r.df[base + static_cast<std::size_t>(i)];
-    const ExactChange ex = exact_change(f, queries_, w, dw, df, tape_, o.exact_tolerance, 0.0, 2,
-                                        o.exact_max_nodes, row_floor);
+    const ExactChange ex =
+        exact_change(f, queries_, w, dw, df, tape_, o.exact_tolerance, 0.0, 2, o.exact_max_nodes, row_floor);
     r.exact_nodes.push_back(ex.nodes);
     for (std::int64_t i = 0; i < pc; ++i) {
       r.exact_change.push_back(ex.change[i]);
@@ -219,14 +222,17 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     shares_->add_step(step.step, step.weights_before, step.weights_after, step.learning_rate, step.batch,
                       step.output_derivatives, tape_);
     r.attribution_state_bytes = shares_->state_bytes();
-    r.shares_closure_error = shares_->per_point() ? shares_->closure_error() : kNaN;  // no shares formed: no closure
+    r.shares_closure_error =
+        shares_->per_point() ? shares_->closure_error() : kNaN;  // no shares formed: no closure
   }
-  r.stability_threshold.push_back(step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
+  r.stability_threshold.push_back(
+      step.learning_rate > 0 ? stability_threshold(r.optimizer_config, step.learning_rate) : kNaN);
   if (o.sharpness_every > 0 && step.step % o.sharpness_every == 0 &&
       (step.step / o.sharpness_every) % sharpness_pieces_ == sharpness_turn_) {
     Stopwatch t(r.seconds_sharpness);
     const pk::nn::TrainingLoss training_loss(model_, loss_, inputs_, targets_);
-    const Sharpness s = sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
+    const Sharpness s =
+        sharpness(training_loss, w, o.lanczos_iterations, o.lanczos_tolerance, 0x5eed, &tape_);
     r.sharpness.push_back(s.lambda_max);
     r.sharpness_residual.push_back(s.residual);
     const pk::nn::OptimizerConfig& oc = r.optimizer_config;
@@ -246,7 +252,8 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
     Stopwatch t(r.seconds_attribution);
     attribute(step);
   }
-  if (((o.attribution && !r.kernel_form) || o.exact_attribution) && o.attribution_method != AttributionMethod::backward) {
+  if (((o.attribution && !r.kernel_form) || o.exact_attribution) &&
+      o.attribution_method != AttributionMethod::backward) {
     Stopwatch t(r.seconds_attribution);
     attribute_shares(step, dw);
   }
@@ -254,15 +261,18 @@ void Decomposer::add_step(const pk::nn::StepView& step) {
   if ((step.step + 1) % kStepBlock == 0) close_block();
   if (o.pair_query >= 0 && want_f2) {
     Stopwatch t(r.seconds_attribution);
-    if (r.kernel_form) split_f2_into_pairs(step);
-    else split_f2_into_share_pairs(step);
+    if (r.kernel_form)
+      split_f2_into_pairs(step);
+    else
+      split_f2_into_share_pairs(step);
   }
   r.steps = next_step_ - first_row_;
 }
 
 // --- streaming: rows handed over block by block ---
 void Decomposer::start_at(std::int64_t step) {
-  if (next_step_ != first_step_ || replayed_ > 0) throw std::logic_error("Decomposer::start_at after the first step");
+  if (next_step_ != first_step_ || replayed_ > 0)
+    throw std::logic_error("Decomposer::start_at after the first step");
   first_step_ = first_row_ = next_step_ = step;
 }
 
@@ -277,7 +287,8 @@ void Decomposer::share_sharpness(std::int64_t turn, std::int64_t pieces) {
 void Decomposer::replay_state(const pk::nn::StepView& step) {
   if (step.step != replayed_ || step.step >= first_step_ || next_step_ != first_step_)
     throw std::logic_error("Decomposer::replay_state: step " + std::to_string(step.step) +
-                           " is not the next step before the range starting at " + std::to_string(first_step_));
+                           " is not the next step before the range starting at " +
+                           std::to_string(first_step_));
   ++replayed_;
   if (!shares_) return;
   Stopwatch t(report_.seconds_attribution);
@@ -414,7 +425,8 @@ void Decomposer::attribute_shares(const pk::nn::StepView& step, const Tensor& dw
   }
   if (!r.options.exact_attribution) return;
   const std::size_t pc = static_cast<std::size_t>(r.queries * r.outputs);
-  std::vector<double> attribution(pc * static_cast<std::size_t>(r.training_points), 0.0), regularizer(pc, 0.0);
+  std::vector<double> attribution(pc * static_cast<std::size_t>(r.training_points), 0.0),
+      regularizer(pc, 0.0);
   const GaussLegendre rule = gauss_legendre(r.exact_nodes.back());
   Tensor point(w.shape());
   for (std::size_t i = 0; i < rule.nodes.size(); ++i) {
@@ -422,7 +434,8 @@ void Decomposer::attribute_shares(const pk::nn::StepView& step, const Tensor& dw
     accumulate_shares(per_sample_jacobians(f, queries_, point, tape_), *shares_, rule.weights[i], attribution,
                       regularizer);
   }
-  const std::size_t base = static_cast<std::size_t>(r.steps) * pc, m_all = static_cast<std::size_t>(r.training_points);
+  const std::size_t base = static_cast<std::size_t>(r.steps) * pc,
+                    m_all = static_cast<std::size_t>(r.training_points);
   double worst = 0.0;
   for (std::size_t row = 0; row < pc; ++row) {
     double step_total = regularizer[row];
@@ -449,7 +462,8 @@ void Decomposer::split_f2_into_share_pairs(const pk::nn::StepView& step) {
   for (std::int64_t m = 0; m < r.training_points; ++m)
     if (shares_->active(m)) {
       points.push_back(m);
-      c.emplace_back(Shape::vector(d), std::vector<double>(shares_->share(m).begin(), shares_->share(m).end()));
+      c.emplace_back(Shape::vector(d),
+                     std::vector<double>(shares_->share(m).begin(), shares_->share(m).end()));
     }
   if (shares_->has_regularizer()) {
     points.push_back(r.training_points);
@@ -459,7 +473,9 @@ void Decomposer::split_f2_into_share_pairs(const pk::nn::StepView& step) {
   Tensor x(Shape::matrix(1, features));
   std::copy_n(queries_.data() + r.options.pair_query * features, features, x.data());
   for (std::int64_t out = 0; out < c_out; ++out) {
-    auto fc = [&](Var wv) { return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, out, out + 1)); };
+    auto fc = [&](Var wv) {
+      return pk::ad::sum(pk::ad::slice(f(wv.tape().constant(x), wv), 1, out, out + 1));
+    };
     for (std::size_t n = 0; n < c.size(); ++n) {
       const Tensor hv = pk::ad::hvp(fc, w, c[n], nullptr, pk::ad::HvpMethod::forward_over_reverse, &tape_);
       for (std::size_t b = 0; b < c.size(); ++b) {
@@ -501,6 +517,5 @@ DecompositionReport Decomposer::finish(TensorView final_weights) {
   }
   return r;
 }
-
 
 }  // namespace pk::kernel

@@ -47,8 +47,8 @@ Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const T
   if (options.query_chunk < 1) throw std::invalid_argument("decompose: query_chunk must be at least 1");
   const std::int64_t p = queries.shape().dim(0), features = queries.shape().dim(1);
   if (options.pair_query >= p)
-    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) +
-                                " but only " + std::to_string(p) + " query points");
+    throw std::invalid_argument("decompose: pair query " + std::to_string(options.pair_query) + " but only " +
+                                std::to_string(p) + " query points");
   Pieces pieces;
   // The sharpness does not depend on the query points: its measurements go round the pieces, so
   // no piece carries them all and threads stay balanced. Adam's preconditioned sharpness needs
@@ -60,7 +60,8 @@ Pieces make_pieces(const pk::nn::Model& model, const pk::nn::Loss& loss, const T
     Tensor part(Shape::matrix(n, features));
     std::copy_n(queries.data() + first * features, n * features, part.data());
     DecompositionOptions o = options;
-    o.pair_query = options.pair_query >= first && options.pair_query < first + n ? options.pair_query - first : -1;
+    o.pair_query =
+        options.pair_query >= first && options.pair_query < first + n ? options.pair_query - first : -1;
     if (first > 0 && !rotate) o.sharpness_every = 0;
     pieces.parts.emplace_back(model, loss, std::move(part), inputs, targets, optimizer, o);
     if (rotate) pieces.parts.back().share_sharpness(first / options.query_chunk, count);
@@ -88,7 +89,8 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   r.queries = 0;
   for (const DecompositionReport& p : pieces) r.queries += p.queries;
   const auto cells = static_cast<std::size_t>(r.steps * r.queries * c_out);
-  for (auto* v : {&r.df, &r.first_order, &r.second_order, &r.exact_change, &r.exact_error}) v->assign(cells, 0.0);
+  for (auto* v : {&r.df, &r.first_order, &r.second_order, &r.exact_change, &r.exact_error})
+    v->assign(cells, 0.0);
   if (!r.third_order.empty()) r.third_order.assign(cells, 0.0);
   r.complex.assign(cells, 0);
   r.f_initial = Tensor(Shape::matrix(r.queries, c_out));
@@ -99,7 +101,8 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
   r.exact_attribution.clear();
   r.exact_attribution_regularizer.clear();
   r.attribution_state_bytes = 0;
-  r.seconds_first_order = r.seconds_second_order = r.seconds_exact = r.seconds_attribution = r.seconds_sharpness = 0;
+  r.seconds_first_order = r.seconds_second_order = r.seconds_exact = r.seconds_attribution =
+      r.seconds_sharpness = 0;
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const DecompositionReport& p = pieces[i];
     const std::int64_t q0 = offsets[i];
@@ -130,9 +133,11 @@ DecompositionReport merge_query_pieces(std::vector<DecompositionReport> pieces,
     r.path_kernel.insert(r.path_kernel.end(), p.path_kernel.begin(), p.path_kernel.end());
     r.attribution_regularizer.insert(r.attribution_regularizer.end(), p.attribution_regularizer.begin(),
                                      p.attribution_regularizer.end());
-    r.exact_attribution.insert(r.exact_attribution.end(), p.exact_attribution.begin(), p.exact_attribution.end());
+    r.exact_attribution.insert(r.exact_attribution.end(), p.exact_attribution.begin(),
+                               p.exact_attribution.end());
     r.exact_attribution_regularizer.insert(r.exact_attribution_regularizer.end(),
-                                           p.exact_attribution_regularizer.begin(), p.exact_attribution_regularizer.end());
+                                           p.exact_attribution_regularizer.begin(),
+                                           p.exact_attribution_regularizer.end());
     r.attribution_state_bytes += p.attribution_state_bytes;
     r.shares_closure_error = std::max(r.shares_closure_error, p.shares_closure_error);
     for (std::size_t k = 0; k < p.exact_attribution_error.size() && i > 0; ++k)
@@ -162,11 +167,11 @@ namespace {
 // run forward and is refused when the whole run's plan is backward.
 DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
                                     std::int64_t first, std::int64_t end, std::int64_t run_steps,
-                                    const StepReader& read,
-                                    const Tensor& final_weights, TensorView queries,
+                                    const StepReader& read, const Tensor& final_weights, TensorView queries,
                                     const DecompositionOptions& requested, const StepBlockSink& sink,
                                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  const AttributionPlan plan = plan_attribution(model, facts, run_steps, queries.shape().dim(0), requested, true);
+  const AttributionPlan plan =
+      plan_attribution(model, facts, run_steps, queries.shape().dim(0), requested, true);
   if (plan.method == AttributionMethod::backward && (first > 0 || end < run_steps))
     throw std::invalid_argument(
         "decompose: steps " + std::to_string(first) + ":" + std::to_string(end) + " of " +
@@ -204,8 +209,10 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
     auto deliver = [&sink, &pieces, &options, b0](std::vector<DecompositionReport> parts) {
       sink(merge_query_pieces(std::move(parts), pieces.offsets, options), b0);
     };
-    if (options.threads > 1) pending = std::async(std::launch::async, deliver, std::move(blocks));
-    else deliver(std::move(blocks));
+    if (options.threads > 1)
+      pending = std::async(std::launch::async, deliver, std::move(blocks));
+    else
+      deliver(std::move(blocks));
   };
   try {
     for (std::int64_t b0 = first; b0 < end;) {
@@ -280,21 +287,26 @@ void append_rows(DecompositionReport& all, const DecompositionReport& block) {
 
 // The whole report in memory: the streamed blocks appended to the tail's totals.
 DecompositionReport decompose_in_memory(const pk::nn::Model& model, const pk::nn::Trajectory& facts,
-                                        std::int64_t steps, const StepReader& read, const Tensor& final_weights,
-                                        TensorView queries, const DecompositionOptions& options,
+                                        std::int64_t steps, const StepReader& read,
+                                        const Tensor& final_weights, TensorView queries,
+                                        const DecompositionOptions& options,
                                         const std::function<void(std::int64_t, std::int64_t)>& progress) {
   DecompositionReport rows;
-  const StepBlockSink keep = [&](const DecompositionReport& block, std::int64_t) { append_rows(rows, block); };
-  DecompositionReport r = decompose_steps(model, facts, 0, steps, steps, read, final_weights, queries, options, keep, progress);
-  for (auto member : {&DecompositionReport::learning_rate, &DecompositionReport::loss,
-                      &DecompositionReport::sharpness, &DecompositionReport::sharpness_residual,
-                      &DecompositionReport::stability_threshold, &DecompositionReport::preconditioned_sharpness})
+  const StepBlockSink keep = [&](const DecompositionReport& block, std::int64_t) {
+    append_rows(rows, block);
+  };
+  DecompositionReport r =
+      decompose_steps(model, facts, 0, steps, steps, read, final_weights, queries, options, keep, progress);
+  for (auto member :
+       {&DecompositionReport::learning_rate, &DecompositionReport::loss, &DecompositionReport::sharpness,
+        &DecompositionReport::sharpness_residual, &DecompositionReport::stability_threshold,
+        &DecompositionReport::preconditioned_sharpness})
     r.*member = std::move(rows.*member);
   // The backward attribution leaves its per-step check in the tail; the forward one in the rows.
   if (r.exact_attribution_error.empty()) r.exact_attribution_error = std::move(rows.exact_attribution_error);
-  for (auto member : {&DecompositionReport::df, &DecompositionReport::first_order, &DecompositionReport::second_order,
-                      &DecompositionReport::exact_change, &DecompositionReport::exact_error,
-                      &DecompositionReport::third_order})
+  for (auto member : {&DecompositionReport::df, &DecompositionReport::first_order,
+                      &DecompositionReport::second_order, &DecompositionReport::exact_change,
+                      &DecompositionReport::exact_error, &DecompositionReport::third_order})
     r.*member = std::move(rows.*member);
   r.exact_nodes = std::move(rows.exact_nodes);
   r.second_order_computed = std::move(rows.second_order_computed);
@@ -337,8 +349,8 @@ DecompositionReport decompose_stream(const pk::nn::Model& model, const pk::nn::T
                                 " outside a run of " + std::to_string(run.steps()) + " steps");
   Tensor final_weights(Shape::vector(run.facts().parameter_count));
   run.read_weights(end, final_weights.span());
-  return decompose_steps(model, run.facts(), first, end, run.steps(), reader_source(run),
-                         final_weights, queries, options, sink, progress);
+  return decompose_steps(model, run.facts(), first, end, run.steps(), reader_source(run), final_weights,
+                         queries, options, sink, progress);
 }
 
 DecompositionObserver::DecompositionObserver(pk::nn::Model model, pk::nn::Loss loss, Tensor queries,

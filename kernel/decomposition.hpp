@@ -112,9 +112,9 @@ struct F2Pair {
 
 /// Statistics of the complex steps of one query point and output (or all of them pooled).
 struct ComplexStepStats {
-  std::int64_t complex_steps = 0;           // |T_c|
-  double fraction = 0.0;                    // |T_c| / N
-  double change_share = 0.0;                // sum_{T_c} |df| / sum_k |df|
+  std::int64_t complex_steps = 0;  // |T_c|
+  double fraction = 0.0;           // |T_c| / N
+  double change_share = 0.0;       // sum_{T_c} |df| / sum_k |df|
   /// 1 - sum |R2| / sum |R1| over complex steps where F2 was computed (NaN when none were).
   double r1_removed_complex = std::numeric_limits<double>::quiet_NaN();
   /// The same over the other steps where F2 was computed (NaN when none were).
@@ -147,12 +147,12 @@ struct DecompositionReport {
   pk::nn::OptimizerConfig optimizer_config;
 
   std::vector<double> learning_rate, loss, sharpness;  // per step
-  std::vector<double> sharpness_residual;  // per step: ||H v - lambda v|| of the Lanczos answer
+  std::vector<double> sharpness_residual;              // per step: ||H v - lambda v|| of the Lanczos answer
   /// Per step: the optimiser's stability threshold (stability_threshold), and for Adam and AdamW
   /// the preconditioned sharpness it applies to (NaN where not computed or not defined).
   std::vector<double> stability_threshold, preconditioned_sharpness;
-  std::vector<int> exact_nodes;                        // per step, 0 when not computed
-  std::vector<std::uint8_t> second_order_computed;     // per step
+  std::vector<int> exact_nodes;                     // per step, 0 when not computed
+  std::vector<std::uint8_t> second_order_computed;  // per step
 
   std::vector<double> df, first_order, second_order, exact_change, exact_error;
   std::vector<std::uint8_t> complex;
@@ -183,8 +183,8 @@ struct DecompositionReport {
   std::vector<double> exact_attribution, exact_attribution_regularizer;
   /// Per step: max over queries of |sum_m Jbar_k c_{k,m} + Jbar_k c_{k,reg} - df_k|.
   std::vector<double> exact_attribution_error;
-  std::vector<F2Pair> top_pairs;     // largest |value| first; m or n = -1: the weight decay
-  double pair_total = 0.0;           // sum over all pairs (equals the chosen query's sum of F2)
+  std::vector<F2Pair> top_pairs;  // largest |value| first; m or n = -1: the weight decay
+  double pair_total = 0.0;        // sum over all pairs (equals the chosen query's sum of F2)
 
   double seconds_first_order = 0.0, seconds_second_order = 0.0, seconds_exact = 0.0,
          seconds_attribution = 0.0, seconds_sharpness = 0.0;
@@ -202,8 +202,8 @@ struct DecompositionReport {
   /// Pooled over every query point and output.
   ComplexStepStats complex_stats() const;
   /// max over queries and outputs of |f_final - (f_initial + sum (F1 + F2 + R2))| relative to
-  /// max(|f_final|, |f_initial|, 1): the run identity of docs/mathematics.md, a check on every report. Infinite
-  /// when a prediction or a sum is not finite (a diverging run cannot satisfy it).
+  /// max(|f_final|, |f_initial|, 1): the run identity of docs/mathematics.md, a check on every report.
+  /// Infinite when a prediction or a sum is not finite (a diverging run cannot satisfy it).
   double run_identity_error() const;
   /// max |f_final - (f_initial + sum of exact changes)| relative as above; NaN without the
   /// exact kernel.
@@ -236,14 +236,13 @@ class Decomposer {
  public:
   /// `queries` is P x F; `training_inputs` and `training_targets` the training set (needed for
   /// attribution and sharpness).
-  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
-             pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
-             pk::nn::OptimizerKind optimizer, DecompositionOptions options);
+  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries, pk::ad::Tensor training_inputs,
+             pk::ad::Tensor training_targets, pk::nn::OptimizerKind optimizer, DecompositionOptions options);
   /// The same for a run of this optimiser with these constants (needed for attribution under
   /// weight decay, momentum and Adam, and for the stability threshold).
-  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries,
-             pk::ad::Tensor training_inputs, pk::ad::Tensor training_targets,
-             const pk::nn::OptimizerConfig& optimizer, DecompositionOptions options);
+  Decomposer(pk::nn::Model model, pk::nn::Loss loss, pk::ad::Tensor queries, pk::ad::Tensor training_inputs,
+             pk::ad::Tensor training_targets, const pk::nn::OptimizerConfig& optimizer,
+             DecompositionOptions options);
   void add_step(const pk::nn::StepView& step);
   /// The report, with f(x; w_N) evaluated at `final_weights` (w_N). Its per-step rows are those
   /// not yet taken by `take_steps`.
@@ -288,8 +287,8 @@ class Decomposer {
   std::array<std::vector<double>, 5> block_, closed_;
   std::int64_t block_steps_ = 0;
   std::int64_t first_step_ = 0;  // the range's first step
-  std::int64_t first_row_ = 0;  // the step of the first per-step row held (rows before it taken)
-  std::int64_t replayed_ = 0;   // steps before the range that replay_state has seen
+  std::int64_t first_row_ = 0;   // the step of the first per-step row held (rows before it taken)
+  std::int64_t replayed_ = 0;    // steps before the range that replay_state has seen
   std::int64_t sharpness_turn_ = 0, sharpness_pieces_ = 1;  // share_sharpness
 };
 

@@ -36,9 +36,12 @@ SecondOrderMode parse_second_order_mode(std::string_view name) {
 
 std::string_view second_order_mode_name(SecondOrderMode mode) {
   switch (mode) {
-    case SecondOrderMode::none: return "none";
-    case SecondOrderMode::complex_steps: return "complex";
-    case SecondOrderMode::every_step: return "every";
+    case SecondOrderMode::none:
+      return "none";
+    case SecondOrderMode::complex_steps:
+      return "complex";
+    case SecondOrderMode::every_step:
+      return "every";
   }
   return "?";
 }
@@ -64,8 +67,10 @@ QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const 
     s.sum_first_order += first_order[i];
     if (!std::isnan(second_order[i])) s.sum_second_order += second_order[i];
     s.sum_remainder2 += remainder2(i);
-    if (std::isnan(exact_change[i])) exact_everywhere = false;
-    else exact += exact_change[i];
+    if (std::isnan(exact_change[i]))
+      exact_everywhere = false;
+    else
+      exact += exact_change[i];
   }
   if (exact_everywhere) s.sum_exact = exact;
   s.kernel_machine = s.f_initial + s.sum_first_order;
@@ -73,14 +78,15 @@ QuerySummary DecompositionReport::summary(std::int64_t q, std::int64_t c) const 
     double a = 0.0;
     for (std::int64_t m = 0; m < training_points; ++m)
       a += attribution[static_cast<std::size_t>((q * outputs + c) * training_points + m)];
-    if (!attribution_regularizer.empty()) a += attribution_regularizer[static_cast<std::size_t>(q * outputs + c)];
+    if (!attribution_regularizer.empty())
+      a += attribution_regularizer[static_cast<std::size_t>(q * outputs + c)];
     s.kernel_machine = s.f_initial + a;
   }
   const double learned = std::abs(s.f_final - s.f_initial);
   const double magnitude = std::max(std::abs(s.f_final), std::abs(s.f_initial));
   s.rel_error_first = relative_gap(s.f_initial + s.sum_first_order, s.f_final, learned, magnitude);
-  s.rel_error_second = relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final,
-                                    learned, magnitude);
+  s.rel_error_second =
+      relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final, learned, magnitude);
   return s;
 }
 
@@ -142,7 +148,8 @@ double DecompositionReport::run_identity_error() const {
       const double rebuilt = s.f_initial + s.sum_first_order + s.sum_second_order + s.sum_remainder2;
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
       // Non-finite predictions or terms cannot satisfy the identity: say so, do not divide it away.
-      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final)) return std::numeric_limits<double>::infinity();
+      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final))
+        return std::numeric_limits<double>::infinity();
       keep_worst(worst, std::abs(rebuilt - s.f_final) / scale);
     }
   return worst;
@@ -156,7 +163,8 @@ double DecompositionReport::exact_identity_error() const {
       if (std::isnan(s.sum_exact)) return kNaN;
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
       const double rebuilt = s.f_initial + s.sum_exact;
-      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final)) return std::numeric_limits<double>::infinity();
+      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final))
+        return std::numeric_limits<double>::infinity();
       keep_worst(worst, std::abs(rebuilt - s.f_final) / scale);
     }
   return worst;
@@ -169,8 +177,10 @@ double DecompositionReport::attribution_identity_error() const {
     for (std::int64_t c = 0; c < outputs; ++c) {
       const QuerySummary s = summary(q, c);
       const double attributed = s.kernel_machine - s.f_initial;
-      if (!std::isfinite(attributed) || !std::isfinite(s.sum_first_order)) return std::numeric_limits<double>::infinity();
-      keep_worst(worst, std::abs(attributed - s.sum_first_order) / std::max(std::abs(s.sum_first_order), 1.0));
+      if (!std::isfinite(attributed) || !std::isfinite(s.sum_first_order))
+        return std::numeric_limits<double>::infinity();
+      keep_worst(worst,
+                 std::abs(attributed - s.sum_first_order) / std::max(std::abs(s.sum_first_order), 1.0));
     }
   return worst;
 }
@@ -183,14 +193,15 @@ double DecompositionReport::exact_attribution_identity_error() const {
       const auto row = static_cast<std::size_t>(q * outputs + c);
       double attributed = exact_attribution_regularizer[row];
       for (std::int64_t m = 0; m < training_points; ++m)
-        attributed += exact_attribution[row * static_cast<std::size_t>(training_points) + static_cast<std::size_t>(m)];
+        attributed +=
+            exact_attribution[row * static_cast<std::size_t>(training_points) + static_cast<std::size_t>(m)];
       const double learned = f_final(q, c) - f_initial(q, c);
-      if (!std::isfinite(attributed) || !std::isfinite(learned)) return std::numeric_limits<double>::infinity();
+      if (!std::isfinite(attributed) || !std::isfinite(learned))
+        return std::numeric_limits<double>::infinity();
       keep_worst(worst, std::abs(attributed - learned) /
                             std::max({std::abs(f_final(q, c)), std::abs(f_initial(q, c)), 1.0}));
     }
   return worst;
 }
-
 
 }  // namespace pk::kernel

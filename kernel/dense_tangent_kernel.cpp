@@ -93,8 +93,8 @@ Tensor dense_tangent_kernel(const pk::nn::Model& model, const Tensor& points_a, 
       const std::int64_t width = chain->layers[li].out();
       const pk::ad::TensorView g = adj[li].value();
       for (std::int64_t p = 0; p < stacked; ++p) {
-        double* dst = p < na ? ga[li].data() + (p * c_out + c) * width
-                             : gb[li].data() + ((p - na) * c_out + c) * width;
+        double* dst =
+            p < na ? ga[li].data() + (p * c_out + c) * width : gb[li].data() + ((p - na) * c_out + c) * width;
         std::copy_n(g.data() + p * width, width, dst);
       }
     }
@@ -154,7 +154,8 @@ Tensor dense_tangent_kernel(const pk::nn::Model& model, const Tensor& points_a, 
   }
   if (same)  // the lower triangle from the upper, a tile row of K at a time
     for (std::int64_t i0 = 0; i0 < kcols; i0 += 8) {
-      transpose(k.data() + i0, i0, std::min<std::int64_t>(8, kcols - i0), kcols, k.data() + i0 * kcols, kcols);
+      transpose(k.data() + i0, i0, std::min<std::int64_t>(8, kcols - i0), kcols, k.data() + i0 * kcols,
+                kcols);
       for (std::int64_t i = i0 + 1; i < std::min(kcols, i0 + 8); ++i)
         for (std::int64_t j = i0; j < i; ++j) k[i * kcols + j] = k[j * kcols + i];
     }

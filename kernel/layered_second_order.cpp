@@ -41,7 +41,7 @@ Jet conv_jet(const Jet& h, Var weight, Var bias, Var step, Var step_bias, const 
   const std::int64_t p = g.out_height() * g.out_width();
   const Var both_list[] = {weight, step};
   const Var both = pk::ad::concatenate(both_list, 0);  // [W; dW], 2out x taps
-  auto products = [&](Var x) {  // W unfold(x) and dW unfold(x), each out x N*P
+  auto products = [&](Var x) {                         // W unfold(x) and dW unfold(x), each out x N*P
     const Var y = pk::ad::matmul(both, pk::ad::unfold(x, g));
     return std::pair{pk::ad::slice(y, 0, 0, out), pk::ad::slice(y, 0, out, 2 * out)};
   };
@@ -63,8 +63,7 @@ Jet conv_jet(const Jet& h, Var weight, Var bias, Var step, Var step_bias, const 
 }  // namespace
 
 SecondOrder layered_second_order_term(const pk::nn::Architecture& arch, const pk::nn::Model& model,
-                                      const Tensor& queries, const Tensor& w, const Tensor& dw,
-                                      Tape& tape) {
+                                      const Tensor& queries, const Tensor& w, const Tensor& dw, Tape& tape) {
   const pk::nn::ArchitectureShapes shapes = pk::nn::infer_shapes(arch);
   if (shapes.parameter_count != model.parameter_count() || shapes.input_size != model.input_dim() ||
       shapes.output_size != model.output_dim())
@@ -90,14 +89,20 @@ SecondOrder layered_second_order_term(const pk::nn::Architecture& arch, const pk
       case LayerKind::conv2d: {
         if (2 * unit + 1 >= blocks.size())
           throw std::invalid_argument("layered_second_order_term: " + model.name() +
-                                      " has fewer parameter blocks than " + arch.str() + " has layers with parameters");
+                                      " has fewer parameter blocks than " + arch.str() +
+                                      " has layers with parameters");
         const pk::nn::ParameterBlock& wb = blocks[2 * unit];
         const pk::nn::ParameterBlock& bb = blocks[2 * unit + 1];
         ++unit;
-        const pk::ad::Conv2dGeometry g{.channels = s[0], .height = s.size() == 3 ? s[1] : 1,
-                                       .width = s.size() == 3 ? s[2] : 1, .kernel_h = l.kernel,
-                                       .kernel_w = l.kernel, .stride_h = l.stride, .stride_w = l.stride,
-                                       .padding_h = l.padding, .padding_w = l.padding};
+        const pk::ad::Conv2dGeometry g{.channels = s[0],
+                                       .height = s.size() == 3 ? s[1] : 1,
+                                       .width = s.size() == 3 ? s[2] : 1,
+                                       .kernel_h = l.kernel,
+                                       .kernel_w = l.kernel,
+                                       .stride_h = l.stride,
+                                       .stride_w = l.stride,
+                                       .padding_h = l.padding,
+                                       .padding_w = l.padding};
         // L(x; weight) and L(x; weight, bias) of a dense layer.
         auto apply = [](Var x, Var weight) { return pk::ad::matmul(x, weight, false, true); };
         auto apply_biased = [](Var x, Var weight, Var bias) {
@@ -113,7 +118,8 @@ SecondOrder layered_second_order_term(const pk::nn::Architecture& arch, const pk
         z.t = apply_biased(h.v, step, bb.view(dwv));
         if (h.t.defined()) {
           z.t = pk::ad::add(z.t, apply(h.t, weight));
-          z.tt = plus(pk::ad::mul_scalar(apply(h.t, step), 2.0), h.tt.defined() ? apply(h.tt, weight) : Var{});
+          z.tt =
+              plus(pk::ad::mul_scalar(apply(h.t, step), 2.0), h.tt.defined() ? apply(h.tt, weight) : Var{});
         }
         h = z;
         break;
@@ -131,11 +137,13 @@ SecondOrder layered_second_order_term(const pk::nn::Architecture& arch, const pk
           break;
         }
         // The windows' maxima are chosen by the values; each derivative rides along as a tangent.
-        const Var first = pk::ad::max_pool2d(tape.variable(h.v.value(), h.t.value()), image, l.kernel, l.stride);
+        const Var first =
+            pk::ad::max_pool2d(tape.variable(h.v.value(), h.t.value()), image, l.kernel, l.stride);
         Jet out{tape.constant(first.value()), tape.constant(first.tangent()), {}};
         if (h.tt.defined())
           out.tt = tape.constant(
-              pk::ad::max_pool2d(tape.variable(h.v.value(), h.tt.value()), image, l.kernel, l.stride).tangent());
+              pk::ad::max_pool2d(tape.variable(h.v.value(), h.tt.value()), image, l.kernel, l.stride)
+                  .tangent());
         h = out;
         break;
       }
@@ -158,7 +166,8 @@ SecondOrder layered_second_order_term(const pk::nn::Architecture& arch, const pk
         h = {tape.constant(a.value()), tape.constant(a.tangent()), tape.constant(next_tt)};
         break;
       }
-      case LayerKind::flatten: break;  // channel-major rows already are PyTorch's flatten
+      case LayerKind::flatten:
+        break;  // channel-major rows already are PyTorch's flatten
     }
     s = shapes.outputs[i];
   }

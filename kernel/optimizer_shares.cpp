@@ -25,10 +25,13 @@ bool threshold_is_preconditioned(const pk::nn::OptimizerConfig& config) {
 }
 
 double stability_threshold(const pk::nn::OptimizerConfig& config, double alpha) {
-  if (!(alpha > 0.0)) throw std::invalid_argument("stability_threshold: learning rate " + std::to_string(alpha) + " is not positive");
+  if (!(alpha > 0.0))
+    throw std::invalid_argument("stability_threshold: learning rate " + std::to_string(alpha) +
+                                " is not positive");
   const double lambda = config.weight_decay;
   switch (config.kind) {
-    case OptimizerKind::gradient_descent: return 2.0 / alpha - lambda;
+    case OptimizerKind::gradient_descent:
+      return 2.0 / alpha - lambda;
     case OptimizerKind::momentum: {
       const double mu = config.momentum;
       // On h w^2 / 2 the heavy-ball iteration has an eigenvalue -1 at alpha h = 2 (1 + mu); PyTorch's
@@ -37,7 +40,8 @@ double stability_threshold(const pk::nn::OptimizerConfig& config, double alpha) 
       return 2.0 * (1.0 + mu) / alpha - lambda;
     }
     case OptimizerKind::adam:
-    case OptimizerKind::adamw: return (2.0 + 2.0 * config.beta1) / ((1.0 - config.beta1) * alpha);
+    case OptimizerKind::adamw:
+      return (2.0 + 2.0 * config.beta1) / ((1.0 - config.beta1) * alpha);
   }
   return std::nan("");
 }
@@ -56,7 +60,8 @@ double preconditioned_sharpness(pk::ad::Function loss, const Tensor& w, std::spa
   auto in_u = [&](Var uv) {
     const Var wv = pk::ad::mul(uv.tape().constant(scale), uv);
     Var l = loss(wv);
-    if (coupled_decay != 0.0) l = pk::ad::add(l, pk::ad::mul_scalar(pk::ad::sum(pk::ad::square(wv)), 0.5 * coupled_decay));
+    if (coupled_decay != 0.0)
+      l = pk::ad::add(l, pk::ad::mul_scalar(pk::ad::sum(pk::ad::square(wv)), 0.5 * coupled_decay));
     return l;
   };
   return sharpness(in_u, u, max_iterations, tolerance, 0x5eed, workspace).lambda_max;
@@ -76,9 +81,10 @@ Tensor batch_rows(const Tensor& inputs, std::span<const std::int64_t> batch, std
   return rows;
 }
 
-std::vector<double> per_sample_gradients(const pk::nn::Model& model, const Tensor& batch_inputs, const Tensor& w,
-                                         TensorView output_derivatives, pk::ad::Tape& tape) {
-  const std::int64_t nb = batch_inputs.shape().as_rows(), c_out = model.output_dim(), d = model.parameter_count();
+std::vector<double> per_sample_gradients(const pk::nn::Model& model, const Tensor& batch_inputs,
+                                         const Tensor& w, TensorView output_derivatives, pk::ad::Tape& tape) {
+  const std::int64_t nb = batch_inputs.shape().as_rows(), c_out = model.output_dim(),
+                     d = model.parameter_count();
   const auto f = [&model](Var x, Var wv) { return model.forward(x, wv); };
   const Tensor jac = per_sample_jacobians(f, batch_inputs, w, tape);  // (nb*C) x D
   std::vector<double> v(static_cast<std::size_t>(nb * d), 0.0);
@@ -92,8 +98,8 @@ std::vector<double> per_sample_gradients(const pk::nn::Model& model, const Tenso
   return v;
 }
 
-OptimizerShares::OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config, Tensor training_inputs,
-                                 bool per_point)
+OptimizerShares::OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config,
+                                 Tensor training_inputs, bool per_point)
     : model_(std::move(model)),
       config_(config),
       inputs_(std::move(training_inputs)),
@@ -122,8 +128,8 @@ std::span<const double> OptimizerShares::share(std::int64_t m) const {
   return {shares_.data() + m * d_, static_cast<std::size_t>(d_)};
 }
 
-std::int64_t OptimizerShares::state_bytes_for(const pk::nn::OptimizerConfig& config, std::int64_t m, std::int64_t d,
-                                              std::int64_t batch, bool per_point) {
+std::int64_t OptimizerShares::state_bytes_for(const pk::nn::OptimizerConfig& config, std::int64_t m,
+                                              std::int64_t d, std::int64_t batch, bool per_point) {
   // replayed w_{k+1}, and Adam's two moments and divisor inside the replayed optimiser
   std::int64_t doubles = d + (threshold_is_preconditioned(config) ? 3 * d : 0);
   std::int64_t bytes = 0;
@@ -208,9 +214,11 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
       for (std::int64_t m = 0; m < m_; ++m) {
         double* c = shares_.data() + m * d_;
         const std::int64_t b = slot[static_cast<std::size_t>(m)];
-        if (b < 0) std::fill_n(c, d_, 0.0);
+        if (b < 0)
+          std::fill_n(c, d_, 0.0);
         else
-          for (std::int64_t i = 0; i < d_; ++i) c[i] = -alpha * gradients_[static_cast<std::size_t>(b * d_ + i)];
+          for (std::int64_t i = 0; i < d_; ++i)
+            c[i] = -alpha * gradients_[static_cast<std::size_t>(b * d_ + i)];
       }
       for (std::int64_t i = 0; i < d_; ++i) reg_share[i] = -alpha * (lambda * wp[i]);
       break;
@@ -226,7 +234,8 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
       for (std::int64_t m = 0; m < m_; ++m) {
         if (!active_[static_cast<std::size_t>(m)]) continue;
         const std::int64_t b = slot[static_cast<std::size_t>(m)];
-        advance(state_.data() + m * d_, shares_.data() + m * d_, b < 0 ? nullptr : gradients_.data() + b * d_);
+        advance(state_.data() + m * d_, shares_.data() + m * d_,
+                b < 0 ? nullptr : gradients_.data() + b * d_);
       }
       std::vector<double> decay(static_cast<std::size_t>(d_));
       for (std::int64_t i = 0; i < d_; ++i) decay[static_cast<std::size_t>(i)] = lambda * wp[i];
@@ -246,7 +255,8 @@ void OptimizerShares::add_step(std::int64_t step, TensorView w, TensorView w_nex
       for (std::int64_t m = 0; m < m_; ++m) {
         if (!active_[static_cast<std::size_t>(m)]) continue;
         const std::int64_t b = slot[static_cast<std::size_t>(m)];
-        advance(state_.data() + m * d_, shares_.data() + m * d_, b < 0 ? nullptr : gradients_.data() + b * d_);
+        advance(state_.data() + m * d_, shares_.data() + m * d_,
+                b < 0 ? nullptr : gradients_.data() + b * d_);
       }
       if (config_.kind == OptimizerKind::adam) {
         std::vector<double> decay(static_cast<std::size_t>(d_));
@@ -283,7 +293,8 @@ void accumulate_shares(const Tensor& jacobians, const OptimizerShares& shares, d
   if (jacobians.size() != rows * d || static_cast<std::int64_t>(attribution.size()) != rows * m_all ||
       static_cast<std::int64_t>(regularizer.size()) != rows)
     throw pk::ad::ShapeError("accumulate_shares: Jacobians of shape " + jacobians.shape().str() + " for " +
-                             std::to_string(attribution.size()) + " attributions and D = " + std::to_string(d));
+                             std::to_string(attribution.size()) +
+                             " attributions and D = " + std::to_string(d));
   const std::span<const double> reg = shares.regularizer_share();
   for (std::int64_t r = 0; r < rows; ++r) {
     const double* j = jacobians.data() + r * d;

@@ -49,12 +49,13 @@ bool threshold_is_preconditioned(const pk::nn::OptimizerConfig& config);
 /// P^(1/2) H P^(1/2), which is the Hessian of u -> loss(P^(1/2) u) at u = P^(-1/2) w, so this is
 /// plain Lanczos sharpness in those coordinates.
 double preconditioned_sharpness(pk::ad::Function loss, const pk::ad::Tensor& w,
-                                std::span<const double> denominator, double coupled_decay,
-                                int max_iterations, double tolerance, pk::ad::Tape* workspace);
+                                std::span<const double> denominator, double coupled_decay, int max_iterations,
+                                double tolerance, pk::ad::Tape* workspace);
 
 /// The rows of `inputs` (M x F) that `batch` names, |B| x F; throws std::out_of_range naming
 /// `step` for a row outside [0, M).
-pk::ad::Tensor batch_rows(const pk::ad::Tensor& inputs, std::span<const std::int64_t> batch, std::int64_t step);
+pk::ad::Tensor batch_rows(const pk::ad::Tensor& inputs, std::span<const std::int64_t> batch,
+                          std::int64_t step);
 
 /// The per-sample gradients v_{k,m} = J_k(x_m)^T L'_{k,m} of a batch at w: |B| x D row-major, from
 /// the batch's inputs (|B| x F) and L' (|B| x C).
@@ -69,8 +70,8 @@ class OptimizerShares {
   /// `training_inputs` is M x F, the rows the run's batches index. With `per_point` false it
   /// only replays the optimiser (checking the run and giving Adam's preconditioner) and holds no
   /// per-point state: `share`, `active` and the closure are then not available.
-  OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config,
-                  pk::ad::Tensor training_inputs, bool per_point = true);
+  OptimizerShares(pk::nn::Model model, const pk::nn::OptimizerConfig& config, pk::ad::Tensor training_inputs,
+                  bool per_point = true);
 
   /// What `state_bytes` comes to for M points, D parameters and batches of at most `batch`
   /// points, without building the object (the forward side of the automatic choice).
@@ -115,8 +116,8 @@ class OptimizerShares {
   std::vector<double> state_;   // M x D: per-point momentum buffers or first moments
   std::vector<double> shares_;  // M x D: c_{k,m}
   std::vector<double> regularizer_state_, regularizer_share_;  // D each
-  std::vector<double> gradients_;  // |B_k| x D: v_{k,m} for the batch
-  std::vector<double> replayed_;   // D: the replayed w_{k+1}
+  std::vector<double> gradients_;                              // |B_k| x D: v_{k,m} for the batch
+  std::vector<double> replayed_;                               // D: the replayed w_{k+1}
   std::vector<std::uint8_t> active_;
   double closure_error_ = 0.0;
 };

@@ -36,9 +36,13 @@ std::vector<std::int64_t> block_sum_sizes(const DecompositionReport& b) {
 }
 
 Json optimizer_json(const pk::nn::OptimizerConfig& c) {
-  return Json{{"kind", std::string(pk::nn::optimizer_name(c.kind))}, {"momentum", c.momentum},
-              {"nesterov", c.nesterov}, {"weight_decay", c.weight_decay}, {"beta1", c.beta1},
-              {"beta2", c.beta2}, {"epsilon", c.epsilon}};
+  return Json{{"kind", std::string(pk::nn::optimizer_name(c.kind))},
+              {"momentum", c.momentum},
+              {"nesterov", c.nesterov},
+              {"weight_decay", c.weight_decay},
+              {"beta1", c.beta1},
+              {"beta2", c.beta2},
+              {"epsilon", c.epsilon}};
 }
 
 pk::nn::OptimizerConfig optimizer_of(const Json& j) {
@@ -57,13 +61,23 @@ std::int64_t values_per_cell(bool third) { return third ? 7 : 6; }
 
 Json options_json(const DecompositionOptions& o) {
   return Json{{"second_order", std::string(second_order_mode_name(o.second_order))},
-              {"tau", o.tau}, {"eps", o.eps}, {"exact_kernel", o.exact_kernel},
-              {"exact_tolerance", o.exact_tolerance}, {"exact_max_nodes", o.exact_max_nodes},
-              {"attribution", o.attribution}, {"exact_attribution", o.exact_attribution},
+              {"tau", o.tau},
+              {"eps", o.eps},
+              {"exact_kernel", o.exact_kernel},
+              {"exact_tolerance", o.exact_tolerance},
+              {"exact_max_nodes", o.exact_max_nodes},
+              {"attribution", o.attribution},
+              {"exact_attribution", o.exact_attribution},
               {"sharpness_every", o.sharpness_every},
-              {"lanczos_iterations", o.lanczos_iterations}, {"lanczos_tolerance", o.lanczos_tolerance},
-              {"order", o.order}, {"window", o.window}, {"window_tau", o.window_tau}, {"eos_band", o.eos_band},
-              {"pair_query", o.pair_query}, {"pair_count", o.pair_count}, {"query_chunk", o.query_chunk},
+              {"lanczos_iterations", o.lanczos_iterations},
+              {"lanczos_tolerance", o.lanczos_tolerance},
+              {"order", o.order},
+              {"window", o.window},
+              {"window_tau", o.window_tau},
+              {"eos_band", o.eos_band},
+              {"pair_query", o.pair_query},
+              {"pair_count", o.pair_count},
+              {"query_chunk", o.query_chunk},
               {"threads", o.threads}};
 }
 
@@ -122,7 +136,8 @@ StepBlockSink PartWriter::sink() {
 void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
   if (first != next_) throw std::invalid_argument("partial report: steps out of order");
   if (b.options.pair_query >= 0)
-    throw std::invalid_argument("partial report: the pairs of F2 keep only their largest sums and cannot be merged");
+    throw std::invalid_argument(
+        "partial report: the pairs of F2 keep only their largest sums and cannot be merged");
   const std::int64_t cells = b.queries * b.outputs;
   const bool third = b.options.order >= 3;  // so an empty range says it too
   if (!files_) {
@@ -139,9 +154,9 @@ void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
     sums_ = block_sum_sizes(b);
     std::int64_t summed = 0;
     for (std::int64_t n : sums_) summed += n;
-    files_ = std::make_unique<Files>(Files{
-        io::NpyRowWriter(directory_ / "rows.npy", {kStepScalars + cells * values_per_cell(third)}),
-        io::NpyRowWriter(directory_ / "attribution_blocks.npy", {std::max<std::int64_t>(summed, 1)})});
+    files_ = std::make_unique<Files>(
+        Files{io::NpyRowWriter(directory_ / "rows.npy", {kStepScalars + cells * values_per_cell(third)}),
+              io::NpyRowWriter(directory_ / "attribution_blocks.npy", {std::max<std::int64_t>(summed, 1)})});
   }
   std::vector<double> row(static_cast<std::size_t>(kStepScalars + cells * values_per_cell(third)));
   for (std::int64_t k = 0; k < b.steps; ++k) {
@@ -179,8 +194,9 @@ void PartWriter::add(const DecompositionReport& b, std::int64_t first) {
 
 void PartWriter::finish(const DecompositionReport& tail, const RunDescription& run, std::int64_t plot_query,
                         const pk::ad::Tensor* queries) {
-  if (next_ != end_) throw std::invalid_argument("partial report: steps up to " + std::to_string(next_) +
-                                                 " of " + std::to_string(end_));
+  if (next_ != end_)
+    throw std::invalid_argument("partial report: steps up to " + std::to_string(next_) + " of " +
+                                std::to_string(end_));
   if (!files_) {  // no steps: the files hold zero rows
     DecompositionReport empty = tail;
     for (auto member : kBlockSums) (empty.*member).clear();
@@ -193,28 +209,45 @@ void PartWriter::finish(const DecompositionReport& tail, const RunDescription& r
   if (queries) io::write_npy(directory_ / "query_points.npy", *queries);
   Json extra = Json::array();
   for (const auto& [name, value] : run.extra) extra.push_back(Json::array({name, value}));
-  const Json j{
-      {"format", "pathkernel partial report 1"},
-      {"first", first_}, {"end", end_}, {"steps", total_steps_}, {"plot_query", plot_query},
-      {"queries", layout_.queries}, {"outputs", layout_.outputs}, {"training_points", layout_.training_points},
-      {"third_order", !layout_.third_order.empty()}, {"kernel_form", layout_.kernel_form},
-      {"optimizer", layout_.optimizer}, {"optimizer_config", optimizer_json(layout_.optimizer_config)},
-      {"attribution_method", layout_.attribution_method}, {"block_sums", sums_},
-      {"attribution_state_bytes", tail.attribution_state_bytes},
-      {"attribution_plan", {{"method", attribution_method_name(tail.attribution_plan.method)},
-                            {"requested", attribution_method_name(tail.attribution_plan.requested)},
-                            {"reason", tail.attribution_plan.reason},
-                            {"forward_bytes", tail.attribution_plan.forward_bytes},
-                            {"backward_bytes", tail.attribution_plan.backward_bytes}}},
-      {"exact_attribution_method", tail.exact_attribution_method},
-      {"shares_closure_error", tail.shares_closure_error},
-      {"options", options_json(layout_.options)},
-      {"run", {{"data", run.data}, {"architecture", run.architecture}, {"loss", run.loss},
-               {"optimizer", run.optimizer}, {"schedule", run.schedule}, {"steps", run.steps},
-               {"seed", run.seed}, {"status", run.status}, {"include_timings", run.include_timings},
-               {"seconds_training", run.seconds_training}, {"extra", extra}}},
-      {"seconds", {tail.seconds_first_order, tail.seconds_second_order, tail.seconds_exact,
-                   tail.seconds_attribution, tail.seconds_sharpness}}};
+  const Json j{{"format", "pathkernel partial report 1"},
+               {"first", first_},
+               {"end", end_},
+               {"steps", total_steps_},
+               {"plot_query", plot_query},
+               {"queries", layout_.queries},
+               {"outputs", layout_.outputs},
+               {"training_points", layout_.training_points},
+               {"third_order", !layout_.third_order.empty()},
+               {"kernel_form", layout_.kernel_form},
+               {"optimizer", layout_.optimizer},
+               {"optimizer_config", optimizer_json(layout_.optimizer_config)},
+               {"attribution_method", layout_.attribution_method},
+               {"block_sums", sums_},
+               {"attribution_state_bytes", tail.attribution_state_bytes},
+               {"attribution_plan",
+                {{"method", attribution_method_name(tail.attribution_plan.method)},
+                 {"requested", attribution_method_name(tail.attribution_plan.requested)},
+                 {"reason", tail.attribution_plan.reason},
+                 {"forward_bytes", tail.attribution_plan.forward_bytes},
+                 {"backward_bytes", tail.attribution_plan.backward_bytes}}},
+               {"exact_attribution_method", tail.exact_attribution_method},
+               {"shares_closure_error", tail.shares_closure_error},
+               {"options", options_json(layout_.options)},
+               {"run",
+                {{"data", run.data},
+                 {"architecture", run.architecture},
+                 {"loss", run.loss},
+                 {"optimizer", run.optimizer},
+                 {"schedule", run.schedule},
+                 {"steps", run.steps},
+                 {"seed", run.seed},
+                 {"status", run.status},
+                 {"include_timings", run.include_timings},
+                 {"seconds_training", run.seconds_training},
+                 {"extra", extra}}},
+               {"seconds",
+                {tail.seconds_first_order, tail.seconds_second_order, tail.seconds_exact,
+                 tail.seconds_attribution, tail.seconds_sharpness}}};
   io::write_text_file(directory_ / "part.json", j.dump(1) + '\n');
 }
 
@@ -292,16 +325,18 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   // The same run, decomposed the same way, and every step exactly once.
   std::int64_t expect = 0;
   for (const auto& [f, d] : parts) {
-    if (f.steps != head.steps || f.layout.queries != head.layout.queries || f.layout.outputs != head.layout.outputs ||
-        f.layout.training_points != head.layout.training_points || f.run.data != head.run.data ||
+    if (f.steps != head.steps || f.layout.queries != head.layout.queries ||
+        f.layout.outputs != head.layout.outputs || f.layout.training_points != head.layout.training_points ||
+        f.run.data != head.run.data ||
         deciding_options(f.layout.options) != deciding_options(head.layout.options) ||
         f.layout.optimizer_config != head.layout.optimizer_config || f.block_sums != head.block_sums)
       throw std::invalid_argument("merge: " + d.string() + " is a part of another decomposition than " +
                                   parts.front().second.string());
     if (f.first != expect)
-      throw std::invalid_argument("merge: " + (f.first > expect ? "steps " + std::to_string(expect) + ":" +
-                                                                      std::to_string(f.first) + " are in no part"
-                                                                : d.string() + " overlaps another part"));
+      throw std::invalid_argument("merge: " + (f.first > expect
+                                                   ? "steps " + std::to_string(expect) + ":" +
+                                                         std::to_string(f.first) + " are in no part"
+                                                   : d.string() + " overlaps another part"));
     expect = f.end;
   }
   if (expect != head.steps)
@@ -376,12 +411,15 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
   std::size_t from = 0;
   for (std::size_t n = 0; n < kBlockSums.size() && !attribution.empty(); ++n) {
     const auto size = static_cast<std::size_t>(n < head.block_sums.size() ? head.block_sums[n] : 0);
-    if (from + size > attribution.size()) throw std::invalid_argument("merge: attribution blocks of another size");
-    (tail.*kBlockSums[n]).assign(attribution.begin() + static_cast<std::ptrdiff_t>(from),
-                                 attribution.begin() + static_cast<std::ptrdiff_t>(from + size));
+    if (from + size > attribution.size())
+      throw std::invalid_argument("merge: attribution blocks of another size");
+    (tail.*kBlockSums[n])
+        .assign(attribution.begin() + static_cast<std::ptrdiff_t>(from),
+                attribution.begin() + static_cast<std::ptrdiff_t>(from + size));
     from += size;
   }
-  for (const auto& [f, d] : parts) tail.shares_closure_error = std::max(tail.shares_closure_error, f.layout.shares_closure_error);
+  for (const auto& [f, d] : parts)
+    tail.shares_closure_error = std::max(tail.shares_closure_error, f.layout.shares_closure_error);
   return tail;
 }
 

@@ -18,16 +18,21 @@ namespace pk::kernel {
 
 AttributionFormat parse_attribution_format(std::string_view text) {
   AttributionFormat f;
-  if (text == "auto") f.kind = AttributionFormat::Kind::automatic;
-  else if (text == "csv") f.kind = AttributionFormat::Kind::csv;
-  else if (text == "npy") f.kind = AttributionFormat::Kind::npy;
-  else if (text == "none") f.kind = AttributionFormat::Kind::none;
+  if (text == "auto")
+    f.kind = AttributionFormat::Kind::automatic;
+  else if (text == "csv")
+    f.kind = AttributionFormat::Kind::csv;
+  else if (text == "npy")
+    f.kind = AttributionFormat::Kind::npy;
+  else if (text == "none")
+    f.kind = AttributionFormat::Kind::none;
   else if (text.starts_with("top:")) {
     f.kind = AttributionFormat::Kind::top;
     const std::string_view k = text.substr(4);
     const auto res = std::from_chars(k.data(), k.data() + k.size(), f.top);
     if (res.ec != std::errc() || res.ptr != k.data() + k.size() || f.top < 1)
-      throw std::invalid_argument("attribution format '" + std::string(text) + "': K of top:K must be a positive integer");
+      throw std::invalid_argument("attribution format '" + std::string(text) +
+                                  "': K of top:K must be a positive integer");
   } else {
     throw std::invalid_argument("unknown attribution format '" + std::string(text) +
                                 "' (expected auto, csv, npy, none or top:K)");
@@ -65,8 +70,9 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
       io::write_npy(dir / "attribution_regularizer.npy", rows, t.attribution_regularizer);
       names.emplace_back("attribution_regularizer.npy");
     }
-    for (const auto& [name, n] : {std::pair{"query_index.npy", t.queries}, std::pair{"output_index.npy", t.outputs},
-                                  std::pair{"train_index.npy", t.training_points}}) {
+    for (const auto& [name, n] :
+         {std::pair{"query_index.npy", t.queries}, std::pair{"output_index.npy", t.outputs},
+          std::pair{"train_index.npy", t.training_points}}) {
       std::vector<double> index(static_cast<std::size_t>(n));
       std::iota(index.begin(), index.end(), 0.0);
       const std::vector<std::int64_t> s{n};
@@ -108,10 +114,12 @@ std::vector<std::string> write_attribution(const std::filesystem::path& dir, con
   return {"attribution.csv"};
 }
 
-ReportStream::ReportStream(const std::filesystem::path& directory, std::int64_t total_steps, std::int64_t plot_query)
-    : directory_(directory), total_steps_(total_steps), plot_query_(plot_query),
-      steps_(directory / "steps.csv") {
-}
+ReportStream::ReportStream(const std::filesystem::path& directory, std::int64_t total_steps,
+                           std::int64_t plot_query)
+    : directory_(directory),
+      total_steps_(total_steps),
+      plot_query_(plot_query),
+      steps_(directory / "steps.csv") {}
 
 StepBlockSink ReportStream::sink() {
   return [this](const DecompositionReport& block, std::int64_t first) { add(block, first); };
@@ -182,7 +190,8 @@ ReportTotals ReportStream::finish(const DecompositionReport& tail, const RunDesc
     const auto from = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(plot_query_ * c_out) * m);
     const auto n = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(c_out) * m);
     plot_.attribution.assign(t.attribution.begin() + from, t.attribution.begin() + from + n);
-    if (!t.path_kernel.empty()) plot_.path_kernel.assign(t.path_kernel.begin() + from, t.path_kernel.begin() + from + n);
+    if (!t.path_kernel.empty())
+      plot_.path_kernel.assign(t.path_kernel.begin() + from, t.path_kernel.begin() + from + n);
   }
   return t;
 }
@@ -203,7 +212,7 @@ double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::i
     // A_m and K^p: in the pieces the total, the current block and the block closed last; the
     // merged block; and the totals.
     bytes += 2.0 * pc * m * 8.0 * 5.0;
-    bytes += threads * chunk * c * m * c * 8.0;   // one step's tangent kernel per thread
+    bytes += threads * chunk * c * m * c * 8.0;  // one step's tangent kernel per thread
   }
   if (o.pair_query >= 0) bytes += m * m * c * 8.0;
   if (per_point_state) {  // each piece's state and shares, M x D each

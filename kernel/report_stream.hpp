@@ -27,8 +27,8 @@ struct ReportTotals {
   std::string optimizer;
   pk::nn::OptimizerConfig optimizer_config;
 
-  std::vector<QuerySummary> summaries;         // per query and output, q * C + c
-  std::vector<ComplexStepStats> complex;       // per query and output
+  std::vector<QuerySummary> summaries;    // per query and output, q * C + c
+  std::vector<ComplexStepStats> complex;  // per query and output
   ComplexStepStats complex_pooled;
   std::int64_t steps_complex_for_some_query = 0;
   double run_identity_error = 0.0, exact_identity_error = 0.0, attribution_identity_error = 0.0;
@@ -185,7 +185,7 @@ class ReportStream {
 /// `per_point_state`: the optimiser's shares are carried (optimizer_shares.hpp: about 2 M x D
 /// numbers in every piece of query points).
 double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::int64_t training_points,
-                              std::int64_t parameters, const DecompositionOptions& options, std::int64_t windows,
-                              bool per_point_state = false);
+                              std::int64_t parameters, const DecompositionOptions& options,
+                              std::int64_t windows, bool per_point_state = false);
 
 }  // namespace pk::kernel

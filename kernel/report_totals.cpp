@@ -104,7 +104,9 @@ ReportAccumulator::ReportAccumulator(const DecompositionReport& layout, std::int
   t_.kernel_form = layout.kernel_form;
   t_.optimizer = layout.optimizer;
   t_.optimizer_config = layout.optimizer_config;
-  if (t_.options.window < 0) throw std::invalid_argument("window_totals: window " + std::to_string(t_.options.window) + " is negative");
+  if (t_.options.window < 0)
+    throw std::invalid_argument("window_totals: window " + std::to_string(t_.options.window) +
+                                " is negative");
   if (!(t_.options.window_tau > 0)) throw std::invalid_argument("window_totals: tau_w must be positive");
   if (!(t_.options.eos_band > 0)) throw std::invalid_argument("edge_of_stability: band must be positive");
   t_.window = t_.options.window == 0 ? default_window(total_steps) : t_.options.window;
@@ -117,8 +119,9 @@ ReportAccumulator::ReportAccumulator(const DecompositionReport& layout, std::int
 }
 
 void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
-  if (first != next_) throw std::invalid_argument("report: steps from " + std::to_string(first) +
-                                                  " given where step " + std::to_string(next_) + " was expected");
+  if (first != next_)
+    throw std::invalid_argument("report: steps from " + std::to_string(first) + " given where step " +
+                                std::to_string(next_) + " was expected");
   if (b.queries != t_.queries || b.outputs != t_.outputs)
     throw std::invalid_argument("report: a block of another shape");
   if (b.third_order.empty() == third_ && b.steps > 0)
@@ -132,8 +135,9 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
     // to (accumulation.hpp's compared_sharpness) decides before step k's row is added, so the
     // sums before the onset are those of [0, k).
     const double lambda = b.sharpness[lu];
-    const double compared = preconditioned_ ? (lu < b.preconditioned_sharpness.size() ? b.preconditioned_sharpness[lu] : kNaN)
-                                            : lambda;
+    const double compared =
+        preconditioned_ ? (lu < b.preconditioned_sharpness.size() ? b.preconditioned_sharpness[lu] : kNaN)
+                        : lambda;
     if (!std::isnan(compared)) {
       ++t_.edge.measurements;
       const double p = lambda * b.learning_rate[lu];
@@ -171,7 +175,8 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
         !(b.exact_attribution_error[lu] <= t_.exact_attribution_max_step_error))
       t_.exact_attribution_max_step_error = b.exact_attribution_error[lu];
     const double residual = b.sharpness_residual[lu];
-    if (!std::isnan(residual) && !(residual <= t_.max_sharpness_residual)) t_.max_sharpness_residual = residual;
+    if (!std::isnan(residual) && !(residual <= t_.max_sharpness_residual))
+      t_.max_sharpness_residual = residual;
     t_.max_exact_nodes = std::max<std::int64_t>(t_.max_exact_nodes, b.exact_nodes[lu]);
 
     if (!window_.active()) {
@@ -202,8 +207,10 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
       if (has_f2) c.predicted_every += b.second_order[i];
       const double r1 = b.df[i] - b.first_order[i], r2 = remainder2_of(b, i);
       c.r2 += r2;
-      if (std::isnan(b.exact_change[i])) c.exact_everywhere = false;
-      else c.exact += b.exact_change[i];
+      if (std::isnan(b.exact_change[i]))
+        c.exact_everywhere = false;
+      else
+        c.exact += b.exact_change[i];
       if (!std::isnan(b.exact_error[i])) t_.max_exact_error = std::max(t_.max_exact_error, b.exact_error[i]);
       const double adf = std::abs(b.df[i]);
       any_complex = any_complex || b.complex[i];
@@ -230,8 +237,9 @@ void ReportAccumulator::add(const DecompositionReport& b, std::int64_t first) {
 }
 
 ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
-  if (next_ != t_.steps) throw std::invalid_argument("report: " + std::to_string(next_) + " of " +
-                                                     std::to_string(t_.steps) + " steps given");
+  if (next_ != t_.steps)
+    throw std::invalid_argument("report: " + std::to_string(next_) + " of " + std::to_string(t_.steps) +
+                                " steps given");
   ReportTotals t = std::move(t_);
   // The final first-order error as the windows' sums of R1 added in order (as window_totals).
   std::vector<double> total(cells_, 0.0);
@@ -304,15 +312,16 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
       s.kernel_machine = s.f_initial + s.sum_first_order;
       if (!t.attribution.empty()) {
         double a = 0.0;
-        for (std::int64_t m = 0; m < m_all; ++m) a += t.attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
+        for (std::int64_t m = 0; m < m_all; ++m)
+          a += t.attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
         if (!t.attribution_regularizer.empty()) a += t.attribution_regularizer[j];
         s.kernel_machine = s.f_initial + a;
       }
       const double learned = std::abs(s.f_final - s.f_initial);
       const double magnitude = std::max(std::abs(s.f_final), std::abs(s.f_initial));
       s.rel_error_first = relative_gap(s.f_initial + s.sum_first_order, s.f_final, learned, magnitude);
-      s.rel_error_second = relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final,
-                                        learned, magnitude);
+      s.rel_error_second =
+          relative_gap(s.f_initial + s.sum_first_order + s.sum_second_order, s.f_final, learned, magnitude);
       t.summaries.push_back(s);
       t.complex.push_back(stats(ct));
       const double change = s.f_final - s.f_initial;
@@ -323,34 +332,50 @@ ReportTotals ReportAccumulator::finish(const DecompositionReport& tail) {
       if (!t.exact_attribution.empty()) {  // as DecompositionReport::exact_attribution_identity_error
         double attributed = t.exact_attribution_regularizer[j];
         for (std::int64_t m = 0; m < m_all; ++m)
-          attributed += t.exact_attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
+          attributed +=
+              t.exact_attribution[j * static_cast<std::size_t>(m_all) + static_cast<std::size_t>(m)];
         const double learned = s.f_final - s.f_initial;
-        if (!std::isfinite(attributed) || !std::isfinite(learned)) exact_attribution_infinite = true;
-        else keep_worst(t.exact_attribution_identity_error,
-                        std::abs(attributed - learned) / std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0}));
+        if (!std::isfinite(attributed) || !std::isfinite(learned))
+          exact_attribution_infinite = true;
+        else
+          keep_worst(
+              t.exact_attribution_identity_error,
+              std::abs(attributed - learned) / std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0}));
       }
 
       // The identities, as DecompositionReport states them.
       const double scale = std::max({std::abs(s.f_final), std::abs(s.f_initial), 1.0});
       const double rebuilt = s.f_initial + s.sum_first_order + s.sum_second_order + s.sum_remainder2;
-      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final)) run_infinite = true;
-      else keep_worst(t.run_identity_error, std::abs(rebuilt - s.f_final) / scale);
+      if (!std::isfinite(rebuilt) || !std::isfinite(s.f_final))
+        run_infinite = true;
+      else
+        keep_worst(t.run_identity_error, std::abs(rebuilt - s.f_final) / scale);
       if (!exact_nan && !exact_infinite) {
-        if (std::isnan(s.sum_exact)) exact_nan = true;
-        else if (!std::isfinite(s.f_initial + s.sum_exact) || !std::isfinite(s.f_final)) exact_infinite = true;
-        else keep_worst(t.exact_identity_error, std::abs(s.f_initial + s.sum_exact - s.f_final) / scale);
+        if (std::isnan(s.sum_exact))
+          exact_nan = true;
+        else if (!std::isfinite(s.f_initial + s.sum_exact) || !std::isfinite(s.f_final))
+          exact_infinite = true;
+        else
+          keep_worst(t.exact_identity_error, std::abs(s.f_initial + s.sum_exact - s.f_final) / scale);
       }
       const double attributed = s.kernel_machine - s.f_initial;
-      if (!std::isfinite(attributed) || !std::isfinite(s.sum_first_order)) attribution_infinite = true;
-      else keep_worst(t.attribution_identity_error,
-                      std::abs(attributed - s.sum_first_order) / std::max(std::abs(s.sum_first_order), 1.0));
+      if (!std::isfinite(attributed) || !std::isfinite(s.sum_first_order))
+        attribution_infinite = true;
+      else
+        keep_worst(t.attribution_identity_error,
+                   std::abs(attributed - s.sum_first_order) / std::max(std::abs(s.sum_first_order), 1.0));
     }
   if (run_infinite) t.run_identity_error = std::numeric_limits<double>::infinity();
-  if (exact_nan) t.exact_identity_error = kNaN;
-  else if (exact_infinite) t.exact_identity_error = std::numeric_limits<double>::infinity();
-  if (t.attribution.empty()) t.attribution_identity_error = kNaN;
-  else if (attribution_infinite) t.attribution_identity_error = std::numeric_limits<double>::infinity();
-  if (exact_attribution_infinite) t.exact_attribution_identity_error = std::numeric_limits<double>::infinity();
+  if (exact_nan)
+    t.exact_identity_error = kNaN;
+  else if (exact_infinite)
+    t.exact_identity_error = std::numeric_limits<double>::infinity();
+  if (t.attribution.empty())
+    t.attribution_identity_error = kNaN;
+  else if (attribution_infinite)
+    t.attribution_identity_error = std::numeric_limits<double>::infinity();
+  if (exact_attribution_infinite)
+    t.exact_attribution_identity_error = std::numeric_limits<double>::infinity();
   for (std::size_t n = 0; n < miss.size(); ++n) t.relative_error[n] = relative_norm(miss[n], learned_change);
   return t;
 }
@@ -360,6 +385,5 @@ ReportTotals report_totals(const DecompositionReport& report) {
   a.add(report, 0);
   return a.finish(report);
 }
-
 
 }  // namespace pk::kernel

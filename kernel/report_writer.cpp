@@ -34,7 +34,8 @@ void cell(std::ostream& out, double x) {
 
 void write_steps_header(std::ostream& out, const DecompositionReport& r) {
   const bool third = !r.third_order.empty();  // only when asked, so other reports keep their columns
-  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,sharpness,"
+  out << "step,query,output,lr,df,first_order,second_order,remainder1,remainder2,complex,exact_error,"
+         "sharpness,"
          "stability_threshold,preconditioned_sharpness"
       << (third ? ",third_order,remainder3\n" : "\n");
 }
@@ -82,7 +83,9 @@ void write_steps_csv(std::ostream& out, const DecompositionReport& r) {
   write_steps_rows(out, r, 0);
 }
 
-void write_queries_csv(std::ostream& out, const DecompositionReport& r) { write_queries_csv(out, report_totals(r)); }
+void write_queries_csv(std::ostream& out, const DecompositionReport& r) {
+  write_queries_csv(out, report_totals(r));
+}
 
 void write_queries_csv(std::ostream& out, const ReportTotals& r) {
   out << "query,output,f_initial,f_final,sum_first_order,sum_second_order,sum_remainder2,"
@@ -91,8 +94,8 @@ void write_queries_csv(std::ostream& out, const ReportTotals& r) {
     for (std::int64_t c = 0; c < r.outputs; ++c) {
       const QuerySummary& s = r.summaries[static_cast<std::size_t>(q * r.outputs + c)];
       out << q << ',' << c;
-      for (double v : {s.f_initial, s.f_final, s.sum_first_order, s.sum_second_order,
-                       s.sum_remainder2, s.kernel_machine, s.rel_error_first, s.rel_error_second}) {
+      for (double v : {s.f_initial, s.f_final, s.sum_first_order, s.sum_second_order, s.sum_remainder2,
+                       s.kernel_machine, s.rel_error_first, s.rel_error_second}) {
         out << ',';
         cell(out, v);
       }
@@ -126,7 +129,9 @@ void write_attribution_csv(std::ostream& out, const ReportTotals& r) {
   write_attribution_rows(out, r.queries, r.outputs, r.training_points, r.attribution, r.path_kernel);
 }
 
-void write_windows_csv(std::ostream& out, const DecompositionReport& r) { write_windows_csv(out, report_totals(r)); }
+void write_windows_csv(std::ostream& out, const DecompositionReport& r) {
+  write_windows_csv(out, report_totals(r));
+}
 
 void write_windows_csv(std::ostream& out, const ReportTotals& r) {
   out << "window_start,window_end,query,output,net_change,sum_first_order,sum_second_order,"
@@ -167,26 +172,30 @@ void write_optimizer_facts(JsonWriter& j, const ReportTotals& r) {
   j.member("beta1", oc.beta1).member("beta2", oc.beta2).member("eps", oc.epsilon);
   j.end_object();
   if (!r.kernel_form)
-    j.member("note", "the steps are not kernel sums at w_k; each is a sum of per-training-point shares "
-                     "c_{k,m} (linear in the point's per-sample gradients of steps j <= k) and the weight "
-                     "decay's share, and A_m(x) = sum_k J_k(x) c_{k,m}");
+    j.member("note",
+             "the steps are not kernel sums at w_k; each is a sum of per-training-point shares "
+             "c_{k,m} (linear in the point's per-sample gradients of steps j <= k) and the weight "
+             "decay's share, and A_m(x) = sum_k J_k(x) c_{k,m}");
   j.key("attribution_method").begin_object();
   j.member("method", r.attribution_method.empty() ? std::string("none") : r.attribution_method);
   j.member("state", r.attribution_method == "per_point_state"
                         ? "per training point, carried forward in time (M x D per query piece)"
                     : r.attribution_method == "per_query_backward"
                         ? "per query point and output, carried backward in time (Q x C x D per query piece)"
-                    : r.attribution_method == "kernel" ? "none: one tangent kernel per step" : "none");
+                    : r.attribution_method == "kernel" ? "none: one tangent kernel per step"
+                                                       : "none");
   j.member("peak_state_bytes", r.attribution_state_bytes);
   write_attribution_plan(j, r.attribution_plan, r.exact_attribution_method);
-  j.member("shares_closure_max_relative_error", r.attribution_state_bytes > 0 ? r.shares_closure_error : std::nan(""));
+  j.member("shares_closure_max_relative_error",
+           r.attribution_state_bytes > 0 ? r.shares_closure_error : std::nan(""));
   if (r.kernel_form) {
     j.member("path_kernel", "K^p(x, x_m) = sum_k alpha_k K_k(x, x_m) (Domingos)");
   } else {
     j.key("path_kernel").null();
-    j.member("path_kernel_reason", "Domingos' K^p = sum_k alpha_k K_k(x, x_m) describes gradient-descent steps; "
-                                   "these steps weight each point's past gradients by the optimiser's state, so "
-                                   "no column is written under that name");
+    j.member("path_kernel_reason",
+             "Domingos' K^p = sum_k alpha_k K_k(x, x_m) describes gradient-descent steps; "
+             "these steps weight each point's past gradients by the optimiser's state, so "
+             "no column is written under that name");
   }
   j.key("regularizer_share").begin_array();
   for (double v : r.attribution_regularizer) j.value(v);
@@ -198,10 +207,10 @@ void write_optimizer_facts(JsonWriter& j, const ReportTotals& r) {
   j.key("stability").begin_object();
   const bool pre = threshold_is_preconditioned(oc);
   j.member("threshold", pre ? "(2 + 2 beta1) / ((1 - beta1) alpha_k)"
-                            : oc.kind == pk::nn::OptimizerKind::momentum
-                                  ? (oc.nesterov ? "2 (1 + mu) / ((1 + 2 mu) alpha_k) - lambda"
-                                                 : "2 (1 + mu) / alpha_k - lambda")
-                                  : "2 / alpha_k - lambda");
+                        : oc.kind == pk::nn::OptimizerKind::momentum
+                            ? (oc.nesterov ? "2 (1 + mu) / ((1 + 2 mu) alpha_k) - lambda"
+                                           : "2 (1 + mu) / alpha_k - lambda")
+                            : "2 / alpha_k - lambda");
   j.member("compared_with", pre ? "preconditioned_sharpness: lambda_max(P_k (H_k + lambda_coupled I)), "
                                   "P_k = diag(1 / (sqrt(v_hat_k) + eps))"
                                 : "sharpness: lambda_max(H_k)");
@@ -266,8 +275,9 @@ void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescr
 
   const std::vector<WindowTotals>& windows = r.windows;
   j.key("windows").begin_object();
-  j.member("test", "a window fails when ||sum R1|| > window_tau * ||sum df|| over its steps "
-                   "(2-norms over query points and outputs)");
+  j.member("test",
+           "a window fails when ||sum R1|| > window_tau * ||sum df|| over its steps "
+           "(2-norms over query points and outputs)");
   j.member("window", r.window);
   j.member("window_tau", r.options.window_tau);
   j.member("count", static_cast<std::int64_t>(windows.size()));
@@ -279,7 +289,8 @@ void write_summary_json(std::ostream& out, const ReportTotals& r, const RunDescr
   }
   j.member("failing", failing);
   if (largest)
-    j.member("largest_error_share_start", largest->sums.start).member("largest_error_share_end", largest->sums.end);
+    j.member("largest_error_share_start", largest->sums.start)
+        .member("largest_error_share_end", largest->sums.end);
   j.key("list").begin_array();
   for (const WindowTotals& w : windows) {
     j.begin_object();
@@ -365,7 +376,8 @@ void write_report_files(const std::filesystem::path& directory, const Decomposit
   io::replace_file(directory / "queries.csv", [&](std::ostream& o) { write_queries_csv(o, totals); });
   io::replace_file(directory / "windows.csv", [&](std::ostream& o) { write_windows_csv(o, totals); });
   if (!report.attribution.empty())
-    io::replace_file(directory / "attribution.csv", [&](std::ostream& o) { write_attribution_csv(o, report); });
+    io::replace_file(directory / "attribution.csv",
+                     [&](std::ostream& o) { write_attribution_csv(o, report); });
 }
 
 }  // namespace pk::kernel

@@ -31,8 +31,10 @@ double largest_tridiagonal_eigenvalue(const double* alpha, const double* beta, i
   };
   for (int iter = 0; iter < 200 && hi - lo > 1e-15 * std::max(std::abs(lo), std::abs(hi)); ++iter) {
     const double mid = 0.5 * (lo + hi);
-    if (count_below(mid) >= n) hi = mid;  // every eigenvalue is below mid
-    else lo = mid;
+    if (count_below(mid) >= n)
+      hi = mid;  // every eigenvalue is below mid
+    else
+      lo = mid;
   }
   return 0.5 * (lo + hi);
 }

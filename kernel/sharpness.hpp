@@ -23,8 +23,7 @@ struct Sharpness {
 /// Ritz value changes by less than `tolerance` relative, after at most `max_iterations` HVPs
 /// (or D, where the Krylov space is the whole space and the answer exact).
 Sharpness sharpness(pk::ad::Function loss, const pk::ad::Tensor& w, int max_iterations = 60,
-                    double tolerance = 1e-8, std::uint64_t seed = 0x5eed,
-                    pk::ad::Tape* workspace = nullptr);
+                    double tolerance = 1e-8, std::uint64_t seed = 0x5eed, pk::ad::Tape* workspace = nullptr);
 
 /// The largest eigenvalue of the symmetric tridiagonal matrix with diagonal `alpha` (n) and
 /// off-diagonal `beta` (n - 1), by Sturm-sequence bisection to rounding.

@@ -11,8 +11,8 @@
 #include "autodiff/ops.hpp"
 #include "kernel/gauss_legendre.hpp"
 #include "kernel/layered_second_order.hpp"
-#include "nn/architecture.hpp"
 #include "nn/activation.hpp"
+#include "nn/architecture.hpp"
 #include "nn/dense_chain.hpp"
 #include "nn/layers.hpp"
 #include "nn/model.hpp"
@@ -46,24 +46,23 @@ Tensor predict(ModelFunction f, const Tensor& queries, const Tensor& w, Tape& ta
   return Tensor(call_model(f, tape, queries, tape.constant(w)).value());
 }
 
-FirstOrder first_order_term(ModelFunction f, const Tensor& queries, const Tensor& w,
-                            const Tensor& dw, Tape& tape) {
+FirstOrder first_order_term(ModelFunction f, const Tensor& queries, const Tensor& w, const Tensor& dw,
+                            Tape& tape) {
   check_direction(w, dw, "first_order_term");
   tape.clear();
   const Var y = call_model(f, tape, queries, tape.variable(w, dw));
   return {Tensor(y.value()), y.tangent()};
 }
 
-SecondOrder second_order_term(ModelFunction f, const Tensor& queries, const Tensor& w,
-                              const Tensor& dw, Tape& tape) {
+SecondOrder second_order_term(ModelFunction f, const Tensor& queries, const Tensor& w, const Tensor& dw,
+                              Tape& tape) {
   check_direction(w, dw, "second_order_term");
   tape.clear();
   const Var wv = tape.variable(w, dw);
   const Var y = call_model(f, tape, queries, wv);
   // Everything below is linear in u, so its value does not matter; ones keep it simple.
   const Var u = tape.variable(Tensor(y.shape(), 1.0));
-  const Var jt_u = pk::ad::grad(pk::ad::sum(pk::ad::mul(u, y)), wv,
-                                {.create_graph = true, .seed = {}});
+  const Var jt_u = pk::ad::grad(pk::ad::sum(pk::ad::mul(u, y)), wv, {.create_graph = true, .seed = {}});
   const Var s = pk::ad::sum(pk::ad::mul(jt_u, tape.constant(dw)));
   const Var j_dw = pk::ad::grad(s, u);
   Tensor second = j_dw.tangent();
@@ -171,7 +170,8 @@ ExactChange exact_change(ModelFunction f, const Tensor& queries, const Tensor& w
   std::vector<double> scale(static_cast<std::size_t>(rows), 0.0);
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t c = 0; c < cols; ++c)
-      scale[static_cast<std::size_t>(r)] = std::max(scale[static_cast<std::size_t>(r)], std::abs(actual_change[r * cols + c]));
+      scale[static_cast<std::size_t>(r)] =
+          std::max(scale[static_cast<std::size_t>(r)], std::abs(actual_change[r * cols + c]));
   std::vector<int> done_at(static_cast<std::size_t>(rows), 0);
   ExactChange best{Tensor(actual_change.shape(), 0.0), 0, 0.0};
   Tensor point(w.shape());

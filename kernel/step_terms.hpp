@@ -17,9 +17,8 @@ struct FirstOrder {
   pk::ad::Tensor prediction;   // f(Q; w_k)
   pk::ad::Tensor first_order;  // J_k(Q) dw_k
 };
-FirstOrder first_order_term(ModelFunction f, const pk::ad::Tensor& queries,
-                            const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
-                            pk::ad::Tape& tape);
+FirstOrder first_order_term(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
+                            const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// The explicit second-order term F2 = 1/2 dw^T H(x) dw for every query point and output, with
 /// H(x) the Hessian of that output in w (P x C). Computed for all points in one batched pass:
@@ -30,9 +29,8 @@ struct SecondOrder {
   pk::ad::Tensor first_order;   // J(Q; w) dw
   pk::ad::Tensor second_order;  // 1/2 dw^T H(Q) dw
 };
-SecondOrder second_order_term(ModelFunction f, const pk::ad::Tensor& queries,
-                              const pk::ad::Tensor& w, const pk::ad::Tensor& dw,
-                              pk::ad::Tape& tape);
+SecondOrder second_order_term(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
+                              const pk::ad::Tensor& dw, pk::ad::Tape& tape);
 
 /// The third-order term F3 = 1/6 D^3 f(x; w)[dw, dw, dw] for every query point and output, with
 /// F1 and F2 from the same pass: the construction of `second_order_term` taken one level
@@ -80,9 +78,8 @@ struct ExactChange {
   double error = 0.0;     // max |quadrature - actual| over the batch
 };
 ExactChange exact_change(ModelFunction f, const pk::ad::Tensor& queries, const pk::ad::Tensor& w,
-                         const pk::ad::Tensor& dw, const pk::ad::Tensor& actual_change,
-                         pk::ad::Tape& tape, double tolerance = 1e-12, double floor = 0.0,
-                         int min_nodes = 2, int max_nodes = 64,
+                         const pk::ad::Tensor& dw, const pk::ad::Tensor& actual_change, pk::ad::Tape& tape,
+                         double tolerance = 1e-12, double floor = 0.0, int min_nodes = 2, int max_nodes = 64,
                          const std::vector<double>& row_floor = {});
 
 /// f(Q; w), P x C.

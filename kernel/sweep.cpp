@@ -60,8 +60,8 @@ double relative_error(const DecompositionReport& r, Correction correction) {
       for (std::int64_t k = 0; k < r.steps; ++k) {
         const std::size_t i = r.index(k, q, c);
         predicted += r.first_order[i];
-        const bool add = correction == Correction::all_steps ||
-                         (correction == Correction::complex_steps && r.complex[i]);
+        const bool add =
+            correction == Correction::all_steps || (correction == Correction::complex_steps && r.complex[i]);
         if (add && !std::isnan(r.second_order[i])) predicted += r.second_order[i];
       }
       const double change = r.f_final(q, c) - r.f_initial(q, c);
@@ -73,8 +73,8 @@ double relative_error(const DecompositionReport& r, Correction correction) {
 
 namespace {
 SweepRun run_one(const pk::nn::Model& model, const pk::nn::Loss& loss, const pk::nn::Dataset& data,
-                 const Tensor& queries, const Tensor& w0, double lr, std::int64_t steps,
-                 double lambda, const SweepOptions& options) {
+                 const Tensor& queries, const Tensor& w0, double lr, std::int64_t steps, double lambda,
+                 const SweepOptions& options) {
   pk::nn::TrainingConfig config;
   config.steps = steps;
   config.schedule = pk::nn::Schedule::constant(lr);
@@ -116,11 +116,13 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
   SweepResult result;
   const pk::nn::TrainingLoss training_loss(model, loss, data.inputs(), data.targets());
   result.lambda_max = sharpness(training_loss, initial_weights, options.decomposition.lanczos_iterations,
-                                options.decomposition.lanczos_tolerance).lambda_max;
+                                options.decomposition.lanczos_tolerance)
+                          .lambda_max;
   if (!(result.lambda_max > 0))
-    throw std::runtime_error("sweep: the training loss has no positive curvature at w_0 "
-                             "(lambda_max = " + std::to_string(result.lambda_max) +
-                             "), so there is no stability limit to sweep towards");
+    throw std::runtime_error(
+        "sweep: the training loss has no positive curvature at w_0 "
+        "(lambda_max = " +
+        std::to_string(result.lambda_max) + "), so there is no stability limit to sweep towards");
   const double decay = options.optimizer.weight_decay;
   result.stability_limit =
       threshold_is_preconditioned(options.optimizer)
@@ -131,9 +133,8 @@ SweepResult learning_rate_sweep(const pk::nn::Model& model, const pk::nn::Loss& 
   std::vector<double> rates;
   for (double f : options.lr_fractions) rates.push_back(f * result.stability_limit);
   std::sort(rates.begin(), rates.end());
-  result.lr_times_steps = options.lr_times_steps > 0
-                              ? options.lr_times_steps
-                              : rates.back() * static_cast<double>(options.min_steps);
+  result.lr_times_steps = options.lr_times_steps > 0 ? options.lr_times_steps
+                                                     : rates.back() * static_cast<double>(options.min_steps);
 
   result.runs.resize(rates.size());
   std::size_t finished = 0;

@@ -56,9 +56,9 @@ struct SweepRun {
   double rel_error_second = 0.0;
   /// The same after adding the second-order terms of the complex steps only (the T_c picture).
   double rel_error_complex = 0.0;
-  ComplexStepStats complex;      // pooled over queries and outputs
-  double exact_error = 0.0;      // exact_identity_error() (NaN without the exact kernel)
-  double identity_error = 0.0;   // run_identity_error()
+  ComplexStepStats complex;     // pooled over queries and outputs
+  double exact_error = 0.0;     // exact_identity_error() (NaN without the exact kernel)
+  double identity_error = 0.0;  // run_identity_error()
   DecompositionReport report;
 };
 
@@ -67,7 +67,7 @@ struct SweepResult {
   double lambda_max = 0.0;       // sharpness of the training loss at w_0
   double stability_limit = 0.0;  // the learning rate at the threshold (SweepOptions::lr_fractions)
   double lr_times_steps = 0.0;
-  std::vector<SweepRun> runs;    // in order of increasing learning rate
+  std::vector<SweepRun> runs;  // in order of increasing learning rate
   /// Least-squares slopes of log(error) against log(learning rate) over the completed runs with
   /// positive errors (NaN with fewer than two): about 1 and 2 while the expansion holds.
   double slope_first = 0.0, slope_second = 0.0;

@@ -28,8 +28,8 @@ Tensor per_sample_jacobians(ModelFunction f, const Tensor& points, const Tensor&
     const Var wv = tape.variable(w);
     const Var y = f(tape.constant(row), wv);
     if (y.shape().rank != 2 || y.shape().dim(0) != 1)
-      throw pk::ad::ShapeError("per_sample_jacobians: one point gave outputs of shape " +
-                               y.shape().str() + "; expected (1, outputs)");
+      throw pk::ad::ShapeError("per_sample_jacobians: one point gave outputs of shape " + y.shape().str() +
+                               "; expected (1, outputs)");
     if (outputs < 0) {
       outputs = y.shape().dim(1);
       jac = Tensor(Shape::matrix(n * outputs, d));
@@ -77,8 +77,8 @@ Tensor symmetric_gram(const Tensor& j) {
 }
 }  // namespace
 
-Tensor tangent_kernel(ModelFunction f, const Tensor& points_a, const Tensor& points_b,
-                      const Tensor& w, Tape& tape) {
+Tensor tangent_kernel(ModelFunction f, const Tensor& points_a, const Tensor& points_b, const Tensor& w,
+                      Tape& tape) {
   const Tensor ja = per_sample_jacobians(f, points_a, w, tape);
   // K(A, A), the common case, needs one set of Jacobians, not two.
   const bool same = points_a.shape() == points_b.shape() &&

@@ -36,12 +36,18 @@ std::string_view activation_name(Activation a) {
 
 ad::Var activate(Activation a, ad::Var x) {
   switch (a) {
-    case Activation::identity: return x;
-    case Activation::tanh: return ad::tanh(x);
-    case Activation::relu: return ad::relu(x);
-    case Activation::sigmoid: return ad::sigmoid(x);
-    case Activation::softplus: return ad::softplus(x);
-    case Activation::gelu: return ad::gelu(x);
+    case Activation::identity:
+      return x;
+    case Activation::tanh:
+      return ad::tanh(x);
+    case Activation::relu:
+      return ad::relu(x);
+    case Activation::sigmoid:
+      return ad::sigmoid(x);
+    case Activation::softplus:
+      return ad::softplus(x);
+    case Activation::gelu:
+      return ad::gelu(x);
   }
   throw SpecError("activate: invalid activation value");
 }

@@ -11,13 +11,13 @@
 namespace pk::nn {
 
 namespace {
-std::vector<std::string> default_names(std::vector<std::string> names, std::int64_t n,
-                                       const char* prefix, const char* what) {
+std::vector<std::string> default_names(std::vector<std::string> names, std::int64_t n, const char* prefix,
+                                       const char* what) {
   if (names.empty()) {
     for (std::int64_t i = 0; i < n; ++i) names.push_back(prefix + std::to_string(i));
   } else if (static_cast<std::int64_t>(names.size()) != n) {
-    throw SpecError(std::string("dataset: ") + std::to_string(names.size()) + " " + what +
-                    " names for " + std::to_string(n) + " columns");
+    throw SpecError(std::string("dataset: ") + std::to_string(names.size()) + " " + what + " names for " +
+                    std::to_string(n) + " columns");
   }
   return names;
 }
@@ -26,8 +26,8 @@ void check_finite(const ad::Tensor& t, const char* what) {
   for (std::int64_t r = 0; r < t.shape().dim(0); ++r)
     for (std::int64_t c = 0; c < t.shape().dim(1); ++c)
       if (!std::isfinite(t(r, c)))
-        throw SpecError(std::string("dataset: ") + what + " row " + std::to_string(r) +
-                        ", column " + std::to_string(c) + " is not finite");
+        throw SpecError(std::string("dataset: ") + what + " row " + std::to_string(r) + ", column " +
+                        std::to_string(c) + " is not finite");
 }
 
 ad::Tensor gather(const ad::Tensor& t, std::span<const std::int64_t> rows) {
@@ -43,8 +43,8 @@ Dataset::Dataset(ad::Tensor inputs, ad::Tensor targets, std::vector<std::string>
                  std::vector<std::string> target_names)
     : inputs_(std::move(inputs)), targets_(std::move(targets)) {
   if (inputs_.shape().rank != 2 || targets_.shape().rank != 2)
-    throw SpecError("dataset: inputs " + inputs_.shape().str() + " and targets " +
-                    targets_.shape().str() + " must be matrices (one row per sample)");
+    throw SpecError("dataset: inputs " + inputs_.shape().str() + " and targets " + targets_.shape().str() +
+                    " must be matrices (one row per sample)");
   if (inputs_.shape().dim(0) != targets_.shape().dim(0))
     throw SpecError("dataset: " + std::to_string(inputs_.shape().dim(0)) + " input rows but " +
                     std::to_string(targets_.shape().dim(0)) + " target rows");
@@ -112,8 +112,7 @@ ad::Tensor Standardization::invert(ad::TensorView x) const {
 }
 
 Dataset standardize_inputs(const Dataset& data, const Standardization& s) {
-  if (data.standardization())
-    throw SpecError("standardize_inputs: the inputs are standardised already");
+  if (data.standardization()) throw SpecError("standardize_inputs: the inputs are standardised already");
   Dataset mapped(s.apply(data.inputs()), data.targets(), data.input_names(), data.target_names());
   mapped.source_ = data.source_;
   mapped.standardization_ = s;
@@ -123,7 +122,8 @@ Dataset standardize_inputs(const Dataset& data, const Standardization& s) {
 Split train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed) {
   const std::int64_t m = data.size();
   if (!(test_fraction > 0.0 && test_fraction < 1.0))
-    throw SpecError("train_test_split: test fraction must be in (0, 1), got " + std::to_string(test_fraction));
+    throw SpecError("train_test_split: test fraction must be in (0, 1), got " +
+                    std::to_string(test_fraction));
   const auto n_test = static_cast<std::int64_t>(std::llround(test_fraction * static_cast<double>(m)));
   if (n_test < 1 || n_test >= m)
     throw SpecError("train_test_split: a test fraction of " + std::to_string(test_fraction) + " of " +

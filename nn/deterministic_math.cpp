@@ -95,20 +95,28 @@ double log(double x) {
 double sin(double x) {
   const Reduced red = reduce(x, "sin");
   switch (red.quadrant) {
-    case 0: return sin_kernel(red.r);
-    case 1: return cos_kernel(red.r);
-    case 2: return -sin_kernel(red.r);
-    default: return -cos_kernel(red.r);
+    case 0:
+      return sin_kernel(red.r);
+    case 1:
+      return cos_kernel(red.r);
+    case 2:
+      return -sin_kernel(red.r);
+    default:
+      return -cos_kernel(red.r);
   }
 }
 
 double cos(double x) {
   const Reduced red = reduce(x, "cos");
   switch (red.quadrant) {
-    case 0: return cos_kernel(red.r);
-    case 1: return -sin_kernel(red.r);
-    case 2: return -cos_kernel(red.r);
-    default: return sin_kernel(red.r);
+    case 0:
+      return cos_kernel(red.r);
+    case 1:
+      return -sin_kernel(red.r);
+    case 2:
+      return -cos_kernel(red.r);
+    default:
+      return sin_kernel(red.r);
   }
 }
 

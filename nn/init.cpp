@@ -5,8 +5,8 @@
 #include <string>
 #include <utility>
 
-#include "nn/error.hpp"
 #include "io/npy.hpp"
+#include "nn/error.hpp"
 #include "nn/random.hpp"
 
 namespace pk::nn {

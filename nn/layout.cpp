@@ -12,11 +12,10 @@ ad::Var ParameterBlock::view(ad::Var w) const {
 
 Layout Layout::flat(std::int64_t parameter_count, std::int64_t fan_in, std::int64_t fan_out) {
   if (parameter_count <= 0)
-    throw SpecError("Layout::flat: parameter count must be positive, got " +
-                    std::to_string(parameter_count));
+    throw SpecError("Layout::flat: parameter count must be positive, got " + std::to_string(parameter_count));
   Layout l;
-  l.add("w", ad::Shape::vector(parameter_count), BlockRole::weight,
-        fan_in > 0 ? fan_in : parameter_count, fan_out > 0 ? fan_out : parameter_count);
+  l.add("w", ad::Shape::vector(parameter_count), BlockRole::weight, fan_in > 0 ? fan_in : parameter_count,
+        fan_out > 0 ? fan_out : parameter_count);
   return l;
 }
 

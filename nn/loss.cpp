@@ -19,8 +19,7 @@ double sigmoid(double z) {
 }
 
 // The per-sample loss of one row, with dl/dy scaled by `scale` written to `d` when it is given.
-double row_loss(LossKind kind, const double* y, const double* t, std::int64_t c, double scale,
-                double* d) {
+double row_loss(LossKind kind, const double* y, const double* t, std::int64_t c, double scale, double* d) {
   switch (kind) {
     case LossKind::mse: {
       double l = 0.0;
@@ -61,8 +60,7 @@ double row_loss(LossKind kind, const double* y, const double* t, std::int64_t c,
 LossKind parse_loss(std::string_view name) {
   if (name == "mse") return LossKind::mse;
   if (name == "binary_cross_entropy" || name == "bce") return LossKind::binary_cross_entropy;
-  if (name == "softmax_cross_entropy" || name == "cross_entropy")
-    return LossKind::softmax_cross_entropy;
+  if (name == "softmax_cross_entropy" || name == "cross_entropy") return LossKind::softmax_cross_entropy;
   throw SpecError("unknown loss '" + std::string(name) +
                   "' (known: mse, binary_cross_entropy or bce, softmax_cross_entropy or "
                   "cross_entropy)");
@@ -70,9 +68,12 @@ LossKind parse_loss(std::string_view name) {
 
 std::string_view Loss::name() const {
   switch (kind_) {
-    case LossKind::mse: return "mse";
-    case LossKind::binary_cross_entropy: return "binary_cross_entropy";
-    case LossKind::softmax_cross_entropy: return "softmax_cross_entropy";
+    case LossKind::mse:
+      return "mse";
+    case LossKind::binary_cross_entropy:
+      return "binary_cross_entropy";
+    case LossKind::softmax_cross_entropy:
+      return "softmax_cross_entropy";
   }
   return "?";
 }
@@ -107,8 +108,8 @@ void Loss::check_targets(ad::TensorView targets, std::int64_t outputs) const {
 void Loss::check_shapes(const ad::Shape& outputs, const ad::Shape& targets, const char* what) const {
   if (outputs.rank != 2 || targets.rank != 2 || targets.dim(0) != outputs.dim(0) ||
       targets.dim(1) != target_dim(outputs.dim(1)))
-    throw SpecError(std::string(name()) + " " + what + ": outputs " + outputs.str() +
-                    " and targets " + targets.str() + " do not match (targets need " +
+    throw SpecError(std::string(name()) + " " + what + ": outputs " + outputs.str() + " and targets " +
+                    targets.str() + " do not match (targets need " +
                     std::to_string(outputs.rank == 2 ? target_dim(outputs.dim(1)) : 0) +
                     " columns and one row per output row)");
   if (outputs.dim(0) == 0) throw SpecError(std::string(name()) + " " + what + ": empty batch");
@@ -145,8 +146,8 @@ double Loss::value_and_derivative(ad::TensorView outputs, ad::TensorView targets
   const double scale = 1.0 / static_cast<double>(n);
   double total = 0.0;
   for (std::int64_t m = 0; m < n; ++m)
-    total += row_loss(kind_, outputs.data() + m * c, targets.data() + m * tc, c, scale,
-                      derivative.data() + m * c);
+    total +=
+        row_loss(kind_, outputs.data() + m * c, targets.data() + m * tc, c, scale, derivative.data() + m * c);
   return total / static_cast<double>(n);
 }
 
@@ -165,8 +166,8 @@ ad::Var Loss::value(ad::Var outputs, ad::TensorView targets) const {
     case LossKind::mse:
       return ad::mul_scalar(ad::sum(ad::square(ad::sub(outputs, t.constant(targets)))), 0.5 * inv_n);
     case LossKind::binary_cross_entropy:
-      return ad::mul_scalar(
-          ad::sum(ad::sub(ad::softplus(outputs), ad::mul(outputs, t.constant(targets)))), inv_n);
+      return ad::mul_scalar(ad::sum(ad::sub(ad::softplus(outputs), ad::mul(outputs, t.constant(targets)))),
+                            inv_n);
     case LossKind::softmax_cross_entropy: {
       check_targets(targets, c);
       ad::Tensor one_hot(ad::Shape::matrix(n, c));

@@ -5,8 +5,8 @@
 
 #include "autodiff/functional.hpp"
 #include "autodiff/ops.hpp"
-#include "nn/error.hpp"
 #include "nn/architecture.hpp"
+#include "nn/error.hpp"
 
 namespace pk::nn {
 
@@ -20,8 +20,7 @@ Model::Model(std::string name, std::int64_t input_dim, std::int64_t output_dim, 
   if (input_dim_ <= 0 || output_dim_ <= 0)
     throw SpecError("model '" + name_ + "': input and output dimensions must be positive, got " +
                     std::to_string(input_dim_) + " and " + std::to_string(output_dim_));
-  if (layout_.parameter_count() <= 0)
-    throw SpecError("model '" + name_ + "': the layout has no parameters");
+  if (layout_.parameter_count() <= 0) throw SpecError("model '" + name_ + "': the layout has no parameters");
   if (!*forward_) throw SpecError("model '" + name_ + "': no forward function");
 }
 
@@ -34,8 +33,8 @@ Model Model::with_architecture(const Architecture& arch) const {
 ad::Var Model::forward(ad::Var x_batch, ad::Var w) const {
   const ad::Shape& xs = x_batch.shape();
   if (xs.rank != 2 || xs.dim(1) != input_dim_)
-    throw SpecError("model '" + name_ + "': input batch of shape " + xs.str() +
-                    ", expected (batch, " + std::to_string(input_dim_) + ")");
+    throw SpecError("model '" + name_ + "': input batch of shape " + xs.str() + ", expected (batch, " +
+                    std::to_string(input_dim_) + ")");
   const ad::Shape& ws = w.shape();
   if (ws.rank != 1 || ws.dim(0) != parameter_count())
     throw SpecError("model '" + name_ + "': parameters of shape " + ws.str() + ", expected (" +
@@ -52,8 +51,7 @@ ad::Var Model::forward(ad::Var x_batch, ad::Var w) const {
   return y;
 }
 
-ad::Tensor evaluate(const Model& model, ad::TensorView inputs, ad::TensorView w,
-                    ad::Tape* workspace) {
+ad::Tensor evaluate(const Model& model, ad::TensorView inputs, ad::TensorView w, ad::Tape* workspace) {
   check_parameters(model, w, "evaluate");
   ad::Tape own;
   ad::Tape& t = workspace ? *workspace : own;
@@ -64,28 +62,25 @@ ad::Tensor evaluate(const Model& model, ad::TensorView inputs, ad::TensorView w,
 ad::Var forward_sample(const Model& model, ad::Var x, ad::Var w) {
   const ad::Shape& xs = x.shape();
   if (xs.rank != 1 || xs.dim(0) != model.input_dim())
-    throw SpecError("model '" + model.name() + "': one input of shape " + xs.str() +
-                    ", expected (" + std::to_string(model.input_dim()) + ")");
+    throw SpecError("model '" + model.name() + "': one input of shape " + xs.str() + ", expected (" +
+                    std::to_string(model.input_dim()) + ")");
   const ad::Var y = model.forward(ad::reshape(x, ad::Shape::matrix(1, xs.dim(0))), w);
   return ad::reshape(y, ad::Shape::vector(model.output_dim()));
 }
 
-ad::Tensor sample_jacobian(const Model& model, ad::TensorView x, ad::TensorView w,
-                           ad::Tape* workspace) {
+ad::Tensor sample_jacobian(const Model& model, ad::TensorView x, ad::TensorView w, ad::Tape* workspace) {
   check_parameters(model, w, "sample_jacobian");
-  return ad::jacobian(
-      [&](ad::Var wv) { return forward_sample(model, wv.tape().constant(x), wv); }, w, workspace);
+  return ad::jacobian([&](ad::Var wv) { return forward_sample(model, wv.tape().constant(x), wv); }, w,
+                      workspace);
 }
 
 void check_parameters(const Model& model, ad::TensorView w, const char* what) {
   if (w.shape().rank != 1 || w.size() != model.parameter_count())
-    throw SpecError(std::string(what) + ": parameters of shape " + w.shape().str() +
-                    " for model '" + model.name() + "', which has " +
-                    std::to_string(model.parameter_count()) + " parameters");
+    throw SpecError(std::string(what) + ": parameters of shape " + w.shape().str() + " for model '" +
+                    model.name() + "', which has " + std::to_string(model.parameter_count()) + " parameters");
   for (std::int64_t i = 0; i < w.size(); ++i)
     if (!std::isfinite(w[i]))
-      throw SpecError(std::string(what) + ": parameter " + std::to_string(i) + " is " +
-                      std::to_string(w[i]));
+      throw SpecError(std::string(what) + ": parameter " + std::to_string(i) + " is " + std::to_string(w[i]));
 }
 
 }  // namespace pk::nn

@@ -18,10 +18,14 @@ OptimizerKind parse_optimizer(std::string_view name) {
 
 std::string_view optimizer_name(OptimizerKind kind) {
   switch (kind) {
-    case OptimizerKind::gradient_descent: return "gradient_descent";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adam: return "adam";
-    case OptimizerKind::adamw: return "adamw";
+    case OptimizerKind::gradient_descent:
+      return "gradient_descent";
+    case OptimizerKind::momentum:
+      return "momentum";
+    case OptimizerKind::adam:
+      return "adam";
+    case OptimizerKind::adamw:
+      return "adamw";
   }
   return "?";
 }
@@ -39,7 +43,8 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::int64_t parameter_count
   if (parameter_count <= 0) throw SpecError("optimiser: no parameters");
   const std::string name(optimizer_name(config.kind));
   if (!(config.weight_decay >= 0.0) || !std::isfinite(config.weight_decay))
-    throw SpecError(name + ": weight decay must be finite and >= 0, got " + std::to_string(config.weight_decay));
+    throw SpecError(name + ": weight decay must be finite and >= 0, got " +
+                    std::to_string(config.weight_decay));
   if (config.nesterov && !(config.kind == OptimizerKind::momentum && config.momentum > 0.0))
     throw SpecError(name + ": Nesterov's direction needs the momentum optimiser with a coefficient > 0");
   const auto d = static_cast<std::size_t>(parameter_count);

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "nn/architecture.hpp"
 #include "nn/batching.hpp"
 #include "nn/dataset.hpp"
 #include "nn/loss.hpp"
-#include "nn/architecture.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
 #include "nn/schedule.hpp"
@@ -20,9 +20,9 @@ namespace pk::nn {
 
 /// Where the training data came from and how its inputs were mapped.
 struct DataFacts {
-  std::string source;                       // "sine", a CSV file's path, ...; empty when unknown
-  std::vector<std::string> input_names;     // F names
-  std::vector<std::string> target_names;    // T names
+  std::string source;                              // "sine", a CSV file's path, ...; empty when unknown
+  std::vector<std::string> input_names;            // F names
+  std::vector<std::string> target_names;           // T names
   std::optional<Standardization> standardization;  // when the inputs were standardised
 
   friend bool operator==(const DataFacts&, const DataFacts&) = default;
@@ -30,24 +30,24 @@ struct DataFacts {
 
 /// Everything needed to rebuild a run without parsing a display name.
 struct RunFacts {
-  std::string model;                   // the model's display name, e.g. "mlp 2-16-16-1 tanh"
+  std::string model;  // the model's display name, e.g. "mlp 2-16-16-1 tanh"
   /// The model's structure when it is a built-in MLP (its layer list in run.json); empty for a
   /// model given as a user's function, which a run directory cannot rebuild.
   std::optional<MlpSpec> mlp;
   /// The layer list of any other layered model (conv nets, ...): run.json's model.input_shape
   /// and model.layers. At most one of `mlp` and `architecture` is set.
   std::optional<Architecture> architecture;
-  std::int64_t input_dim = 0;          // F, features per input
-  std::int64_t parameter_count = 0;    // D
-  std::int64_t sample_count = 0;       // M, training points
-  std::int64_t output_count = 0;       // C, outputs per point
-  std::int64_t target_dim = 0;         // T, target columns
-  std::int64_t batch_capacity = 0;     // the largest |B_k| (M for full-batch descent)
+  std::int64_t input_dim = 0;        // F, features per input
+  std::int64_t parameter_count = 0;  // D
+  std::int64_t sample_count = 0;     // M, training points
+  std::int64_t output_count = 0;     // C, outputs per point
+  std::int64_t target_dim = 0;       // T, target columns
+  std::int64_t batch_capacity = 0;   // the largest |B_k| (M for full-batch descent)
   bool full_batch = true;
-  BatchConfig batches;                 // batch size (0: full batch), seed, drop_last
+  BatchConfig batches;  // batch size (0: full batch), seed, drop_last
   LossKind loss = LossKind::mse;
-  OptimizerConfig optimizer;           // the rule and every constant
-  ScheduleSpec schedule;               // alpha_k as data
+  OptimizerConfig optimizer;  // the rule and every constant
+  ScheduleSpec schedule;      // alpha_k as data
   std::int64_t planned_steps = 0;
   DataFacts data;
 

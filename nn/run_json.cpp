@@ -54,7 +54,8 @@ Json layers_json(const MlpSpec& spec) {
   Json layers = Json::array();
   for (std::size_t l = 0; l + 1 < spec.widths.size(); ++l) {
     layers.push_back({{"type", "linear"}, {"in", spec.widths[l]}, {"out", spec.widths[l + 1]}});
-    if (l + 2 < spec.widths.size()) layers.push_back({{"type", std::string(activation_name(spec.activation))}});
+    if (l + 2 < spec.widths.size())
+      layers.push_back({{"type", std::string(activation_name(spec.activation))}});
   }
   return layers;
 }
@@ -64,7 +65,8 @@ Json layers_json(const MlpSpec& spec) {
 // A member of the document with its path ("model.layers[2].out"), so that every message names it.
 class Member {
  public:
-  Member(const std::string& file, const Json& j, std::string path) : file_(file), j_(j), path_(std::move(path)) {}
+  Member(const std::string& file, const Json& j, std::string path)
+      : file_(file), j_(j), path_(std::move(path)) {}
 
   [[noreturn]] void fail(const std::string& why) const {
     throw io::JsonError(file_, "\"" + path_ + "\" " + why);
@@ -109,7 +111,8 @@ class Member {
     } else {
       fail("is not an integer");
     }
-    if (v < lo || v > hi) fail("is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    if (v < lo || v > hi)
+      fail("is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return v;
   }
   std::uint64_t unsigned_integer() const {
@@ -161,13 +164,16 @@ void check_depth(std::string_view text, const std::string& file) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > kMaxDepth)
-        throw io::JsonError(file, "nesting deeper than " + std::to_string(kMaxDepth) + " levels at " + position(text, i));
+        throw io::JsonError(
+            file, "nesting deeper than " + std::to_string(kMaxDepth) + " levels at " + position(text, i));
     } else if (c == ']' || c == '}') {
       --depth;
     }
@@ -191,7 +197,8 @@ ScheduleSpec parse_schedule(const Member& m) {
       s.final_alpha = m["final_alpha"].number();
     }
   } else {
-    m["kind"].fail("is \"" + s.kind + "\", not a schedule (constant, step, exponential, cosine, warmup, explicit)");
+    m["kind"].fail("is \"" + s.kind +
+                   "\", not a schedule (constant, step, exponential, cosine, warmup, explicit)");
   }
   try {
     (void)Schedule::from_spec(s);
@@ -248,7 +255,8 @@ Architecture parse_layers(const Member& layers, std::vector<std::int64_t> input_
       try {
         l.activation = parse_activation(type);
       } catch (const SpecError&) {
-        layer["type"].fail("is \"" + type + "\", not a layer type this version knows (linear, conv2d, avg_pool2d, "
+        layer["type"].fail("is \"" + type +
+                           "\", not a layer type this version knows (linear, conv2d, avg_pool2d, "
                            "max_pool2d, flatten, or an activation)");
       }
       l.kind = LayerKind::activation;
@@ -260,11 +268,16 @@ Architecture parse_layers(const Member& layers, std::vector<std::int64_t> input_
     }
     for (const char* k : keys) {
       const std::int64_t v = layer[k].integer(std::string_view(k) == "padding" ? 0 : 1, kMaxExtent);
-      if (std::string_view(k) == "in") l.in = v;
-      else if (std::string_view(k) == "out") l.out = v;
-      else if (std::string_view(k) == "kernel") l.kernel = v;
-      else if (std::string_view(k) == "stride") l.stride = v;
-      else l.padding = v;
+      if (std::string_view(k) == "in")
+        l.in = v;
+      else if (std::string_view(k) == "out")
+        l.out = v;
+      else if (std::string_view(k) == "kernel")
+        l.kernel = v;
+      else if (std::string_view(k) == "stride")
+        l.stride = v;
+      else
+        l.padding = v;
     }
     if (i > 0 && l.kind == LayerKind::linear && arch.layers.back().kind == LayerKind::linear)
       layer["in"].fail("follows a linear layer directly");
@@ -335,9 +348,9 @@ std::string run_json_text(const RunManifest& m) {
   data["source"] = f.data.source;
   data["input_columns"] = f.data.input_names;
   data["target_columns"] = f.data.target_names;
-  data["standardization"] = f.data.standardization
-                                ? Json{{"mean", f.data.standardization->mean}, {"std", f.data.standardization->scale}}
-                                : Json();
+  data["standardization"] = f.data.standardization ? Json{{"mean", f.data.standardization->mean},
+                                                          {"std", f.data.standardization->scale}}
+                                                   : Json();
   j["data"] = data;
   j["sizes"] = {{"D", f.parameter_count}, {"M", f.sample_count}, {"C", f.output_count},
                 {"F", f.input_dim},       {"T", f.target_dim},   {"N", m.steps}};
@@ -355,27 +368,32 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   try {
     doc = Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
-    throw io::JsonError(file, "not valid JSON at " + position(text, e.byte > 0 ? e.byte - 1 : 0) +
-                                  ": " + std::string(e.what()).substr(std::string(e.what()).find(':') + 1));
+    throw io::JsonError(file, "not valid JSON at " + position(text, e.byte > 0 ? e.byte - 1 : 0) + ": " +
+                                  std::string(e.what()).substr(std::string(e.what()).find(':') + 1));
   } catch (const Json::exception& e) {
     // Not a syntax error but still the text's fault: a number beyond a double ("1e999") is
     // nlohmann's out_of_range.406.
     const std::string what = e.what();
     const std::size_t tag_end = what.find("] ");
-    throw io::JsonError(file, "not valid JSON: " + (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
+    throw io::JsonError(
+        file, "not valid JSON: " + (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   }
   const Member root(file, doc, "");
   if (!doc.is_object()) throw io::JsonError(file, "is not a JSON object");
   if (!root.has("format") || !doc["format"].is_string() ||
       (doc["format"] != kFormat && doc["format"] != "pathkernel-trajectory"))
-    throw io::JsonError(file, "is not the run.json of a pathkernel run directory (no \"format\": \"pathkernel-run\")");
+    throw io::JsonError(
+        file, "is not the run.json of a pathkernel run directory (no \"format\": \"pathkernel-run\")");
   if (!root.has("version") || doc["format"] == "pathkernel-trajectory")
-    throw io::JsonError(file, std::string("was written by an earlier pathkernel whose run directories this version "
-                                          "does not read; ") + recreate_hint());
+    throw io::JsonError(file,
+                        std::string("was written by an earlier pathkernel whose run directories this version "
+                                    "does not read; ") +
+                            recreate_hint());
   const std::int64_t version = root["version"].integer(0, std::numeric_limits<std::int64_t>::max());
   if (version != kRunFormatVersion)
-    throw io::JsonError(file, "is run format version " + std::to_string(version) + "; this pathkernel reads version " +
-                                  std::to_string(kRunFormatVersion) + ": " + recreate_hint());
+    throw io::JsonError(file, "is run format version " + std::to_string(version) +
+                                  "; this pathkernel reads version " + std::to_string(kRunFormatVersion) +
+                                  ": " + recreate_hint());
 
   RunManifest m;
   RunFacts& f = m.facts;
@@ -395,7 +413,8 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   for (std::size_t i = 0; i < rank; ++i) shape.push_back(input_shape.at(i).integer(1, kMaxExtent));
   f.input_dim = 1;
   for (const std::int64_t v : shape) {
-    if (f.input_dim > kMaxExtent / v) input_shape.fail("holds more than " + std::to_string(kMaxExtent) + " values");
+    if (f.input_dim > kMaxExtent / v)
+      input_shape.fail("holds more than " + std::to_string(kMaxExtent) + " values");
     f.input_dim *= v;
   }
   const Member layers = model["layers"];
@@ -404,8 +423,10 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   if (!layers.is_null()) {
     Architecture arch = parse_layers(layers, shape);
     structure = infer_shapes(static_cast<const Architecture&>(arch));
-    if (const std::optional<MlpSpec> spec = arch.as_mlp()) f.mlp = *spec;
-    else f.architecture = std::move(arch);
+    if (const std::optional<MlpSpec> spec = arch.as_mlp())
+      f.mlp = *spec;
+    else
+      f.architecture = std::move(arch);
   } else if (rank != 1) {
     input_shape.fail("is an image shape but model.layers is null");
   }
@@ -463,7 +484,9 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
   const std::int64_t n = sizes["N"].integer(0, kMaxExtent);
 
   // Every size against the structure that implies it.
-  if (features != f.input_dim) sizes["F"].fail("is " + std::to_string(features) + " but model.input_shape is [" + std::to_string(f.input_dim) + "]");
+  if (features != f.input_dim)
+    sizes["F"].fail("is " + std::to_string(features) + " but model.input_shape is [" +
+                    std::to_string(f.input_dim) + "]");
   if (structure && structure->parameter_count != f.parameter_count)
     sizes["D"].fail("is " + std::to_string(f.parameter_count) + " but the model's layers have " +
                     std::to_string(structure->parameter_count) + " parameters");
@@ -471,23 +494,33 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
     sizes["C"].fail("is " + std::to_string(f.output_count) + " but the model's last layer has " +
                     std::to_string(structure->output_size) + " outputs");
   if (Loss(f.loss).target_dim(f.output_count) != f.target_dim)
-    sizes["T"].fail("is " + std::to_string(f.target_dim) + " but the loss " + std::string(Loss(f.loss).name()) +
-                    " with " + std::to_string(f.output_count) + " outputs takes " +
-                    std::to_string(Loss(f.loss).target_dim(f.output_count)) + " target columns");
+    sizes["T"].fail("is " + std::to_string(f.target_dim) + " but the loss " +
+                    std::string(Loss(f.loss).name()) + " with " + std::to_string(f.output_count) +
+                    " outputs takes " + std::to_string(Loss(f.loss).target_dim(f.output_count)) +
+                    " target columns");
   if (static_cast<std::int64_t>(f.data.input_names.size()) != f.input_dim)
-    data["input_columns"].fail("names " + std::to_string(f.data.input_names.size()) + " columns for " + std::to_string(f.input_dim) + " inputs");
+    data["input_columns"].fail("names " + std::to_string(f.data.input_names.size()) + " columns for " +
+                               std::to_string(f.input_dim) + " inputs");
   if (static_cast<std::int64_t>(f.data.target_names.size()) != f.target_dim)
-    data["target_columns"].fail("names " + std::to_string(f.data.target_names.size()) + " columns for " + std::to_string(f.target_dim) + " targets");
-  if (f.data.standardization && (static_cast<std::int64_t>(f.data.standardization->mean.size()) != f.input_dim ||
-                                 static_cast<std::int64_t>(f.data.standardization->scale.size()) != f.input_dim))
-    standardization.fail("does not hold one mean and one std per input column (" + std::to_string(f.input_dim) + ")");
+    data["target_columns"].fail("names " + std::to_string(f.data.target_names.size()) + " columns for " +
+                                std::to_string(f.target_dim) + " targets");
+  if (f.data.standardization &&
+      (static_cast<std::int64_t>(f.data.standardization->mean.size()) != f.input_dim ||
+       static_cast<std::int64_t>(f.data.standardization->scale.size()) != f.input_dim))
+    standardization.fail("does not hold one mean and one std per input column (" +
+                         std::to_string(f.input_dim) + ")");
   const bool full = f.batches.batch_size == 0 || f.batches.batch_size >= f.sample_count;
   const std::int64_t capacity = full ? f.sample_count : f.batches.batch_size;
-  if (f.full_batch != full) batches["full_batch"].fail(full ? "is false but the batch size covers every sample" : "is true but the batch size is smaller than M");
+  if (f.full_batch != full)
+    batches["full_batch"].fail(full ? "is false but the batch size covers every sample"
+                                    : "is true but the batch size is smaller than M");
   if (f.batch_capacity != capacity)
-    batches["capacity"].fail("is " + std::to_string(f.batch_capacity) + " but the batch size and M give " + std::to_string(capacity));
-  if (n != m.steps) sizes["N"].fail("is " + std::to_string(n) + " but \"steps\" is " + std::to_string(m.steps));
-  if (m.steps > f.planned_steps) root["steps"].fail("is more than the planned " + std::to_string(f.planned_steps));
+    batches["capacity"].fail("is " + std::to_string(f.batch_capacity) + " but the batch size and M give " +
+                             std::to_string(capacity));
+  if (n != m.steps)
+    sizes["N"].fail("is " + std::to_string(n) + " but \"steps\" is " + std::to_string(m.steps));
+  if (m.steps > f.planned_steps)
+    root["steps"].fail("is more than the planned " + std::to_string(f.planned_steps));
   if (f.schedule.kind == "explicit" && static_cast<std::int64_t>(f.schedule.rates.size()) < f.planned_steps)
     root["schedule"]["rates"].fail("holds fewer rates than the planned steps");
 

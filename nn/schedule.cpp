@@ -27,7 +27,8 @@ std::string number(double v) {
 }
 
 void check_length(std::int64_t n, const char* what) {
-  if (n <= 0) throw SpecError(std::string("schedule: ") + what + " must be positive, got " + std::to_string(n));
+  if (n <= 0)
+    throw SpecError(std::string("schedule: ") + what + " must be positive, got " + std::to_string(n));
 }
 }  // namespace
 
@@ -94,9 +95,12 @@ Schedule Schedule::explicit_steps(std::vector<double> alphas) {
 double Schedule::operator()(std::int64_t k) const {
   if (k < 0) throw SpecError("schedule: negative step " + std::to_string(k));
   switch (kind_) {
-    case Kind::constant: return alpha_;
-    case Kind::step: return alpha_ * detail::powi(factor_, k / every_);
-    case Kind::exponential: return alpha_ * detail::powi(factor_, k);
+    case Kind::constant:
+      return alpha_;
+    case Kind::step:
+      return alpha_ * detail::powi(factor_, k / every_);
+    case Kind::exponential:
+      return alpha_ * detail::powi(factor_, k);
     case Kind::cosine: {
       if (k >= every_) return final_;
       const double phase = std::numbers::pi * static_cast<double>(k) / static_cast<double>(every_);
@@ -125,15 +129,19 @@ std::int64_t Schedule::length() const {
 
 std::string Schedule::describe() const {
   switch (kind_) {
-    case Kind::constant: return "constant(" + number(alpha_) + ")";
+    case Kind::constant:
+      return "constant(" + number(alpha_) + ")";
     case Kind::step:
       return "step(" + number(alpha_) + ", every " + std::to_string(every_) + ", x" + number(factor_) + ")";
-    case Kind::exponential: return "exponential(" + number(alpha_) + ", x" + number(factor_) + " per step)";
+    case Kind::exponential:
+      return "exponential(" + number(alpha_) + ", x" + number(factor_) + " per step)";
     case Kind::cosine:
-      return "cosine(" + number(alpha_) + ", " + std::to_string(every_) + " steps, to " + number(final_) + ")";
+      return "cosine(" + number(alpha_) + ", " + std::to_string(every_) + " steps, to " + number(final_) +
+             ")";
     case Kind::warmup:
       return "linear_warmup(" + std::to_string(every_) + " steps, then " + after_->describe() + ")";
-    case Kind::list: return "explicit(" + std::to_string(list_->size()) + " rates)";
+    case Kind::list:
+      return "explicit(" + std::to_string(list_->size()) + " rates)";
   }
   return "?";
 }
@@ -141,12 +149,24 @@ std::string Schedule::describe() const {
 ScheduleSpec Schedule::spec() const {
   ScheduleSpec s;
   switch (kind_) {
-    case Kind::constant: s.kind = "constant"; break;
-    case Kind::step: s.kind = "step"; break;
-    case Kind::exponential: s.kind = "exponential"; break;
-    case Kind::cosine: s.kind = "cosine"; break;
-    case Kind::warmup: s.kind = "warmup"; break;
-    case Kind::list: s.kind = "explicit"; break;
+    case Kind::constant:
+      s.kind = "constant";
+      break;
+    case Kind::step:
+      s.kind = "step";
+      break;
+    case Kind::exponential:
+      s.kind = "exponential";
+      break;
+    case Kind::cosine:
+      s.kind = "cosine";
+      break;
+    case Kind::warmup:
+      s.kind = "warmup";
+      break;
+    case Kind::list:
+      s.kind = "explicit";
+      break;
   }
   if (kind_ == Kind::list) {
     s.rates = *list_;

@@ -12,17 +12,17 @@ namespace pk::nn {
 /// A schedule as plain data: what a run directory stores, so that the schedule is rebuilt (and
 /// every recorded alpha_k checked against it) without parsing a description.
 struct ScheduleSpec {
-  std::string kind;                 // constant, step, exponential, cosine, warmup, explicit
-  double alpha = 0.0;               // the base rate (not used by warmup and explicit)
-  double factor = 1.0;              // step: factor per interval; exponential: rate per step
-  double final_alpha = 0.0;         // cosine: the rate it ends at
-  std::int64_t length = 1;          // step: interval; cosine: its steps; warmup: warm-up steps
-  std::vector<double> rates;        // explicit: alpha_k
+  std::string kind;                           // constant, step, exponential, cosine, warmup, explicit
+  double alpha = 0.0;                         // the base rate (not used by warmup and explicit)
+  double factor = 1.0;                        // step: factor per interval; exponential: rate per step
+  double final_alpha = 0.0;                   // cosine: the rate it ends at
+  std::int64_t length = 1;                    // step: interval; cosine: its steps; warmup: warm-up steps
+  std::vector<double> rates;                  // explicit: alpha_k
   std::shared_ptr<const ScheduleSpec> after;  // warmup: the schedule that follows
 
   friend bool operator==(const ScheduleSpec& a, const ScheduleSpec& b) {
-    return a.kind == b.kind && a.alpha == b.alpha && a.factor == b.factor &&
-           a.final_alpha == b.final_alpha && a.length == b.length && a.rates == b.rates &&
+    return a.kind == b.kind && a.alpha == b.alpha && a.factor == b.factor && a.final_alpha == b.final_alpha &&
+           a.length == b.length && a.rates == b.rates &&
            (a.after == b.after || (a.after && b.after && *a.after == *b.after));
   }
 };

@@ -10,8 +10,8 @@ StepView StepRecord::view() const {
   s.weights_after = ad::TensorView(weights_after.data(), ad::Shape::vector(d));
   s.learning_rate = learning_rate;
   s.batch = batch;
-  s.output_derivatives =
-      ad::TensorView(output_derivatives.data(), ad::Shape::matrix(static_cast<std::int64_t>(batch.size()), output_count));
+  s.output_derivatives = ad::TensorView(
+      output_derivatives.data(), ad::Shape::matrix(static_cast<std::int64_t>(batch.size()), output_count));
   s.loss = loss;
   return s;
 }

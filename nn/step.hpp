@@ -13,18 +13,18 @@ namespace pk::nn {
 /// One step k: w_k -> w_{k+1} with alpha_k over the batch B_k. The views borrow from whoever
 /// made the step (the trainer during an observer call, a Trajectory, a StepRecord).
 struct StepView {
-  std::int64_t step = 0;                  // k, from 0
-  ad::TensorView weights_before;          // w_k (D)
-  ad::TensorView weights_after;           // w_{k+1} (D)
-  double learning_rate = 0.0;             // alpha_k
-  std::span<const std::int64_t> batch;    // B_k: ascending 0-based training rows
+  std::int64_t step = 0;                // k, from 0
+  ad::TensorView weights_before;        // w_k (D)
+  ad::TensorView weights_after;         // w_{k+1} (D)
+  double learning_rate = 0.0;           // alpha_k
+  std::span<const std::int64_t> batch;  // B_k: ascending 0-based training rows
   /// f(x_m; w_k) for m in B_k: |B_k| x C, row i for training point batch[i]. Only the trainer
   /// has them; a recorded step leaves this empty.
   ad::TensorView outputs;
   /// L'_{k,m} for m in B_k: |B_k| x C, row i for training point batch[i]; the 1/|B_k| is
   /// included, and L'_{k,m} = 0 for every m outside the batch (not stored).
   ad::TensorView output_derivatives;
-  double loss = 0.0;                      // L_k(w_k), the batch loss before the update
+  double loss = 0.0;  // L_k(w_k), the batch loss before the update
 };
 
 /// The storage of one step read from disk (TrajectoryReader::read_step), reused from step to

@@ -16,8 +16,8 @@ namespace pk::nn {
 namespace {
 void check_count(std::int64_t n, std::int64_t at_least, const char* what) {
   if (n < at_least)
-    throw SpecError(std::string(what) + ": needs at least " + std::to_string(at_least) +
-                    " points, got " + std::to_string(n));
+    throw SpecError(std::string(what) + ": needs at least " + std::to_string(at_least) + " points, got " +
+                    std::to_string(n));
 }
 void check_noise(double noise, const char* what) {
   if (!(noise >= 0.0) || !std::isfinite(noise))
@@ -70,8 +70,8 @@ Dataset spirals(std::int64_t n, std::uint64_t seed, double noise, std::int64_t c
     const std::int64_t arm = i % classes, index = i / classes;
     const std::int64_t points = n / classes + (arm < n % classes ? 1 : 0);
     const double r = static_cast<double>(index + 1) / static_cast<double>(points);
-    const double theta = 2.0 * std::numbers::pi *
-                         (static_cast<double>(arm) / static_cast<double>(classes) + turns * r);
+    const double theta =
+        2.0 * std::numbers::pi * (static_cast<double>(arm) / static_cast<double>(classes) + turns * r);
     x(i, 0) = r * detail::cos(theta) + noise * rng.normal();
     x(i, 1) = r * detail::sin(theta) + noise * rng.normal();
     y(i, 0) = static_cast<double>(arm);
@@ -99,9 +99,7 @@ double DoubleWell::loss(double w) const {
   return 0.5 * (mu2 * a * a + mu4 * b * b);
 }
 
-double DoubleWell::gradient(double w) const {
-  return 2.0 * mu2 * w * (w * w - 1.0) + mu4 * (w - tilt);
-}
+double DoubleWell::gradient(double w) const { return 2.0 * mu2 * w * (w * w - 1.0) + mu4 * (w - tilt); }
 
 namespace {
 Model double_well_model() {
@@ -143,8 +141,14 @@ DoubleWell double_well(std::int64_t n, double tilt) {
     s2 += v * v;
     s4 += v * v * v * v;
   }
-  DoubleWell p{Dataset(std::move(x), std::move(y), {"x"}, {"y"}), double_well_model(), tilt,
-               s2 / static_cast<double>(n), s4 / static_cast<double>(n), 0.0, 0.0, 0.0};
+  DoubleWell p{Dataset(std::move(x), std::move(y), {"x"}, {"y"}),
+               double_well_model(),
+               tilt,
+               s2 / static_cast<double>(n),
+               s4 / static_cast<double>(n),
+               0.0,
+               0.0,
+               0.0};
   // g(w) = 2 mu2 w^3 + (mu4 - 2 mu2) w - mu4 tilt has turning points at +-c; three real roots
   // exist exactly when g(-c) > 0 > g(c).
   auto g = [&p](double w) { return p.gradient(w); };

@@ -41,8 +41,8 @@ struct DoubleWell {
   Dataset data;
   Model model;
   double tilt = 0.0;
-  double mu2 = 0.0;  // mean x^2 over the grid
-  double mu4 = 0.0;  // mean x^4 over the grid
+  double mu2 = 0.0;             // mean x^2 over the grid
+  double mu4 = 0.0;             // mean x^4 over the grid
   double global_minimum = 0.0;  // the deeper basin's minimiser (the positive one for tilt > 0)
   double local_minimum = 0.0;   // the shallower basin's
   double barrier = 0.0;         // the maximum between them

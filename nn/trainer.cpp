@@ -5,9 +5,9 @@
 #include <sstream>
 #include <utility>
 
+#include "autodiff/functional.hpp"
 #include "autodiff/grad.hpp"
 #include "autodiff/ops.hpp"
-#include "autodiff/functional.hpp"
 #include "nn/architecture.hpp"
 #include "nn/error.hpp"
 #include "nn/training_loss.hpp"
@@ -40,10 +40,14 @@ void gather(const ad::Tensor& from, std::span<const std::int64_t> batch, std::ve
 
 std::string_view status_name(TrainingStatus s) {
   switch (s) {
-    case TrainingStatus::completed: return "completed";
-    case TrainingStatus::diverged: return "diverged";
-    case TrainingStatus::stopped: return "stopped";
-    case TrainingStatus::interrupted: return "interrupted";
+    case TrainingStatus::completed:
+      return "completed";
+    case TrainingStatus::diverged:
+      return "diverged";
+    case TrainingStatus::stopped:
+      return "stopped";
+    case TrainingStatus::interrupted:
+      return "interrupted";
   }
   return "?";
 }
@@ -77,8 +81,10 @@ TrainingResult Trainer::run(ad::TensorView initial_weights) {
   RunInfo info;
   info.model = model_.name();
   if (const Architecture* arch = model_.architecture()) {
-    if (std::optional<MlpSpec> spec = arch->as_mlp()) info.mlp = std::move(spec);
-    else info.architecture = *arch;
+    if (std::optional<MlpSpec> spec = arch->as_mlp())
+      info.mlp = std::move(spec);
+    else
+      info.architecture = *arch;
   }
   info.input_dim = f;
   info.parameter_count = d;
@@ -182,9 +188,8 @@ double dataset_loss(const Model& model, const Loss& loss, const Dataset& data, a
   return loss.value(y, data.targets());
 }
 
-ad::Tensor loss_gradient(const Model& model, const Loss& loss, const Dataset& data,
-                         ad::TensorView w, std::span<const std::int64_t> batch,
-                         ad::Tape* workspace) {
+ad::Tensor loss_gradient(const Model& model, const Loss& loss, const Dataset& data, ad::TensorView w,
+                         std::span<const std::int64_t> batch, ad::Tape* workspace) {
   check_parameters(model, w, "loss_gradient");
   if (batch.empty()) return ad::grad(TrainingLoss(model, loss, data.inputs(), data.targets()), w, workspace);
   const Dataset part = data.rows(batch);

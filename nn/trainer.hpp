@@ -26,9 +26,9 @@ namespace pk::nn {
 /// What observers are told before step 0: the run's facts (nn/run_facts.hpp) and views of its
 /// starting point.
 struct RunInfo : RunFacts {
-  ad::TensorView initial_weights;      // w_0, valid during on_start
-  ad::TensorView training_inputs;      // x_m (M x F), valid during on_start
-  ad::TensorView training_targets;     // y*_m (M x T), valid during on_start
+  ad::TensorView initial_weights;   // w_0, valid during on_start
+  ad::TensorView training_inputs;   // x_m (M x F), valid during on_start
+  ad::TensorView training_targets;  // y*_m (M x T), valid during on_start
 };
 
 /// How a run ended.
@@ -112,8 +112,7 @@ double dataset_loss(const Model& model, const Loss& loss, const Dataset& data, a
 /// The gradient of the loss over the rows `batch` of `data` at w, by a plain reverse sweep through
 /// the recorded loss (a check on the trainer's L'-seeded sweep, and a bare gradient for
 /// benchmarks). An empty `batch` means every row.
-ad::Tensor loss_gradient(const Model& model, const Loss& loss, const Dataset& data,
-                         ad::TensorView w, std::span<const std::int64_t> batch = {},
-                         ad::Tape* workspace = nullptr);
+ad::Tensor loss_gradient(const Model& model, const Loss& loss, const Dataset& data, ad::TensorView w,
+                         std::span<const std::int64_t> batch = {}, ad::Tape* workspace = nullptr);
 
 }  // namespace pk::nn

@@ -17,8 +17,8 @@ namespace pk::nn {
 
 void Trajectory::check_step(std::int64_t k, const char* what) const {
   if (k < 0 || k >= steps())
-    throw SpecError(std::string("trajectory ") + what + ": step " + std::to_string(k) +
-                    " outside [0, " + std::to_string(steps()) + ")");
+    throw SpecError(std::string("trajectory ") + what + ": step " + std::to_string(k) + " outside [0, " +
+                    std::to_string(steps()) + ")");
 }
 
 ad::TensorView Trajectory::weights(std::int64_t k) const {
@@ -94,10 +94,10 @@ void Trajectory::start(const RunInfo& info) {
                     " for " + std::to_string(parameter_count) + " parameters");
   if (info.training_inputs.shape() != ad::Shape::matrix(sample_count, input_dim) ||
       info.training_targets.shape() != ad::Shape::matrix(sample_count, target_dim))
-    throw SpecError("trajectory: training data of shapes " + info.training_inputs.shape().str() +
-                    " and " + info.training_targets.shape().str() + " for " +
-                    std::to_string(sample_count) + " samples of " + std::to_string(input_dim) + " inputs and " +
-                    std::to_string(target_dim) + " targets");
+    throw SpecError("trajectory: training data of shapes " + info.training_inputs.shape().str() + " and " +
+                    info.training_targets.shape().str() + " for " + std::to_string(sample_count) +
+                    " samples of " + std::to_string(input_dim) + " inputs and " + std::to_string(target_dim) +
+                    " targets");
   inputs_.assign(info.training_inputs.span().begin(), info.training_inputs.span().end());
   targets_.assign(info.training_targets.span().begin(), info.training_targets.span().end());
   weights_.assign(info.initial_weights.span().begin(), info.initial_weights.span().end());
@@ -113,8 +113,8 @@ void Trajectory::append(std::span<const double> weights_after, double learning_r
                         double loss_value) {
   if (static_cast<std::int64_t>(weights_after.size()) != parameter_count ||
       derivatives.size() != batch.size() * static_cast<std::size_t>(output_count))
-    throw SpecError("trajectory append: sizes do not match the run (D = " +
-                    std::to_string(parameter_count) + ", C = " + std::to_string(output_count) + ")");
+    throw SpecError("trajectory append: sizes do not match the run (D = " + std::to_string(parameter_count) +
+                    ", C = " + std::to_string(output_count) + ")");
   weights_.insert(weights_.end(), weights_after.begin(), weights_after.end());
   learning_rates_.push_back(learning_rate);
   losses_.push_back(loss_value);
@@ -124,8 +124,8 @@ void Trajectory::append(std::span<const double> weights_after, double learning_r
 }
 
 void Trajectory::append(const StepView& step) {
-  append(step.weights_after.span(), step.learning_rate, step.batch,
-         step.output_derivatives.span(), step.loss);
+  append(step.weights_after.span(), step.learning_rate, step.batch, step.output_derivatives.span(),
+         step.loss);
 }
 
 void TrajectoryRecorder::on_start(const RunInfo& info) { trajectory_.start(info); }

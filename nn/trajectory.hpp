@@ -52,8 +52,12 @@ class Trajectory : public RunFacts {
 
   /// The training set the run used: x_m (M x F) and y*_m (M x T), so that a trajectory is
   /// enough to evaluate J_k(x_m) again.
-  ad::TensorView training_inputs() const { return {inputs_.data(), ad::Shape::matrix(sample_count, input_dim)}; }
-  ad::TensorView training_targets() const { return {targets_.data(), ad::Shape::matrix(sample_count, target_dim)}; }
+  ad::TensorView training_inputs() const {
+    return {inputs_.data(), ad::Shape::matrix(sample_count, input_dim)};
+  }
+  ad::TensorView training_targets() const {
+    return {targets_.data(), ad::Shape::matrix(sample_count, target_dim)};
+  }
 
   /// N, the number of recorded steps.
   std::int64_t steps() const { return static_cast<std::int64_t>(learning_rates_.size()); }
@@ -82,18 +86,17 @@ class Trajectory : public RunFacts {
   void append(const StepView& step);
   /// Appends one step from its parts (how the disk reader rebuilds a trajectory).
   void append(std::span<const double> weights_after, double learning_rate,
-              std::span<const std::int64_t> batch, std::span<const double> output_derivatives,
-              double loss);
+              std::span<const std::int64_t> batch, std::span<const double> output_derivatives, double loss);
 
   friend bool operator==(const Trajectory&, const Trajectory&) = default;
 
  private:
   void check_step(std::int64_t k, const char* what) const;
-  std::vector<double> inputs_;   // M x F
-  std::vector<double> targets_;  // M x T
-  std::vector<double> weights_;             // (N + 1) x D
-  std::vector<double> learning_rates_;      // N
-  std::vector<double> losses_;              // N
+  std::vector<double> inputs_;                  // M x F
+  std::vector<double> targets_;                 // M x T
+  std::vector<double> weights_;                 // (N + 1) x D
+  std::vector<double> learning_rates_;          // N
+  std::vector<double> losses_;                  // N
   std::vector<std::int64_t> batch_offsets_{0};  // N + 1: B_k is [offsets[k], offsets[k+1])
   std::vector<std::int64_t> batch_rows_;
   std::vector<double> output_derivatives_;  // sum |B_k| x C, aligned with batch_rows_
@@ -160,7 +163,8 @@ class TrajectoryReader {
  public:
   /// `model` is needed only for a run of a user's model (run.json's layer list is null); when
   /// given, it must have the run's D, F and C, and the replay uses it.
-  explicit TrajectoryReader(const std::filesystem::path& directory, std::optional<Model> model = std::nullopt);
+  explicit TrajectoryReader(const std::filesystem::path& directory,
+                            std::optional<Model> model = std::nullopt);
 
   /// The run's facts (no steps are loaded: its `steps()` is 0, `weights(0)` is w_0).
   const Trajectory& facts() const { return facts_; }

@@ -33,8 +33,8 @@ io::NpyRowReader open_rows(const std::filesystem::path& directory, const char* n
 ad::Tensor read_matrix(const std::filesystem::path& path, std::int64_t rows, std::int64_t cols) {
   const io::NpyArray a = io::read_npy(path);
   if (a.shape != std::vector<std::int64_t>{rows, cols})
-    throw NpyError(path.string(), "shape " + a.shape_str() + " does not fit run.json ((" + std::to_string(rows) +
-                                      ", " + std::to_string(cols) + ") expected)");
+    throw NpyError(path.string(), "shape " + a.shape_str() + " does not fit run.json ((" +
+                                      std::to_string(rows) + ", " + std::to_string(cols) + ") expected)");
   io::require_finite(path.string(), a.data, 0, cols);
   return a.to_tensor();
 }
@@ -91,19 +91,21 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
   if (model) {
     if (model->parameter_count() != f.parameter_count || model->input_dim() != f.input_dim ||
         model->output_dim() != f.output_count)
-      throw io::JsonError(manifest_file, "the model given (" + model->name() + ": D = " +
-                                             std::to_string(model->parameter_count()) + ", F = " + std::to_string(model->input_dim()) +
-                                             ", C = " + std::to_string(model->output_dim()) + ") is not the run's (D = " +
-                                             std::to_string(f.parameter_count) + ", F = " + std::to_string(f.input_dim) +
-                                             ", C = " + std::to_string(f.output_count) + ")");
+      throw io::JsonError(
+          manifest_file,
+          "the model given (" + model->name() + ": D = " + std::to_string(model->parameter_count()) +
+              ", F = " + std::to_string(model->input_dim()) + ", C = " + std::to_string(model->output_dim()) +
+              ") is not the run's (D = " + std::to_string(f.parameter_count) +
+              ", F = " + std::to_string(f.input_dim) + ", C = " + std::to_string(f.output_count) + ")");
     model_ = std::move(model);
   } else if (f.mlp) {
     model_ = mlp(*f.mlp);
   } else if (f.architecture) {
     model_ = sequential(*f.architecture);
   } else {
-    throw io::JsonError(manifest_file, "the run's model \"" + f.model + "\" was a user's function (\"model.layers\" is "
-                                       "null): give the reader that model to rebuild the run");
+    throw io::JsonError(manifest_file, "the run's model \"" + f.model +
+                                           "\" was a user's function (\"model.layers\" is "
+                                           "null): give the reader that model to rebuild the run");
   }
   const bool finished = manifest.status != "running";
   const std::int64_t d = f.parameter_count, c = f.output_count, bmax = f.batch_capacity;
@@ -112,22 +114,28 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
   losses_ = open_rows(directory, run_files::losses, {});
   batches_ = open_rows(directory, run_files::batches, {bmax});
   derivatives_ = open_rows(directory, run_files::output_derivatives, {bmax, c});
-  if (weights_.rows() < 1) throw NpyError((directory / run_files::weights).string(), "holds no rows: w_0 is missing");
-  steps_ = std::min({weights_.rows() - 1, rates_.rows(), losses_.rows(), batches_.rows(), derivatives_.rows()});
+  if (weights_.rows() < 1)
+    throw NpyError((directory / run_files::weights).string(), "holds no rows: w_0 is missing");
+  steps_ =
+      std::min({weights_.rows() - 1, rates_.rows(), losses_.rows(), batches_.rows(), derivatives_.rows()});
   if (finished) {
     // A finished run's files hold exactly its steps: more rows are as wrong as fewer.
-    const std::pair<const io::NpyRowReader*, std::int64_t> expected[] = {
-        {&weights_, manifest.steps + 1}, {&rates_, manifest.steps}, {&losses_, manifest.steps},
-        {&batches_, manifest.steps}, {&derivatives_, manifest.steps}};
+    const std::pair<const io::NpyRowReader*, std::int64_t> expected[] = {{&weights_, manifest.steps + 1},
+                                                                         {&rates_, manifest.steps},
+                                                                         {&losses_, manifest.steps},
+                                                                         {&batches_, manifest.steps},
+                                                                         {&derivatives_, manifest.steps}};
     for (const auto& [reader, rows] : expected)
       if (reader->rows() != rows)
-        throw NpyError(reader->path().string(), "holds " + std::to_string(reader->rows()) + " rows, but run.json says the run " +
-                                                    manifest.status + " after " + std::to_string(manifest.steps) +
-                                                    " steps (" + std::to_string(rows) + " rows expected)");
+        throw NpyError(reader->path().string(), "holds " + std::to_string(reader->rows()) +
+                                                    " rows, but run.json says the run " + manifest.status +
+                                                    " after " + std::to_string(manifest.steps) + " steps (" +
+                                                    std::to_string(rows) + " rows expected)");
   }
 
   const ad::Tensor inputs = read_matrix(directory / run_files::training_inputs, f.sample_count, f.input_dim);
-  const ad::Tensor targets = read_matrix(directory / run_files::training_targets, f.sample_count, f.target_dim);
+  const ad::Tensor targets =
+      read_matrix(directory / run_files::training_targets, f.sample_count, f.target_dim);
   try {
     Loss(f.loss).check_targets(targets, c);
   } catch (const SpecError& e) {
@@ -145,7 +153,7 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
   info.training_inputs = inputs;
   info.training_targets = targets;
   facts_.start(info);
-  facts_.status = manifest.status == "completed" ? TrainingStatus::completed
+  facts_.status = manifest.status == "completed"  ? TrainingStatus::completed
                   : manifest.status == "diverged" ? TrainingStatus::diverged
                   : manifest.status == "stopped"  ? TrainingStatus::stopped
                                                   : TrainingStatus::interrupted;
@@ -172,7 +180,8 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
     config.schedule = schedule_;
     config.optimizer = f.optimizer;
     config.batches = f.batches;
-    Trainer trainer(*model_, Loss(f.loss), Dataset(inputs, targets, f.data.input_names, f.data.target_names), config);
+    Trainer trainer(*model_, Loss(f.loss), Dataset(inputs, targets, f.data.input_names, f.data.target_names),
+                    config);
     TrajectoryRecorder recorder;
     trainer.add_observer(recorder);
     (void)trainer.run(info.initial_weights);
@@ -182,26 +191,31 @@ TrajectoryReader::TrajectoryReader(const std::filesystem::path& directory, std::
       read_step(k, step);
       const ad::TensorView expected = again.weights(k + 1);
       double scale = 0.0;
-      for (std::int64_t i = 0; i < d; ++i) scale = std::max(scale, std::abs(step.weights_after[static_cast<std::size_t>(i)] - step.weights_before[static_cast<std::size_t>(i)]));
+      for (std::int64_t i = 0; i < d; ++i)
+        scale = std::max(scale, std::abs(step.weights_after[static_cast<std::size_t>(i)] -
+                                         step.weights_before[static_cast<std::size_t>(i)]));
       for (std::int64_t i = 0; i < d; ++i)
         if (!close(step.weights_after[static_cast<std::size_t>(i)], expected[i], 0.0, 1e-9 * scale + 1e-300))
-          throw IoError((directory / run_files::weights).string() + ": w_" + std::to_string(k + 1) + " (parameter " +
-                        std::to_string(i) + ") is not what the model, loss, optimiser and schedule of run.json give "
-                        "from w_" + std::to_string(k) + ": the run directory contradicts itself");
+          throw IoError((directory / run_files::weights).string() + ": w_" + std::to_string(k + 1) +
+                        " (parameter " + std::to_string(i) +
+                        ") is not what the model, loss, optimiser and schedule of run.json give "
+                        "from w_" +
+                        std::to_string(k) + ": the run directory contradicts itself");
       if (!close(step.loss, again.loss_value(k), 1e-9, 1e-300))
         throw IoError((directory / run_files::losses).string() + ": row " + std::to_string(k) +
                       " is not the loss the recorded model gives at w_" + std::to_string(k));
     }
     if (again.steps() < replay)
-      throw IoError((directory / run_files::weights).string() + ": replaying the first steps of run.json diverges, "
+      throw IoError((directory / run_files::weights).string() +
+                    ": replaying the first steps of run.json diverges, "
                     "but the recorded run did not");
   }
 }
 
 void TrajectoryReader::read_weights(std::int64_t k, std::span<double> out) const {
   if (k < 0 || k > steps_)
-    throw IoError(directory_.string() + ": weights w_" + std::to_string(k) + " asked for, the run has w_0 ... w_" +
-                  std::to_string(steps_));
+    throw IoError(directory_.string() + ": weights w_" + std::to_string(k) +
+                  " asked for, the run has w_0 ... w_" + std::to_string(steps_));
   weights_.read_row(k, out);
   io::require_finite(weights_.path().string(), out, k, facts_.parameter_count);
 }
@@ -246,7 +260,8 @@ void TrajectoryReader::read_step(std::int64_t k, StepRecord& out) const {
   io::require_finite(derivatives_.path().string(), out.output_derivatives, k * bmax, c);
   for (std::size_t i = out.batch.size() * static_cast<std::size_t>(c); i < out.output_derivatives.size(); ++i)
     if (out.output_derivatives[i] != 0.0)
-      throw NpyError(derivatives_.path().string(), "step " + std::to_string(k) + ": L' is not zero in the batch's padding");
+      throw NpyError(derivatives_.path().string(),
+                     "step " + std::to_string(k) + ": L' is not zero in the batch's padding");
   out.output_derivatives.resize(out.batch.size() * static_cast<std::size_t>(c));
   check_step(k, out);
 }
@@ -255,7 +270,8 @@ void TrajectoryReader::check_step(std::int64_t k, const StepRecord& s) const {
   const std::string step = "step " + std::to_string(k);
   if (!std::isfinite(s.learning_rate) || !close(s.learning_rate, schedule_(k), 1e-12, 0.0))
     throw NpyError(rates_.path().string(), step + ": the learning rate " + std::to_string(s.learning_rate) +
-                                               " is not the schedule's " + std::to_string(schedule_(k)) + " (run.json \"schedule\")");
+                                               " is not the schedule's " + std::to_string(schedule_(k)) +
+                                               " (run.json \"schedule\")");
   if (!std::isfinite(s.loss)) throw NpyError(losses_.path().string(), step + ": the loss is not finite");
   const auto m = facts_.sample_count;
   bool batch_ok = true;
@@ -272,7 +288,8 @@ void TrajectoryReader::check_step(std::int64_t k, const StepRecord& s) const {
   const double from_derivatives = loss_from_derivatives(facts_.loss, s.output_derivatives, s.batch,
                                                         facts_.training_targets(), facts_.output_count);
   if (!std::isnan(from_derivatives) && !close(from_derivatives, s.loss, 1e-6, 1e-12))
-    throw NpyError(derivatives_.path().string(), step + ": L' gives the loss " + std::to_string(from_derivatives) +
+    throw NpyError(derivatives_.path().string(), step + ": L' gives the loss " +
+                                                     std::to_string(from_derivatives) +
                                                      " but losses.npy records " + std::to_string(s.loss) +
                                                      ": the output derivatives do not belong to this run");
 }

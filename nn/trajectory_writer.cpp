@@ -13,8 +13,7 @@ struct DiskTrajectoryRecorder::Files {
   io::NpyRowWriter weights, rates, losses, batches, derivatives;
 };
 
-DiskTrajectoryRecorder::DiskTrajectoryRecorder(std::filesystem::path directory,
-                                               DiskRecorderOptions options)
+DiskTrajectoryRecorder::DiskTrajectoryRecorder(std::filesystem::path directory, DiskRecorderOptions options)
     : directory_(std::move(directory)), options_(options) {
   if (options_.flush_every < 1)
     throw SpecError("disk recorder: flush_every must be at least 1, got " +

@@ -62,11 +62,8 @@ void broadcast_tangent(Tape& t, Node& out) {
   out.tangent = allocate(t, out.shape.size());
   broadcast_values(x.tangent, x.shape, out.tangent, out.shape);
 }
-void broadcast_backward(BackwardContext& c) {
-  c.accumulate(0, sum_to(c.grad_output(), c.input_shape(0)));
-}
-const OpRule broadcast_rule{"broadcast_to", broadcast_forward, broadcast_tangent,
-                            broadcast_backward};
+void broadcast_backward(BackwardContext& c) { c.accumulate(0, sum_to(c.grad_output(), c.input_shape(0))); }
+const OpRule broadcast_rule{"broadcast_to", broadcast_forward, broadcast_tangent, broadcast_backward};
 
 void sum_forward(Tape& t, Node& out) {
   const Node& x = node_at(t, out.inputs[0]);
@@ -78,9 +75,7 @@ void sum_tangent(Tape& t, Node& out) {
   out.tangent = allocate(t, out.shape.size());
   sum_values(x.tangent, x.shape, out.tangent, out.shape);
 }
-void sum_backward(BackwardContext& c) {
-  c.accumulate(0, broadcast_to(c.grad_output(), c.input_shape(0)));
-}
+void sum_backward(BackwardContext& c) { c.accumulate(0, broadcast_to(c.grad_output(), c.input_shape(0))); }
 const OpRule sum_rule{"sum_to", sum_forward, sum_tangent, sum_backward};
 }  // namespace
 
@@ -89,8 +84,7 @@ Var broadcast_to(Var x, Shape shape) {
   shape.validate("broadcast_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(x.shape(), shape))
-    throw ShapeError("broadcast_to: shape " + x.shape().str() + " does not broadcast to " +
-                     shape.str());
+    throw ShapeError("broadcast_to: shape " + x.shape().str() + " does not broadcast to " + shape.str());
   return record(t, broadcast_rule, {x}, shape);
 }
 
@@ -99,8 +93,8 @@ Var sum_to(Var x, Shape shape) {
   shape.validate("sum_to");
   if (x.shape() == shape) return x;
   if (!broadcasts_to(shape, x.shape()))
-    throw ShapeError("sum_to: shape " + shape.str() + " does not broadcast to " +
-                     x.shape().str() + ", so " + x.shape().str() + " cannot be summed to it");
+    throw ShapeError("sum_to: shape " + shape.str() + " does not broadcast to " + x.shape().str() + ", so " +
+                     x.shape().str() + " cannot be summed to it");
   return record(t, sum_rule, {x}, shape);
 }
 }  // namespace pk::ad

@@ -9,8 +9,7 @@
 
 namespace pk::ad {
 namespace {
-void join(const double* a, const Shape& as, const double* b, const Shape& bs, int axis,
-          double* out) {
+void join(const double* a, const Shape& as, const double* b, const Shape& bs, int axis, double* out) {
   if (as.rank < 2 || axis == 0) {
     std::copy_n(a, as.size(), out);
     std::copy_n(b, bs.size(), out + as.size());
@@ -39,8 +38,8 @@ void tangent(Tape& t, Node& out) {
     std::fill_n(z, n.shape.size(), 0.0);
     return z;
   };
-  join(tangent_or_zero(a), a.shape, tangent_or_zero(b), b.shape,
-       static_cast<int>(out.params.ints[0]), out.tangent);
+  join(tangent_or_zero(a), a.shape, tangent_or_zero(b), b.shape, static_cast<int>(out.params.ints[0]),
+       out.tangent);
 }
 void backward(BackwardContext& c) {
   const int axis = static_cast<int>(c.params().ints[0]);
@@ -62,8 +61,8 @@ Var join_two(Var a, Var b, int axis) {
   const bool other_axis_agrees =
       same_rank && axis_in_range && (as.rank < 2 || as.dim(1 - axis) == bs.dim(1 - axis));
   if (!other_axis_agrees)
-    throw ShapeError("concatenate: cannot join shapes " + as.str() + " and " + bs.str() +
-                     " along axis " + std::to_string(axis));
+    throw ShapeError("concatenate: cannot join shapes " + as.str() + " and " + bs.str() + " along axis " +
+                     std::to_string(axis));
   Shape s = as.rank == 1 ? Shape::vector(as.size() + bs.size())
             : axis == 0  ? Shape::matrix(as.dim(0) + bs.dim(0), as.dim(1))
                          : Shape::matrix(as.dim(0), as.dim(1) + bs.dim(1));

@@ -22,8 +22,8 @@ void tangent(Tape& t, Node& out) {
   const Node& b = node_at(t, out.inputs[1]);
   const std::int64_t n = a.shape.size();
   out.tangent = allocate(t, 1);
-  out.tangent[0] = (a.tangent ? inner(a.tangent, b.value, n) : 0.0) +
-                   (b.tangent ? inner(a.value, b.tangent, n) : 0.0);
+  out.tangent[0] =
+      (a.tangent ? inner(a.tangent, b.value, n) : 0.0) + (b.tangent ? inner(a.value, b.tangent, n) : 0.0);
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

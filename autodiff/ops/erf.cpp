@@ -11,7 +11,9 @@ void forward(Tape& t, Node& out) {
   detail::unary_forward(t, out, [](double x) { return std::erf(x); });
 }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return detail::kTwoOverSqrtPi * std::exp(-x * x); });
+  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) {
+    return detail::kTwoOverSqrtPi * std::exp(-x * x);
+  });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

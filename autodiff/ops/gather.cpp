@@ -18,8 +18,7 @@ void gather_values(std::int64_t n, const double* x, const double* index, double*
   for (std::int64_t i = 0; i < n; ++i) y[i] = x[static_cast<std::int64_t>(index[i])];
 }
 
-void scatter_values(std::int64_t n, const double* src, const double* index, std::int64_t size,
-                    double* y) {
+void scatter_values(std::int64_t n, const double* src, const double* index, std::int64_t size, double* y) {
   std::fill_n(y, size, 0.0);
   for (std::int64_t i = 0; i < n; ++i) y[static_cast<std::int64_t>(index[i])] += src[i];
 }
@@ -46,8 +45,7 @@ const OpRule gather_rule{"gather", gather_forward, gather_tangent, gather_backwa
 void scatter_forward(Tape& t, Node& out) {
   const Node& src = node_at(t, out.inputs[0]);
   out.value = allocate(t, out.shape.size());
-  scatter_values(src.shape.size(), src.value, node_at(t, out.inputs[1]).value, out.shape.size(),
-                 out.value);
+  scatter_values(src.shape.size(), src.value, node_at(t, out.inputs[1]).value, out.shape.size(), out.value);
 }
 void scatter_tangent(Tape& t, Node& out) {
   const Node& src = node_at(t, out.inputs[0]);
@@ -76,9 +74,7 @@ void check_indices(TensorView index, std::int64_t size, const char* op, const Sh
 }  // namespace
 
 namespace detail {
-Var gather_unchecked(Var x, Var index) {
-  return record(x.tape(), gather_rule, {x, index}, index.shape());
-}
+Var gather_unchecked(Var x, Var index) { return record(x.tape(), gather_rule, {x, index}, index.shape()); }
 }  // namespace detail
 
 Var gather(Var x, Var index) {

@@ -13,7 +13,9 @@ void forward(Tape& t, Node& out) {
   detail::unary_forward(t, out, [](double x) { return 0.5 * x * (1.0 + std::erf(x * detail::kInvSqrt2)); });
 }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return 0.5 * (1.0 + std::erf(x * detail::kInvSqrt2)) + x * std::exp(-0.5 * x * x) * (detail::kInvSqrt2Pi); });
+  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) {
+    return 0.5 * (1.0 + std::erf(x * detail::kInvSqrt2)) + x * std::exp(-0.5 * x * x) * (detail::kInvSqrt2Pi);
+  });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

@@ -65,8 +65,7 @@ inline void line_softmax(const double* x, double* y, std::int64_t first, std::in
                          std::int64_t n) {
   const LineMax l = line_max(x, first, stride, n);
   const double s = std::isfinite(l.max) ? 1.0 + l.rest : 1.0;
-  for (std::int64_t j = 0; j < n; ++j)
-    y[first + j * stride] = std::exp(x[first + j * stride] - l.max) / s;
+  for (std::int64_t j = 0; j < n; ++j) y[first + j * stride] = std::exp(x[first + j * stride] - l.max) / s;
 }
 
 }  // namespace pk::ad::detail

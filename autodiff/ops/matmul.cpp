@@ -76,18 +76,16 @@ Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
   const std::int64_t kb = transpose_b ? bs.dim(1) : bs.dim(0);
   const std::int64_t n = transpose_b ? bs.dim(0) : bs.dim(1);
   if (ka != kb)
-    throw ShapeError("matmul: inner extents differ in " +
-                     operands(as, bs, transpose_a, transpose_b));
+    throw ShapeError("matmul: inner extents differ in " + operands(as, bs, transpose_a, transpose_b));
   return record(t, rule, {a, b}, Shape::matrix(m, n),
-                  {0.0, {transpose_a ? 1 : 0, transpose_b ? 1 : 0, 0, 0}});
+                {0.0, {transpose_a ? 1 : 0, transpose_b ? 1 : 0, 0, 0}});
 }
 
 Var matmul(Var a, Var b) {
   detail::tape_of("matmul", {a, b});
   const Shape as = a.shape(), bs = b.shape();
   if (as.rank == 0 || bs.rank == 0)
-    throw ShapeError("matmul: scalar operand in " + operands(as, bs, false, false) +
-                     " (use mul)");
+    throw ShapeError("matmul: scalar operand in " + operands(as, bs, false, false) + " (use mul)");
   if (as.rank == 2 && bs.rank == 2) return matmul(a, b, false, false);
   if (as.rank == 1 && bs.rank == 1) {
     if (as.size() != bs.size())

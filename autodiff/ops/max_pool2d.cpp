@@ -57,8 +57,8 @@ Var max_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t
                      " has more elements than float64 indices address exactly (2^53)");
   OpParams p;
   p.record = store(t, g);
-  const Var index = record(t, argmax_rule, {x},
-                             Shape::matrix(x.shape().dim(0), g.channels * detail::positions(g)), p);
+  const Var index =
+      record(t, argmax_rule, {x}, Shape::matrix(x.shape().dim(0), g.channels * detail::positions(g)), p);
   return detail::gather_unchecked(x, index);
 }
 }  // namespace pk::ad

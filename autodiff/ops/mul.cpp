@@ -10,8 +10,7 @@ void forward(Tape& t, Node& out) {
 }
 void tangent(Tape& t, Node& out) {
   detail::binary_tangent(
-      t, out, [](double, double b, double) { return b; },
-      [](double a, double, double) { return a; });
+      t, out, [](double, double b, double) { return b; }, [](double a, double, double) { return a; });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

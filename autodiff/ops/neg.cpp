@@ -5,7 +5,9 @@
 
 namespace pk::ad {
 namespace {
-void forward(Tape& t, Node& out) { detail::unary_forward(t, out, [](double x) { return -x; }); }
+void forward(Tape& t, Node& out) {
+  detail::unary_forward(t, out, [](double x) { return -x; });
+}
 void tangent(Tape& t, Node& out) {
   detail::unary_tangent(t, out, [](double, double) { return -1.0; });
 }

@@ -15,9 +15,7 @@ void forward(Tape& t, Node& out) {
 }
 void tangent(Tape& t, Node& out) {
   const double p = out.params.scalar;
-  detail::unary_tangent(t, out, [p](double x, double) {
-    return p == 0.0 ? 0.0 : p * std::pow(x, p - 1.0);
-  });
+  detail::unary_tangent(t, out, [p](double x, double) { return p == 0.0 ? 0.0 : p * std::pow(x, p - 1.0); });
 }
 void backward(BackwardContext& c) {
   const double p = c.params().scalar;

@@ -12,7 +12,8 @@ void forward(Tape& t, Node& out) {
   detail::unary_forward(t, out, [](double x) { return x > 0.0 ? x : 0.0; });
 }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return x > 0.0 ? 1.0 : 0.0; });
+  detail::unary_tangent(
+      t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return x > 0.0 ? 1.0 : 0.0; });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

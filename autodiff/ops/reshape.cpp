@@ -8,9 +8,7 @@ namespace pk::ad {
 namespace {
 void forward(Tape& t, Node& out) { out.value = node_at(t, out.inputs[0]).value; }
 void tangent(Tape& t, Node& out) { out.tangent = node_at(t, out.inputs[0]).tangent; }
-void backward(BackwardContext& c) {
-  c.accumulate(0, reshape(c.grad_output(), c.input_shape(0)));
-}
+void backward(BackwardContext& c) { c.accumulate(0, reshape(c.grad_output(), c.input_shape(0))); }
 const OpRule rule{"reshape", forward, tangent, backward};
 }  // namespace
 
@@ -19,8 +17,8 @@ Var reshape(Var x, Shape shape) {
   shape.validate("reshape");
   if (x.shape() == shape) return x;
   if (x.size() != shape.size())
-    throw ShapeError("reshape: cannot view " + x.shape().str() + " (" +
-                     std::to_string(x.size()) + " elements) as " + shape.str());
+    throw ShapeError("reshape: cannot view " + x.shape().str() + " (" + std::to_string(x.size()) +
+                     " elements) as " + shape.str());
   return record(t, rule, {x}, shape);
 }
 }  // namespace pk::ad

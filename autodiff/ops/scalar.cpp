@@ -25,9 +25,7 @@ void mul_tangent(Tape& t, Node& out) {
   const double c = out.params.scalar;
   detail::unary_tangent(t, out, [c](double, double) { return c; });
 }
-void mul_backward(BackwardContext& c) {
-  c.accumulate(0, mul_scalar(c.grad_output(), c.params().scalar));
-}
+void mul_backward(BackwardContext& c) { c.accumulate(0, mul_scalar(c.grad_output(), c.params().scalar)); }
 const OpRule mul_rule{"mul_scalar", mul_forward, mul_tangent, mul_backward};
 
 void rdiv_forward(Tape& t, Node& out) {

@@ -12,7 +12,8 @@ void forward(Tape& t, Node& out) {
   detail::unary_forward(t, out, [](double x) { return detail::logistic(x); });
 }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return y * (1.0 - y); });
+  detail::unary_tangent(t, out,
+                        []([[maybe_unused]] double x, [[maybe_unused]] double y) { return y * (1.0 - y); });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

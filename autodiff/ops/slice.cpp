@@ -16,8 +16,8 @@ namespace {
 bool contiguous(const Shape& s, int axis) { return s.rank < 2 || axis == 0; }
 
 // Copies the [begin, end) columns of a rows x cols matrix.
-void copy_columns(const double* x, std::int64_t rows, std::int64_t cols, std::int64_t begin,
-                  std::int64_t end, double* out) {
+void copy_columns(const double* x, std::int64_t rows, std::int64_t cols, std::int64_t begin, std::int64_t end,
+                  double* out) {
   const std::int64_t w = end - begin;
   for (std::int64_t r = 0; r < rows; ++r) std::copy_n(x + r * cols + begin, w, out + r * w);
 }
@@ -51,8 +51,8 @@ void slice_backward(BackwardContext& c) {
     c.assign(0, add_padded(so_far, c.grad_output(), axis, p.ints[1]));
     return;
   }
-  const std::int64_t extent = c.input_shape(0).rank < 2 ? c.input_shape(0).size()
-                                                        : c.input_shape(0).dim(axis);
+  const std::int64_t extent =
+      c.input_shape(0).rank < 2 ? c.input_shape(0).size() : c.input_shape(0).dim(axis);
   c.accumulate(0, pad(c.grad_output(), axis, p.ints[1], extent - p.ints[2]));
 }
 const OpRule slice_rule{"slice", slice_forward, slice_tangent, slice_backward};
@@ -111,8 +111,8 @@ void add_padded_forward(Tape& t, Node& out) {
   const Node& acc = node_at(t, out.inputs[0]);
   const Node& x = node_at(t, out.inputs[1]);
   out.value = allocate(t, out.shape.size());
-  add_into(acc.value, acc.shape, x.value, x.shape, static_cast<int>(out.params.ints[0]),
-           out.params.ints[1], out.value);
+  add_into(acc.value, acc.shape, x.value, x.shape, static_cast<int>(out.params.ints[0]), out.params.ints[1],
+           out.value);
 }
 void add_padded_tangent(Tape& t, Node& out) {
   const Node& acc = node_at(t, out.inputs[0]);
@@ -129,13 +129,12 @@ void add_padded_backward(BackwardContext& c) {
   if (c.needs(0)) c.accumulate(0, c.grad_output());
   if (c.needs(1)) c.accumulate(1, slice(c.grad_output(), axis, p.ints[1], p.ints[1] + extent));
 }
-const OpRule add_padded_rule{"add_padded", add_padded_forward, add_padded_tangent,
-                             add_padded_backward};
+const OpRule add_padded_rule{"add_padded", add_padded_forward, add_padded_tangent, add_padded_backward};
 
 void check_axis(const Shape& s, int axis, const char* op) {
   if (s.rank == 0 || axis < 0 || axis >= s.rank)
-    throw ShapeError(std::string(op) + ": axis " + std::to_string(axis) +
-                     " is out of range for shape " + s.str());
+    throw ShapeError(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for shape " +
+                     s.str());
 }
 
 Shape with_extent(const Shape& s, int axis, std::int64_t n) {
@@ -150,8 +149,8 @@ Var slice(Var x, int axis, std::int64_t begin, std::int64_t end) {
   check_axis(s, axis, "slice");
   const std::int64_t extent = s.dim(axis);
   if (begin < 0 || end < begin || end > extent)
-    throw ShapeError("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
-                     ") along axis " + std::to_string(axis) + " is outside shape " + s.str());
+    throw ShapeError("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) + ") along axis " +
+                     std::to_string(axis) + " is outside shape " + s.str());
   if (begin == 0 && end == extent) return x;
   return record(t, slice_rule, {x}, with_extent(s, axis, end - begin), {0.0, {axis, begin, end, 0}});
 }
@@ -159,8 +158,7 @@ Var slice(Var x, int axis, std::int64_t begin, std::int64_t end) {
 Var slice(Var x, std::int64_t begin, std::int64_t end) {
   detail::tape_of("slice", {x});
   if (x.shape().rank != 1)
-    throw ShapeError("slice: a slice without an axis needs a vector, got shape " +
-                     x.shape().str());
+    throw ShapeError("slice: a slice without an axis needs a vector, got shape " + x.shape().str());
   return slice(x, 0, begin, end);
 }
 
@@ -169,18 +167,18 @@ Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
   const Shape s = x.shape();
   check_axis(s, axis, "pad");
   if (before < 0 || after < 0)
-    throw ShapeError("pad: negative padding (" + std::to_string(before) + ", " +
-                     std::to_string(after) + ") for shape " + s.str());
+    throw ShapeError("pad: negative padding (" + std::to_string(before) + ", " + std::to_string(after) +
+                     ") for shape " + s.str());
   // Checked before any arithmetic: huge paddings would overflow the extent (signed overflow).
   const std::int64_t other = s.rank < 2 ? 1 : s.dim(1 - axis);
   if (before > Shape::kMaxSize || after > Shape::kMaxSize - before ||
       s.dim(axis) + before + after > Shape::kMaxSize / std::max<std::int64_t>(other, 1))
     throw ShapeError("pad: padding (" + std::to_string(before) + ", " + std::to_string(after) +
-                     ") of shape " + s.str() + " along axis " + std::to_string(axis) +
-                     " gives more than " + std::to_string(Shape::kMaxSize) + " elements");
+                     ") of shape " + s.str() + " along axis " + std::to_string(axis) + " gives more than " +
+                     std::to_string(Shape::kMaxSize) + " elements");
   if (before == 0 && after == 0) return x;
   return record(t, pad_rule, {x}, with_extent(s, axis, s.dim(axis) + before + after),
-                  {0.0, {axis, before, after, 0}});
+                {0.0, {axis, before, after, 0}});
 }
 
 Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
@@ -191,9 +189,8 @@ Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
   const bool fits = xs.rank == as.rank && (as.rank < 2 || xs.dim(1 - axis) == as.dim(1 - axis)) &&
                     before >= 0 && before <= as.dim(axis) && extent <= as.dim(axis) - before;
   if (!fits)
-    throw ShapeError("add_padded: a value of shape " + xs.str() + " placed at " +
-                     std::to_string(before) + " along axis " + std::to_string(axis) +
-                     " does not fit in shape " + as.str());
+    throw ShapeError("add_padded: a value of shape " + xs.str() + " placed at " + std::to_string(before) +
+                     " along axis " + std::to_string(axis) + " does not fit in shape " + as.str());
   return record(t, add_padded_rule, {acc, x}, as, {0.0, {axis, before, 0, 0}});
 }
 }  // namespace pk::ad

@@ -1,6 +1,6 @@
 // softmax: y_j = exp(x_j - m) / sum_k exp(x_k - m) along an axis, m the line's maximum, whose own
-// term is exactly 1 (see lines.hpp): exact at any magnitude, where exp(x_j - logsumexp(x)) is not. Its Jacobian is
-// diag(y) - y y^T along the axis, so for an adjoint g: dx = y * (g - sum_j g_j y_j), written in
+// term is exactly 1 (see lines.hpp): exact at any magnitude, where exp(x_j - logsumexp(x)) is not. Its
+// Jacobian is diag(y) - y y^T along the axis, so for an adjoint g: dx = y * (g - sum_j g_j y_j), written in
 // recorded ops so it differentiates again. The tangent is the same expression with g = dx.
 #include <cmath>
 
@@ -37,8 +37,7 @@ void forward(Tape& t, Node& out) {
 void tangent(Tape& t, Node& out) {
   const Node& x = node_at(t, out.inputs[0]);
   out.tangent = allocate(t, out.shape.size());
-  softmax_tangent_lines(x.shape, static_cast<int>(out.params.ints[0]), out.value,
-                                x.tangent, out.tangent);
+  softmax_tangent_lines(x.shape, static_cast<int>(out.params.ints[0]), out.value, x.tangent, out.tangent);
 }
 void backward(BackwardContext& c) {
   const int axis = static_cast<int>(c.params().ints[0]);

@@ -9,10 +9,12 @@
 namespace pk::ad {
 namespace {
 void forward(Tape& t, Node& out) {
-  detail::unary_forward(t, out, [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); });
+  detail::unary_forward(t, out,
+                        [](double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); });
 }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return detail::logistic(x); });
+  detail::unary_tangent(
+      t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return detail::logistic(x); });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

@@ -10,8 +10,7 @@ void forward(Tape& t, Node& out) {
 }
 void tangent(Tape& t, Node& out) {
   detail::binary_tangent(
-      t, out, [](double, double, double) { return 1.0; },
-      [](double, double, double) { return -1.0; });
+      t, out, [](double, double, double) { return 1.0; }, [](double, double, double) { return -1.0; });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

@@ -11,8 +11,8 @@ namespace pk::ad {
 namespace detail {
 Shape reduced_shape(const Shape& s, int axis, const char* op) {
   if (axis < 0 || axis >= (s.rank == 0 ? 1 : s.rank))
-    throw ShapeError(std::string(op) + ": axis " + std::to_string(axis) +
-                     " is out of range for shape " + s.str());
+    throw ShapeError(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for shape " +
+                     s.str());
   if (s.rank < 2) return Shape::scalar();
   return Shape::vector(axis == 0 ? s.dim(1) : s.dim(0));
 }

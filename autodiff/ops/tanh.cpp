@@ -23,9 +23,8 @@ double tanh_value(double x) {
   const double k = (y * 1.4426950408889634 + kShifter) - kShifter;
   const double r = (y - k * kLn2Hi) - k * kLn2Lo;
   double p = 1.0 / 6227020800.0;  // 1/13!, then down to 1/2!
-  for (const double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                         1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
-                         1.0 / 6.0, 0.5})
+  for (const double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
+                         1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5})
     p = p * r + c;
   const double expm1_r = p * r * r + r;
   const double two_k =
@@ -37,7 +36,8 @@ double tanh_value(double x) {
 
 void forward(Tape& t, Node& out) { detail::unary_forward(t, out, tanh_value); }
 void tangent(Tape& t, Node& out) {
-  detail::unary_tangent(t, out, []([[maybe_unused]] double x, [[maybe_unused]] double y) { return 1.0 - y * y; });
+  detail::unary_tangent(t, out,
+                        []([[maybe_unused]] double x, [[maybe_unused]] double y) { return 1.0 - y * y; });
 }
 void backward(BackwardContext& c) {
   const Var g = c.grad_output();

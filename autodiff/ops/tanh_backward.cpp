@@ -27,8 +27,8 @@ const OpRule rule{"tanh_backward", forward, tangent, backward};
 Var tanh_backward(Var y, Var g) {
   Tape& t = detail::tape_of("tanh_backward", {y, g});
   if (y.shape() != g.shape())
-    throw ShapeError("tanh_backward: output " + y.shape().str() + " and adjoint " +
-                     g.shape().str() + " differ in shape");
+    throw ShapeError("tanh_backward: output " + y.shape().str() + " and adjoint " + g.shape().str() +
+                     " differ in shape");
   return record(t, rule, {y, g}, y.shape());
 }
 }  // namespace pk::ad

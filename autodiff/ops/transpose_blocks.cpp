@@ -62,9 +62,8 @@ Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols, std::int64_t i
   std::int64_t n = 0;
   if (s.rank != 2 || rows < 0 || cols < 0 || inner < 1 || __builtin_mul_overflow(rows, cols, &n) ||
       __builtin_mul_overflow(n, inner, &n) || n != s.dim(1))
-    throw ShapeError("transpose_blocks: rows of shape " + s.str() + " are not " +
-                     std::to_string(rows) + " x " + std::to_string(cols) + " blocks of " +
-                     std::to_string(inner));
+    throw ShapeError("transpose_blocks: rows of shape " + s.str() + " are not " + std::to_string(rows) +
+                     " x " + std::to_string(cols) + " blocks of " + std::to_string(inner));
   if (rows <= 1 || cols <= 1) return x;  // transposing a single row or column moves nothing
   return record(t, rule, {x}, s, {0.0, {rows, cols, inner, 0}});
 }

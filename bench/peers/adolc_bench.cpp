@@ -142,10 +142,14 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("ADOL-C", pk::bench::provider_of("zos_forward"));
   benchmark::RegisterBenchmark("tiny/gradient/pathkernel", pk_gradient)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("tiny/gradient/adolc", adolc_gradient)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("tiny/gradient/adolc_retape", adolc_gradient_retape)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("tiny/gradient/adolc_retape", adolc_gradient_retape)
+      ->Unit(benchmark::kMicrosecond);
   const std::vector<pk::bench::RatioRow> rows = {
       {"tiny", "gradient (ADOL-C taped once)", "tiny/gradient/pathkernel", {"tiny/gradient/adolc"}},
-      {"tiny", "gradient (ADOL-C taped per evaluation)", "tiny/gradient/pathkernel", {"tiny/gradient/adolc_retape"}}};
+      {"tiny",
+       "gradient (ADOL-C taped per evaluation)",
+       "tiny/gradient/pathkernel",
+       {"tiny/gradient/adolc_retape"}}};
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   check();

@@ -249,11 +249,13 @@ void check_all() {
       require_agree(pk::nn::evaluate(model, p.x, p.w, &tape), t.output(t.x), name + " outputs");
     }
     const at::Tensor k = t.kernel_structured();
-    require_agree(pk::kernel::model_tangent_kernel(model, p.x, p.x, p.w, tape, pk::kernel::KernelRoute::dense_grams),
-                  k, name + " tangent kernel (dense route against torch's structured)");
+    require_agree(
+        pk::kernel::model_tangent_kernel(model, p.x, p.x, p.w, tape, pk::kernel::KernelRoute::dense_grams), k,
+        name + " tangent kernel (dense route against torch's structured)");
     if (kSizes[s].per_sample_kernel) {
-      require_agree(pk::kernel::model_tangent_kernel(model, p.x, p.x, p.w, tape, pk::kernel::KernelRoute::jacobians),
-                    k, name + " tangent kernel (pathkernel's per-sample Jacobians)");
+      require_agree(
+          pk::kernel::model_tangent_kernel(model, p.x, p.x, p.w, tape, pk::kernel::KernelRoute::jacobians), k,
+          name + " tangent kernel (pathkernel's per-sample Jacobians)");
       const at::Tensor kj = t.kernel_jacobians();
       const at::Tensor kj_flat = kj.contiguous().reshape({-1});
       const at::Tensor k_flat = k.contiguous().reshape({-1});
@@ -270,7 +272,8 @@ void pk_forward(benchmark::State& state, int s) {
     tape.clear();
     benchmark::DoNotOptimize(p.loss(tape.constant(p.w)).item());
   }
-  state.counters["FLOP/s"] = benchmark::Counter(p.forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(p.forward_flops(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void torch_forward(benchmark::State& state, int s) {
@@ -314,7 +317,8 @@ void pk_hvp_rr(benchmark::State& state, int s) {
   auto f = [&](Var w) { return p.loss(w); };
   Tape tape;
   for (auto _ : state)
-    benchmark::DoNotOptimize(pk::ad::hvp(f, p.w, v, nullptr, pk::ad::HvpMethod::reverse_over_reverse, &tape).data());
+    benchmark::DoNotOptimize(
+        pk::ad::hvp(f, p.w, v, nullptr, pk::ad::HvpMethod::reverse_over_reverse, &tape).data());
 }
 
 void torch_hvp(benchmark::State& state, int s) {
@@ -369,15 +373,24 @@ std::vector<pk::bench::RatioRow> register_all() {
     const std::string n = kSizes[s].name;
     rows.push_back({n, "forward", id(s, "forward", "pathkernel"), {id(s, "forward", "libtorch")}});
     rows.push_back({n, "gradient", id(s, "gradient", "pathkernel"), {id(s, "gradient", "libtorch")}});
-    rows.push_back({n, "HVP (forward-over-reverse vs double backward)", id(s, "hvp", "pathkernel"),
+    rows.push_back({n,
+                    "HVP (forward-over-reverse vs double backward)",
+                    id(s, "hvp", "pathkernel"),
                     {id(s, "hvp", "libtorch")}});
-    rows.push_back({n, "HVP (double backward in both)", id(s, "hvp_rr", "pathkernel"), {id(s, "hvp", "libtorch")}});
-    rows.push_back({n, "tangent kernel (dense route vs libtorch's faster route)", id(s, "tk_structured", "pathkernel"),
+    rows.push_back(
+        {n, "HVP (double backward in both)", id(s, "hvp_rr", "pathkernel"), {id(s, "hvp", "libtorch")}});
+    rows.push_back({n,
+                    "tangent kernel (dense route vs libtorch's faster route)",
+                    id(s, "tk_structured", "pathkernel"),
                     {id(s, "tk_structured", "libtorch"), id(s, "tk_jacobians", "libtorch")}});
-    rows.push_back({n, "tangent kernel, structured in both", id(s, "tk_structured", "pathkernel"),
+    rows.push_back({n,
+                    "tangent kernel, structured in both",
+                    id(s, "tk_structured", "pathkernel"),
                     {id(s, "tk_structured", "libtorch")}});
     if (kSizes[s].per_sample_kernel)
-      rows.push_back({n, "tangent kernel, per-sample Jacobians in both", id(s, "tk_jacobians", "pathkernel"),
+      rows.push_back({n,
+                      "tangent kernel, per-sample Jacobians in both",
+                      id(s, "tk_jacobians", "pathkernel"),
                       {id(s, "tk_jacobians", "libtorch")}});
   }
   return rows;

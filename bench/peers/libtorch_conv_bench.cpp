@@ -96,7 +96,8 @@ struct TorchConv {
   TorchConv() : scale(0.5 / static_cast<double>(pk::bench::kBatch)) {
     const ConvProblem& p = problem();
     const Tensor dir = pk::bench::direction(p.w);
-    const std::vector<std::vector<std::int64_t>> shapes = {{4, 1, 3, 3}, {4}, {8, 4, 3, 3}, {8}, {10, 32}, {10}};
+    const std::vector<std::vector<std::int64_t>> shapes = {{4, 1, 3, 3}, {4},      {8, 4, 3, 3},
+                                                           {8},          {10, 32}, {10}};
     std::int64_t at = 0;
     for (const auto& s : shapes) {
       std::int64_t n = 1;
@@ -137,8 +138,8 @@ struct TorchConv {
       for (std::int64_t e : p.sizes()) sizes.push_back(e);
       copies.push_back(p.detach().unsqueeze(0).expand(sizes).contiguous().requires_grad_(true));
     }
-    at::Tensor h = at::conv2d(x.reshape({1, n, 8, 8}), copies[0].reshape({n * 4, 1, 3, 3}), copies[1].reshape({n * 4}),
-                              1, 1, 1, n);
+    at::Tensor h = at::conv2d(x.reshape({1, n, 8, 8}), copies[0].reshape({n * 4, 1, 3, 3}),
+                              copies[1].reshape({n * 4}), 1, 1, 1, n);
     h = at::avg_pool2d(at::tanh(h), 2);
     h = at::conv2d(h, copies[2].reshape({n * 8, 4, 3, 3}), copies[3].reshape({n * 8}), 1, 1, 1, n);
     h = at::avg_pool2d(at::tanh(h), 2).reshape({n, 32, 1});
@@ -175,14 +176,16 @@ void check_all() {
   Tape tape;
   auto f = [&](Var w) { return p.loss(w); };
   const double ours = pk::ad::value(f, p.w, &tape);
-  if (!(std::abs(ours - p.reference_loss(p.w)) <= 1e-12 * std::abs(ours))) fail("forward against the reference");
+  if (!(std::abs(ours - p.reference_loss(p.w)) <= 1e-12 * std::abs(ours)))
+    fail("forward against the reference");
   {
     at::NoGradGuard no_grad;
     require_agree(Tensor::scalar(ours), t.loss(), "forward");
   }
   require_agree(pk::ad::grad(f, p.w, &tape), flatten(t.gradient()), "gradient");
-  require_agree(pk::ad::hvp(f, p.w, pk::bench::direction(p.w), nullptr, pk::ad::HvpMethod::forward_over_reverse, &tape),
-                flatten(t.hvp()), "hvp");
+  require_agree(
+      pk::ad::hvp(f, p.w, pk::bench::direction(p.w), nullptr, pk::ad::HvpMethod::forward_over_reverse, &tape),
+      flatten(t.hvp()), "hvp");
   {
     at::NoGradGuard no_grad;
     require_agree(pk::nn::evaluate(model(), p.x, p.w, &tape), t.output(t.x), "outputs of the layered model");
@@ -242,7 +245,8 @@ void torch_hvp(benchmark::State& state) {
 void pk_kernel(benchmark::State& state) {
   const ConvProblem& p = problem();
   Tape tape;
-  for (auto _ : state) benchmark::DoNotOptimize(pk::kernel::model_tangent_kernel(model(), p.x, p.x, p.w, tape).data());
+  for (auto _ : state)
+    benchmark::DoNotOptimize(pk::kernel::model_tangent_kernel(model(), p.x, p.x, p.w, tape).data());
 }
 
 void torch_kernel_expanded(benchmark::State& state) {
@@ -275,7 +279,9 @@ std::vector<pk::bench::RatioRow> register_all() {
       {n, "forward", "conv/forward/pathkernel", {"conv/forward/libtorch"}},
       {n, "gradient", "conv/gradient/pathkernel", {"conv/gradient/libtorch"}},
       {n, "HVP (forward-over-reverse vs double backward)", "conv/hvp/pathkernel", {"conv/hvp/libtorch"}},
-      {n, "tangent kernel 256 x 256 x 10 x 10", "conv/tangent_kernel/pathkernel",
+      {n,
+       "tangent kernel 256 x 256 x 10 x 10",
+       "conv/tangent_kernel/pathkernel",
        {"conv/tangent_kernel/libtorch_weight_copies", "conv/tangent_kernel/libtorch_per_point"}},
   };
 }

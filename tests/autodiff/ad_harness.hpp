@@ -229,8 +229,8 @@ enum class Scale { elementwise, normwise };
 
 /// Fails once, naming the worst element, when `got` and `want` disagree beyond `tolerance`.
 /// Equal values agree (infinities included); NaN never agrees unless `nan_equal` and both are NaN.
-inline void expect_near(std::string_view what, TensorView got, TensorView want, double tolerance,
-                        Scale scale, const Tensor* magnitude = nullptr, bool nan_equal = false) {
+inline void expect_near(std::string_view what, TensorView got, TensorView want, double tolerance, Scale scale,
+                        const Tensor* magnitude = nullptr, bool nan_equal = false) {
   if (got.shape() != want.shape()) {
     ADD_FAILURE() << what << ": shape " << got.shape().str() << ", expected " << want.shape().str();
     return;
@@ -243,8 +243,7 @@ inline void expect_near(std::string_view what, TensorView got, TensorView want, 
     const double a = got[i], b = want[i];
     double err = 0.0;
     if (std::isnan(a) || std::isnan(b)) {
-      err = nan_equal && std::isnan(a) && std::isnan(b) ? 0.0
-                                                        : std::numeric_limits<double>::infinity();
+      err = nan_equal && std::isnan(a) && std::isnan(b) ? 0.0 : std::numeric_limits<double>::infinity();
     } else if (a != b) {
       const double s = scale == Scale::normwise ? norm : std::max(1.0, std::abs(b));
       err = std::abs(a - b) / s;
@@ -257,14 +256,13 @@ inline void expect_near(std::string_view what, TensorView got, TensorView want, 
   }
   if (at >= 0 && worst > tolerance) {
     ADD_FAILURE() << what << ": element " << at << " of " << got.shape().str() << " is "
-                  << testing::PrintToString(got[at]) << ", expected "
-                  << testing::PrintToString(want[at]) << " (error " << worst << " > tolerance "
-                  << tolerance << ")\n  got:      " << str(got) << "\n  expected: " << str(want);
+                  << testing::PrintToString(got[at]) << ", expected " << testing::PrintToString(want[at])
+                  << " (error " << worst << " > tolerance " << tolerance << ")\n  got:      " << str(got)
+                  << "\n  expected: " << str(want);
   }
 }
 
-inline void expect_near(std::string_view what, double got, double want, double tolerance,
-                        double magnitude) {
+inline void expect_near(std::string_view what, double got, double want, double tolerance, double magnitude) {
   const Tensor g = Tensor::scalar(got), w = Tensor::scalar(want), m = Tensor::scalar(magnitude);
   expect_near(what, g, w, tolerance, Scale::normwise, &m);
 }
@@ -306,8 +304,7 @@ inline double coordinate_scale(const Tensor& w, std::int64_t i, const AdOptions&
 /// so little that rounding swamps the difference.
 inline double largest_scale(const Tensor& w, const AdOptions& o) {
   double largest = 0.0;
-  for (std::int64_t i = 0; i < w.size(); ++i)
-    largest = std::max(largest, coordinate_scale(w, i, o));
+  for (std::int64_t i = 0; i < w.size(); ++i) largest = std::max(largest, coordinate_scale(w, i, o));
   return largest;
 }
 
@@ -315,8 +312,7 @@ inline Tensor random_direction(const Tensor& w, const AdOptions& o, std::mt19937
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   const double largest = largest_scale(w, o);
   Tensor v(w.shape());
-  for (std::int64_t i = 0; i < w.size(); ++i)
-    v[i] = dist(rng) * coordinate_scale(w, i, o) / largest;
+  for (std::int64_t i = 0; i < w.size(); ++i) v[i] = dist(rng) * coordinate_scale(w, i, o) / largest;
   return v;
 }
 
@@ -368,8 +364,7 @@ inline Tensor output_weights(Shape shape, std::mt19937_64& rng) {
 }  // namespace detail
 
 /// Checks f at w in every derivative mode; see the top of this file.
-inline void expect_ad(std::string_view label, Function f, const Tensor& w,
-                      const AdOptions& o = {}) {
+inline void expect_ad(std::string_view label, Function f, const Tensor& w, const AdOptions& o = {}) {
   using namespace detail;
   SCOPED_TRACE(std::string(label) + " at w = " + str(w));
   std::mt19937_64 rng(fnv1a(label));
@@ -393,8 +388,8 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
     std::function<void()> run;
   };
   Tensor g, hess, jac, vjp_r;
-  std::vector<Tensor> hv_fwd(dirs.size()), hv_rev(dirs.size()), grad_fwd(dirs.size()),
-      grad_rev(dirs.size()), jv(dirs.size()), jv_s(dirs.size());
+  std::vector<Tensor> hv_fwd(dirs.size()), hv_rev(dirs.size()), grad_fwd(dirs.size()), grad_rev(dirs.size()),
+      jv(dirs.size()), jv_s(dirs.size());
   std::vector<Call> calls = {
       {"grad", [&] { g = grad(s, w); }},
       {"hessian", [&] { hess = hessian(s, w); }},
@@ -403,12 +398,10 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
   };
   for (std::size_t k = 0; k < dirs.size(); ++k) {
     calls.push_back({"hvp (forward over reverse)", [&, k] {
-                       hv_fwd[k] =
-                           hvp(s, w, dirs[k], &grad_fwd[k], HvpMethod::forward_over_reverse);
+                       hv_fwd[k] = hvp(s, w, dirs[k], &grad_fwd[k], HvpMethod::forward_over_reverse);
                      }});
     calls.push_back({"hvp (reverse over reverse)", [&, k] {
-                       hv_rev[k] =
-                           hvp(s, w, dirs[k], &grad_rev[k], HvpMethod::reverse_over_reverse);
+                       hv_rev[k] = hvp(s, w, dirs[k], &grad_rev[k], HvpMethod::reverse_over_reverse);
                      }});
     calls.push_back({"jvp", [&, k] { jv[k] = jvp(f, w, dirs[k]); }});
     calls.push_back({"jvp (of the weighted sum)", [&, k] { jv_s[k] = jvp(s, w, dirs[k]); }});
@@ -418,12 +411,11 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
     for (const Call& c : calls) {
       const Outcome d = attempt(c.run);
       if (!d.threw)
-        ADD_FAILURE() << "exception parity: plain evaluation threw " << plain.kind << " ("
-                      << plain.what << ") but " << c.name << " returned normally";
+        ADD_FAILURE() << "exception parity: plain evaluation threw " << plain.kind << " (" << plain.what
+                      << ") but " << c.name << " returned normally";
       else if (d.kind != plain.kind)
-        ADD_FAILURE() << "exception parity: plain evaluation threw " << plain.kind << " ("
-                      << plain.what << ") but " << c.name << " threw " << d.kind << " (" << d.what
-                      << ")";
+        ADD_FAILURE() << "exception parity: plain evaluation threw " << plain.kind << " (" << plain.what
+                      << ") but " << c.name << " threw " << d.kind << " (" << d.what << ")";
     }
     return;
   }
@@ -433,8 +425,8 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
   for (const Call& c : calls) {
     const Outcome d = attempt(c.run);
     if (d.threw) {
-      ADD_FAILURE() << "exception parity: plain evaluation succeeded but " << c.name << " threw "
-                    << d.kind << ": " << d.what;
+      ADD_FAILURE() << "exception parity: plain evaluation succeeded but " << c.name << " threw " << d.kind
+                    << ": " << d.what;
       all_ran = false;
     }
   }
@@ -446,15 +438,15 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
   {
     Tape t;
     const Tensor on_variable(f(t.variable(w)).value());
-    expect_near("value recorded on a variable vs on a constant", on_variable, y, 0.0,
-                Scale::elementwise, nullptr, true);
+    expect_near("value recorded on a variable vs on a constant", on_variable, y, 0.0, Scale::elementwise,
+                nullptr, true);
     t.clear();
     const Tensor with_tangent(f(t.variable(w, dirs[0])).value());
-    expect_near("value recorded with a tangent vs on a constant", with_tangent, y, 0.0,
-                Scale::elementwise, nullptr, true);
+    expect_near("value recorded with a tangent vs on a constant", with_tangent, y, 0.0, Scale::elementwise,
+                nullptr, true);
     if (o.reference)
-      expect_near("value vs the plain reference", y, o.reference(w), o.value_tolerance,
-                  Scale::elementwise, nullptr, true);
+      expect_near("value vs the plain reference", y, o.reference(w), o.value_tolerance, Scale::elementwise,
+                  nullptr, true);
   }
 
   Tape work;
@@ -471,21 +463,17 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
   {
     const Tensor jt_r = matvec(transposed(jac), r_flat, wshape);
     const Tensor mag = matvec_magnitude(transposed(jac), r_flat, wshape);
-    expect_near("r^T jacobian(f) vs grad of sum(f * r)", jt_r, g, o.exact_tolerance,
-                Scale::normwise, &mag);
+    expect_near("r^T jacobian(f) vs grad of sum(f * r)", jt_r, g, o.exact_tolerance, Scale::normwise, &mag);
   }
   if (o.jacobian)
-    expect_near("jacobian vs the expected one", jac, *o.jacobian, o.exact_tolerance,
-                Scale::normwise);
+    expect_near("jacobian vs the expected one", jac, *o.jacobian, o.exact_tolerance, Scale::normwise);
   if (o.finite_differences) {
     const Tensor numeric = difference_columns(value_of_s, w, o).reshaped(wshape);
-    expect_near("gradient vs finite differences", g, numeric, o.gradient_tolerance,
-                Scale::elementwise);
+    expect_near("gradient vs finite differences", g, numeric, o.gradient_tolerance, Scale::elementwise);
   }
 
   // c. second derivatives by double backward.
-  expect_near("hessian symmetry (H vs H^T)", hess, transposed(hess), o.exact_tolerance,
-              Scale::normwise);
+  expect_near("hessian symmetry (H vs H^T)", hess, transposed(hess), o.exact_tolerance, Scale::normwise);
   if (o.finite_differences) {
     const Tensor numeric = difference_columns(grad_of_s, w, o);
     expect_near("hessian vs finite differences of the gradient", hess, numeric, o.hessian_tolerance,
@@ -507,30 +495,30 @@ inline void expect_ad(std::string_view label, Function f, const Tensor& w,
     const std::string along = std::string(" (direction ") + std::to_string(k) + ": " + str(v) + ")";
 
     // d. forward mode.
-    expect_near("jvp of sum(f * r) vs grad . v" + along, jv_s[k].item(), detail::dot(g, v),
-                o.exact_tolerance, dot_magnitude(g, v));
+    expect_near("jvp of sum(f * r) vs grad . v" + along, jv_s[k].item(), detail::dot(g, v), o.exact_tolerance,
+                dot_magnitude(g, v));
     {
       const Tensor jv_dense = matvec(jac, v, y.shape());
       const Tensor mag = matvec_magnitude(jac, v, y.shape());
-      expect_near("jvp(f, v) vs jacobian(f) v" + along, jv[k], jv_dense, o.exact_tolerance,
-                  Scale::normwise, &mag);
+      expect_near("jvp(f, v) vs jacobian(f) v" + along, jv[k], jv_dense, o.exact_tolerance, Scale::normwise,
+                  &mag);
     }
     if (o.finite_differences)
       expect_near("jvp(f, v) vs finite differences of f along v" + along, jv[k],
                   difference_along(value_of_f, w, v, o), o.gradient_tolerance, Scale::elementwise);
 
     // e. Hessian-vector products.
-    expect_near("gradient returned by hvp (forward over reverse) vs grad", grad_fwd[k], g,
-                o.exact_tolerance, Scale::normwise);
-    expect_near("gradient returned by hvp (reverse over reverse) vs grad", grad_rev[k], g,
-                o.exact_tolerance, Scale::normwise);
+    expect_near("gradient returned by hvp (forward over reverse) vs grad", grad_fwd[k], g, o.exact_tolerance,
+                Scale::normwise);
+    expect_near("gradient returned by hvp (reverse over reverse) vs grad", grad_rev[k], g, o.exact_tolerance,
+                Scale::normwise);
     const Tensor hv_mag = matvec_magnitude(hess, v, wshape);
     expect_near("hvp forward over reverse vs reverse over reverse" + along, hv_fwd[k], hv_rev[k],
                 o.exact_tolerance, Scale::normwise, &hv_mag);
-    expect_near("hvp (forward over reverse) vs hessian v" + along, hv_fwd[k],
-                matvec(hess, v, wshape), o.exact_tolerance, Scale::normwise, &hv_mag);
-    expect_near("hvp (reverse over reverse) vs hessian v" + along, hv_rev[k],
-                matvec(hess, v, wshape), o.exact_tolerance, Scale::normwise, &hv_mag);
+    expect_near("hvp (forward over reverse) vs hessian v" + along, hv_fwd[k], matvec(hess, v, wshape),
+                o.exact_tolerance, Scale::normwise, &hv_mag);
+    expect_near("hvp (reverse over reverse) vs hessian v" + along, hv_rev[k], matvec(hess, v, wshape),
+                o.exact_tolerance, Scale::normwise, &hv_mag);
     if (o.finite_differences)
       expect_near("hvp vs finite differences of the gradient along v" + along, hv_fwd[k],
                   difference_along(grad_of_s, w, v, o), o.hessian_tolerance, Scale::elementwise);

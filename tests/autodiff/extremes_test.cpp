@@ -139,8 +139,7 @@ TEST(Extremes, SoftmaxAndLogsumexpDerivativesAtLargeMagnitudes) {
     Tensor lse_grad(Shape::matrix(1, 3));
     for (std::int64_t i = 0; i < 3; ++i) lse_grad[i] = y[static_cast<std::size_t>(i)];
     expect_ad("logsumexp" + at, [](Var v) { return logsumexp(v, 0); }, w,
-              {.finite_differences = false, .jacobian = lse_grad,
-               .hessian = softmax_jacobian(y)});
+              {.finite_differences = false, .jacobian = lse_grad, .hessian = softmax_jacobian(y)});
     expect_ad("softmax" + at, [](Var v) { return softmax(v, 0); }, w,
               {.reference = [&y](const Tensor&) { return Tensor::vector(y); },
                .finite_differences = false,
@@ -158,11 +157,16 @@ TEST(Extremes, MixedHugeSignsHaveZeroDerivatives) {
     const Tensor w = Tensor::vector({m, -m, 0.0});
     const Tensor zero(Shape::matrix(3, 3));
     expect_ad("softmax mixed signs", [](Var v) { return softmax(v, 0); }, w,
-              {.reference = [](const Tensor&) { return Tensor::vector({1.0, 0.0, 0.0}); },
-               .finite_differences = false, .jacobian = zero});
+              {.reference =
+                   [](const Tensor&) {
+                     return Tensor::vector({1.0, 0.0, 0.0});
+                   },
+               .finite_differences = false,
+               .jacobian = zero});
     expect_ad("logsumexp mixed signs", [](Var v) { return logsumexp(v, 0); }, w,
               {.reference = [m](const Tensor&) { return Tensor::scalar(m); },
-               .finite_differences = false, .jacobian = Tensor::matrix(1, 3, {1.0, 0.0, 0.0}),
+               .finite_differences = false,
+               .jacobian = Tensor::matrix(1, 3, {1.0, 0.0, 0.0}),
                .hessian = zero});
   }
   // Ties at 1e300: the gradient of logsumexp was {1, 1} when softmax was exp(x - logsumexp).
@@ -203,9 +207,8 @@ TEST(Extremes, ShapeFactoriesRejectNegativeAndOverflowingExtents) {
   expect_shape_error("Shape::matrix", [] { (void)Shape::matrix(-2, -3); });
   expect_shape_error("Shape::matrix", [] { (void)Shape::matrix(3, -1); });
   expect_shape_error("Shape::matrix", [&] { (void)Shape::matrix(two32, two32); });
-  expect_shape_error("Shape::matrix", [] {
-    (void)Shape::matrix(std::numeric_limits<std::int64_t>::max(), 2);
-  });
+  expect_shape_error("Shape::matrix",
+                     [] { (void)Shape::matrix(std::numeric_limits<std::int64_t>::max(), 2); });
   expect_shape_error("Shape::vector", [] { (void)Shape::vector(Shape::kMaxSize + 1); });
   // The largest shapes are fine to describe (nothing is allocated).
   EXPECT_EQ(Shape::vector(Shape::kMaxSize).size(), Shape::kMaxSize);
@@ -216,11 +219,11 @@ TEST(Extremes, TensorRejectsAnInvalidShapeWithShapeError) {
   expect_shape_error("Shape::vector", [] { Tensor t(Shape::vector(-1)); });
   expect_shape_error("Tensor", [] { Tensor t(by_hand(1, -1, 1)); });
   expect_shape_error("Tensor", [] { Tensor t(by_hand(2, -2, -3), std::vector<double>(6)); });
-  expect_shape_error("Tensor", [] {
-    Tensor t(by_hand(2, std::int64_t{1} << 32, std::int64_t{1} << 32));
-  });
+  expect_shape_error("Tensor", [] { Tensor t(by_hand(2, std::int64_t{1} << 32, std::int64_t{1} << 32)); });
   expect_shape_error("Tensor", [] { Tensor t(by_hand(3, 2, 2)); });
-  expect_shape_error("reshape", [] { (void)Tensor::vector({1, 2, 3, 4, 5, 6}).reshaped(by_hand(2, -2, -3)); });
+  expect_shape_error("reshape", [] {
+    (void)Tensor::vector({1, 2, 3, 4, 5, 6}).reshaped(by_hand(2, -2, -3));
+  });
 }
 
 TEST(Extremes, OpsRejectAnInvalidShapeWithShapeError) {
@@ -238,9 +241,7 @@ TEST(Extremes, OpsRejectAnInvalidShapeWithShapeError) {
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
   expect_shape_error("pad", [&] { pad(x, 0, max, 1); });
   expect_shape_error("pad", [&] { pad(x, 0, 1, max - 3); });
-  expect_shape_error("pad", [&] {
-    pad(reshape(x, Shape::matrix(2, 3)), 1, Shape::kMaxSize / 2, 0);
-  });
+  expect_shape_error("pad", [&] { pad(reshape(x, Shape::matrix(2, 3)), 1, Shape::kMaxSize / 2, 0); });
 }
 
 }  // namespace

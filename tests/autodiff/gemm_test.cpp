@@ -30,10 +30,9 @@ struct Case {
 };
 
 std::string describe(const Case& c) {
-  return "ta=" + std::to_string(c.ta) + " tb=" + std::to_string(c.tb) +
-         " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
-         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
-         " pad=" + std::to_string(c.pad);
+  return "ta=" + std::to_string(c.ta) + " tb=" + std::to_string(c.tb) + " m=" + std::to_string(c.m) +
+         " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " alpha=" + std::to_string(c.alpha) +
+         " beta=" + std::to_string(c.beta) + " pad=" + std::to_string(c.pad);
 }
 
 // Runs gemm on random data and compares with a naive triple loop. The error bound is relative to
@@ -121,8 +120,7 @@ TEST(Gemm, LargeBlockEdges) {
   // Mid-size shapes either side of the direct/packed threshold (128^3 multiply-adds), with ragged
   // tiles everywhere and k on both sides of the k block (256).
   std::mt19937_64 rng(1234);
-  const i64 shapes[][3] = {
-      {200, 211, 389}, {389, 37, 193}, {5, 300, 191}, {257, 255, 64}, {64, 64, 64}};
+  const i64 shapes[][3] = {{200, 211, 389}, {389, 37, 193}, {5, 300, 191}, {257, 255, 64}, {64, 64, 64}};
   for (const auto& s : shapes)
     for (int t = 0; t < 4; ++t) {
       check({(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 1.0, 0.0, 0}, rng);
@@ -135,8 +133,7 @@ TEST(Gemm, PackedPathShapes) {
   // blocking loop has a ragged last block: m % 8, n % 16, k split into balanced blocks (> 256),
   // m split (> 128 rows), n split (> 4096 columns), and a panel narrower than one tile.
   std::mt19937_64 rng(555);
-  const i64 shapes[][3] = {
-      {129, 17, 1000}, {3, 1000, 800}, {9, 4100, 70}, {300, 129, 61}, {1, 2100, 1100}};
+  const i64 shapes[][3] = {{129, 17, 1000}, {3, 1000, 800}, {9, 4100, 70}, {300, 129, 61}, {1, 2100, 1100}};
   for (const auto& s : shapes)
     for (int t = 0; t < 4; ++t)
       check({(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 1.5, t < 2 ? 0.0 : -1.0, t}, rng);
@@ -161,10 +158,10 @@ TEST(Gemm, ConvolutionShapes) {
   // dot path: long k, small C, odd m and n), input gradient (w^T G); then ragged dot-path shapes
   // (k not a multiple of 8, m and n not multiples of the 2 x 4 block) with alpha and beta.
   const Case cases[] = {
-      {false, false, 4, 16384, 9, 1.0, 0.0, 0},  {false, true, 4, 9, 16384, 1.0, 0.0, 0},
-      {false, true, 8, 36, 4096, 1.0, 0.0, 0},   {true, false, 36, 4096, 8, 1.0, 0.0, 0},
-      {false, true, 3, 13, 1001, -0.5, 1.5, 3},  {false, true, 1, 1, 300, 2.0, 0.0, 1},
-      {false, true, 5, 7, 263, 1.0, -1.0, 2},    {false, true, 64, 64, 4096, 1.0, 0.0, 0},
+      {false, false, 4, 16384, 9, 1.0, 0.0, 0}, {false, true, 4, 9, 16384, 1.0, 0.0, 0},
+      {false, true, 8, 36, 4096, 1.0, 0.0, 0},  {true, false, 36, 4096, 8, 1.0, 0.0, 0},
+      {false, true, 3, 13, 1001, -0.5, 1.5, 3}, {false, true, 1, 1, 300, 2.0, 0.0, 1},
+      {false, true, 5, 7, 263, 1.0, -1.0, 2},   {false, true, 64, 64, 4096, 1.0, 0.0, 0},
   };
   for (const Case& t : cases) check(t, rng);
 }
@@ -191,8 +188,7 @@ TEST(Gemm, ConcurrentThreads) {
     threads.emplace_back([t] {
       std::mt19937_64 rng(static_cast<unsigned>(t));
       for (int rep = 0; rep < 3; ++rep)
-        check({(t & 1) != 0, (t & 2) != 0, 100 + 13 * t, 90 + 7 * t, 150 + 31 * t, 1.0, 0.0, 1},
-              rng);
+        check({(t & 1) != 0, (t & 2) != 0, 100 + 13 * t, 90 + 7 * t, 150 + 31 * t, 1.0, 0.0, 1}, rng);
     });
   for (auto& th : threads) th.join();
 }
@@ -205,8 +201,8 @@ TEST(Gemm, NoHeapAllocationWhenWarm) {
   auto run_all = [&] {
     for (const auto& s : shapes)
       for (int t = 0; t < 4; ++t)
-        gemm((t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 1.0, a.data(), ld, b.data(), ld, 0.0,
-             c.data(), ld);
+        gemm((t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 1.0, a.data(), ld, b.data(), ld, 0.0, c.data(),
+             ld);
   };
   run_all();
   const std::int64_t before = pk::test::allocations_on_this_thread();

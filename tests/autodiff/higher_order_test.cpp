@@ -67,9 +67,7 @@ double sech2(double x) {
   return 1.0 / (c * c);
 }
 double logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-double normal_density(double x) {
-  return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi);
-}
+double normal_density(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi); }
 
 // With t = tanh x and s = sech^2 x = 1 - t^2, so that t' = s and s' = -2 t s:
 //   f' = s,  f'' = -2 t s,  f''' = -2 (s s + t (-2 t s)) = -2 s (s - 2 t^2).
@@ -95,25 +93,21 @@ TEST(HigherOrder, ThirdDerivativesOfElementwiseOps) {
       {"exp", [](Var x) { return exp(x); }, [](double x) { return std::exp(x); },
        [](double x) { return std::exp(x); }, [](double x) { return std::exp(x); }, -2.0, 2.0},
       {"log", [](Var x) { return log(x); }, [](double x) { return 1.0 / x; },
-       [](double x) { return -1.0 / (x * x); }, [](double x) { return 2.0 / (x * x * x); }, 0.3,
-       3.0},
+       [](double x) { return -1.0 / (x * x); }, [](double x) { return 2.0 / (x * x * x); }, 0.3, 3.0},
       {"sqrt", [](Var x) { return sqrt(x); }, [](double x) { return 0.5 / std::sqrt(x); },
-       [](double x) { return -0.25 * std::pow(x, -1.5); },
-       [](double x) { return 0.375 * std::pow(x, -2.5); }, 0.3, 3.0},
-      {"pow 3.5", [](Var x) { return pow(x, 3.5); },
-       [](double x) { return 3.5 * std::pow(x, 2.5); },
-       [](double x) { return 8.75 * std::pow(x, 1.5); },
-       [](double x) { return 13.125 * std::sqrt(x); }, 0.3, 2.0},
+       [](double x) { return -0.25 * std::pow(x, -1.5); }, [](double x) { return 0.375 * std::pow(x, -2.5); },
+       0.3, 3.0},
+      {"pow 3.5", [](Var x) { return pow(x, 3.5); }, [](double x) { return 3.5 * std::pow(x, 2.5); },
+       [](double x) { return 8.75 * std::pow(x, 1.5); }, [](double x) { return 13.125 * std::sqrt(x); }, 0.3,
+       2.0},
       {"pow -1", [](Var x) { return pow(x, -1.0); }, [](double x) { return -1.0 / (x * x); },
-       [](double x) { return 2.0 / (x * x * x); }, [](double x) { return -6.0 / (x * x * x * x); },
-       0.5, 2.0},
+       [](double x) { return 2.0 / (x * x * x); }, [](double x) { return -6.0 / (x * x * x * x); }, 0.5, 2.0},
       {"c / x", [](Var x) { return 3.0 / x; }, [](double x) { return -3.0 / (x * x); },
-       [](double x) { return 6.0 / (x * x * x); }, [](double x) { return -18.0 / (x * x * x * x); },
-       0.5, 2.0},
+       [](double x) { return 6.0 / (x * x * x); }, [](double x) { return -18.0 / (x * x * x * x); }, 0.5,
+       2.0},
       {"square", [](Var x) { return square(x); }, [](double x) { return 2.0 * x; },
        [](double) { return 2.0; }, [](double) { return 0.0; }, -2.0, 2.0},
-      {"sigmoid", [](Var x) { return sigmoid(x); },
-       [](double x) { return logistic(x) * (1 - logistic(x)); },
+      {"sigmoid", [](Var x) { return sigmoid(x); }, [](double x) { return logistic(x) * (1 - logistic(x)); },
        [](double x) {
          const double s = logistic(x);
          return s * (1 - s) * (1 - 2 * s);
@@ -134,8 +128,7 @@ TEST(HigherOrder, ThirdDerivativesOfElementwiseOps) {
        [](double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2) + x * normal_density(x); },
        [](double x) { return normal_density(x) * (2 - x * x); },
        [](double x) { return normal_density(x) * (x * x * x - 4 * x); }, -3.0, 3.0},
-      {"erf", [](Var x) { return erf(x); },
-       [=](double x) { return two_over_sqrt_pi * std::exp(-x * x); },
+      {"erf", [](Var x) { return erf(x); }, [=](double x) { return two_over_sqrt_pi * std::exp(-x * x); },
        [=](double x) { return -2 * x * two_over_sqrt_pi * std::exp(-x * x); },
        [=](double x) { return (4 * x * x - 2) * two_over_sqrt_pi * std::exp(-x * x); }, -2.0, 2.0},
   };
@@ -151,9 +144,7 @@ TEST(HigherOrder, ThirdDerivativeOfAProduct) {
       {"x exp(x) log(x)", [](Var x) { return x * exp(x) * log(x); },
        [](double x) { return std::exp(x) * (x * std::log(x) + std::log(x) + 1); },
        [](double x) { return std::exp(x) * (x * std::log(x) + 2 * std::log(x) + 2 + 1 / x); },
-       [](double x) {
-         return std::exp(x) * (x * std::log(x) + 3 * std::log(x) + 3 + 3 / x - 1 / (x * x));
-       },
+       [](double x) { return std::exp(x) * (x * std::log(x) + 3 * std::log(x) + 3 + 3 / x - 1 / (x * x)); },
        0.2, 2.5});
   // (x^2 e^x)''' = e^x (x^2 + 6x + 6), through square and through pow.
   for (const auto& [name, f] : std::vector<std::pair<std::string, std::function<Var(Var)>>>{
@@ -168,17 +159,15 @@ TEST(HigherOrder, ThirdDerivativeOfAProduct) {
 // d3f/dx dy dy = 12 x y and d3f/dx dx dy = 6 y^2, each of which a rule that confused which
 // input it differentiates would get wrong.
 TEST(HigherOrder, MixedThirdPartials) {
-  for (const auto& [x0, y0] :
-       std::vector<std::pair<double, double>>{{0.7, -1.2}, {-1.5, 0.3}, {2.0, 1.1}}) {
+  for (const auto& [x0, y0] : std::vector<std::pair<double, double>>{{0.7, -1.2}, {-1.5, 0.3}, {2.0, 1.1}}) {
     Tape t;
     const Var w = t.variable(Tensor::vector({x0, y0}));
     const Var x = slice(w, 0, 1), y = slice(w, 1, 2);
     const Var f = sum(square(x) * pow(y, 3.0));
-    const Var g = grad(f, w, {.create_graph = true, .seed = {}});  // (2xy^3, 3x^2y^2)
-    const Var gy =
-        grad(sum(slice(g, 1, 2)), w, {.create_graph = true, .seed = {}});  // (6xy^2, 6x^2y)
-    const Var gyy = grad(sum(slice(gy, 1, 2)), w);                         // (12xy, 6x^2)
-    const Var gyx = grad(sum(slice(gy, 0, 1)), w);                         // (6y^2, 12xy)
+    const Var g = grad(f, w, {.create_graph = true, .seed = {}});                     // (2xy^3, 3x^2y^2)
+    const Var gy = grad(sum(slice(g, 1, 2)), w, {.create_graph = true, .seed = {}});  // (6xy^2, 6x^2y)
+    const Var gyy = grad(sum(slice(gy, 1, 2)), w);                                    // (12xy, 6x^2)
+    const Var gyx = grad(sum(slice(gy, 0, 1)), w);                                    // (6y^2, 12xy)
     EXPECT_NEAR(gyy.value()[0], 12 * x0 * y0, 1e-12);
     EXPECT_NEAR(gyy.value()[1], 6 * x0 * x0, 1e-12);
     EXPECT_NEAR(gyx.value()[0], 6 * y0 * y0, 1e-12);

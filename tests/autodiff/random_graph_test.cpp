@@ -57,8 +57,7 @@ struct Graph {
   }
 
   std::string description() const {
-    std::string d =
-        std::string("graph ") + std::to_string(seed) + ": v0 = w " + point.shape().str();
+    std::string d = std::string("graph ") + std::to_string(seed) + ": v0 = w " + point.shape().str();
     for (std::size_t i = 0; i < steps.size(); ++i)
       d += std::string("; ") + v(static_cast<int>(i) + 1) + " = " + steps[i].text;
     return d;
@@ -80,15 +79,13 @@ class Generator {
     // and reductions along axes are not left to the rare step that makes a matrix.
     if (coin()) {
       const Shape m = coin() ? Shape::matrix(2, d / 2) : Shape::matrix(d / 2, 2);
-      add({0}, std::string("reshape(v0, ") + m.str() + ")",
-          [m](const Nodes& n) { return reshape(n[0], m); });
+      add({0}, std::string("reshape(v0, ") + m.str() + ")", [m](const Nodes& n) { return reshape(n[0], m); });
     }
   }
 
   Graph build() {
     const int steps = uniform(6, 16);
-    for (int attempts = 0; static_cast<int>(graph_.steps.size()) < steps && attempts < 200;
-         ++attempts)
+    for (int attempts = 0; static_cast<int>(graph_.steps.size()) < steps && attempts < 200; ++attempts)
       propose();
     join_sinks();
     return std::move(graph_);
@@ -212,14 +209,12 @@ class Generator {
         return;
       case 8: {
         auto [text, inner] = positive(i);
-        return add({i},
-                   std::string("log") + (text[0] == '(' ? text : std::string("(") + text + ")"),
+        return add({i}, std::string("log") + (text[0] == '(' ? text : std::string("(") + text + ")"),
                    [i, inner](const Nodes& n) { return log(inner(n[i])); });
       }
       case 9: {
         auto [text, inner] = positive(i);
-        return add({i},
-                   std::string("sqrt") + (text[0] == '(' ? text : std::string("(") + text + ")"),
+        return add({i}, std::string("sqrt") + (text[0] == '(' ? text : std::string("(") + text + ")"),
                    [i, inner](const Nodes& n) { return sqrt(inner(n[i])); });
       }
       case 10: {
@@ -233,8 +228,7 @@ class Generator {
       }
       case 11: {
         const double c = one_of<double>({-1.5, -0.5, 0.3, 0.7, 2.0});
-        if (coin())
-          return add({i}, v(i) + " + " + num(c), [i, c](const Nodes& n) { return n[i] + c; });
+        if (coin()) return add({i}, v(i) + " + " + num(c), [i, c](const Nodes& n) { return n[i] + c; });
         return add({i}, num(c) + " * " + v(i), [i, c](const Nodes& n) { return c * n[i]; });
       }
       case 12:
@@ -250,13 +244,11 @@ class Generator {
       case 15:
         // Piecewise constant: its derivative is 0, and a product keeps the graph differentiable.
         if (away_from_kink)
-          add({i}, v(i) + " * sign(" + v(i) + ")",
-              [i](const Nodes& n) { return n[i] * sign(n[i]); });
+          add({i}, v(i) + " * sign(" + v(i) + ")", [i](const Nodes& n) { return n[i] * sign(n[i]); });
         return;
       default:
         if (away_from_kink)
-          add({i}, v(i) + " * step(" + v(i) + ")",
-              [i](const Nodes& n) { return n[i] * step(n[i]); });
+          add({i}, v(i) + " * step(" + v(i) + ")", [i](const Nodes& n) { return n[i] * step(n[i]); });
         return;
     }
   }
@@ -306,11 +298,9 @@ class Generator {
     const std::string along = std::string(", ") + std::to_string(axis) + ")";
     switch (uniform(0, 6)) {
       case 0:
-        return add({i}, std::string("sum(") + v(i) + ")",
-                   [i](const Nodes& n) { return sum(n[i]); });
+        return add({i}, std::string("sum(") + v(i) + ")", [i](const Nodes& n) { return sum(n[i]); });
       case 1:
-        return add({i}, std::string("mean(") + v(i) + ")",
-                   [i](const Nodes& n) { return mean(n[i]); });
+        return add({i}, std::string("mean(") + v(i) + ")", [i](const Nodes& n) { return mean(n[i]); });
       case 2:
         return add({i}, std::string("sum(") + v(i) + along,
                    [i, axis](const Nodes& n) { return sum(n[i], axis); });
@@ -365,8 +355,7 @@ class Generator {
       return add({a, b}, std::string("matmul(") + v(a) + ", " + v(b) + ")",
                  [a, b](const Nodes& n) { return matmul(n[a], n[b]); });
     const bool ta = o.ta, tb = o.tb;
-    add({a, b},
-        std::string("matmul(") + v(a) + (ta ? "^T" : "") + ", " + v(b) + (tb ? "^T" : "") + ")",
+    add({a, b}, std::string("matmul(") + v(a) + (ta ? "^T" : "") + ", " + v(b) + (tb ? "^T" : "") + ")",
         [a, b, ta, tb](const Nodes& n) { return matmul(n[a], n[b], ta, tb); });
   }
 
@@ -401,11 +390,10 @@ class Generator {
         if (s.rank == 0) return;
         const int axis = uniform(0, s.rank - 1);
         const int before = uniform(0, 2), after = uniform(before == 0 ? 1 : 0, 2);
-        return add(
-            {i},
-            std::string("pad(") + v(i) + ", axis " + std::to_string(axis) + ", " +
-                std::to_string(before) + ", " + std::to_string(after) + ")",
-            [i, axis, before, after](const Nodes& n) { return pad(n[i], axis, before, after); });
+        return add({i},
+                   std::string("pad(") + v(i) + ", axis " + std::to_string(axis) + ", " +
+                       std::to_string(before) + ", " + std::to_string(after) + ")",
+                   [i, axis, before, after](const Nodes& n) { return pad(n[i], axis, before, after); });
       }
       case 4: {
         if (s.rank == 0) return;
@@ -418,8 +406,7 @@ class Generator {
         }
         const int b = one_of(partners);
         return add({i, b},
-                   std::string("concatenate(") + v(i) + ", " + v(b) + ", axis " +
-                       std::to_string(axis) + ")",
+                   std::string("concatenate(") + v(i) + ", " + v(b) + ", axis " + std::to_string(axis) + ")",
                    [i, b, axis](const Nodes& n) {
                      const Var parts[] = {n[i], n[b]};
                      return concatenate(parts, axis);
@@ -480,8 +467,7 @@ TEST(RandomGraphs, AgreeWithFiniteDifferencesAndAcrossModes) {
 // silently stopped generating one (a guard that never passes) is noticed.
 TEST(RandomGraphs, CoverEveryOp) {
   std::string all;
-  for (int k = 0; k < kGraphs; ++k)
-    all += Graph::generate(static_cast<std::uint64_t>(k)).description();
+  for (int k = 0; k < kGraphs; ++k) all += Graph::generate(static_cast<std::uint64_t>(k)).description();
   for (const char* op : {"tanh(",   "sigmoid(",     "softplus(",     "gelu(",      "erf(",
                          "neg(",    "square(",      "exp(",          "log",        "sqrt",
                          "pow(",    " + ",          " - ",           " * ",        " / ",

@@ -41,7 +41,11 @@ TEST(ZeroAdjoint, PassesThroughInfiniteLocalDerivatives) {
 TEST(ZeroAdjoint, SecondDerivativesStayFiniteToo) {
   // Through the Hessian of sum(mask * sqrt(x)), the masked point contributes nothing.
   const Tensor x = Tensor::vector({0.0, 4.0});
-  const Tensor h = hessian([](Var w) { return sum(mul(w.tape().constant(Tensor::vector({0.0, 1.0})), sqrt(w))); }, x);
+  const Tensor h = hessian(
+      [](Var w) {
+        return sum(mul(w.tape().constant(Tensor::vector({0.0, 1.0})), sqrt(w)));
+      },
+      x);
   EXPECT_EQ(h(0, 0), 0.0);
   EXPECT_EQ(h(0, 1), 0.0);
   EXPECT_NEAR(h(1, 1), -0.25 * std::pow(4.0, -1.5), 1e-15);

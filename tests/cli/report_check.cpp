@@ -59,9 +59,9 @@ double number(const std::string& s) { return s.empty() ? NAN : std::strtod(s.c_s
 void check_identity(const fs::path& dir) {
   const auto steps = read_csv(dir / "steps.csv");
   const auto queries = read_csv(dir / "queries.csv");
-  const std::vector<std::string> step_columns{"step", "query", "output", "lr", "df", "first_order",
-                                              "second_order", "remainder1", "remainder2", "complex",
-                                              "exact_error", "sharpness"};
+  const std::vector<std::string> step_columns{"step",       "query",       "output",       "lr",
+                                              "df",         "first_order", "second_order", "remainder1",
+                                              "remainder2", "complex",     "exact_error",  "sharpness"};
   if (!steps.empty())
     for (const auto& c : step_columns)
       if (!steps[0].count(c)) fail((dir / "steps.csv").string() + ": no column " + c);
@@ -130,7 +130,8 @@ double slope(const std::vector<double>& x, const std::vector<double>& y) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: report_check identity DIR... | pages DIR... | slopes FILE LO1 HI1 LO2 HI2 LIMIT\n");
+    std::fprintf(stderr,
+                 "usage: report_check identity DIR... | pages DIR... | slopes FILE LO1 HI1 LO2 HI2 LIMIT\n");
     return 2;
   }
   const std::string mode = argv[1];

@@ -23,8 +23,8 @@ void check_finite(pk::ad::TensorView t) {
 }
 
 const std::vector<ColumnRef>& targets(unsigned choice) {
-  static const std::vector<std::vector<ColumnRef>> sets = {
-      {-1}, {0}, {"y"}, {"label"}, {1, 0}, {"x1", -1}, {"a", "b"}, {2, -2, 7}};
+  static const std::vector<std::vector<ColumnRef>> sets = {{-1},   {0},        {"y"},      {"label"},
+                                                           {1, 0}, {"x1", -1}, {"a", "b"}, {2, -2, 7}};
   return sets[choice % sets.size()];
 }
 
@@ -50,13 +50,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     PK_FUZZ_CHECK(t.target_names.size() == o.targets.size() && !t.input_names.empty());
     check_finite(t.inputs);
     check_finite(t.targets);
-  } catch (const pk::io::CsvError&) {
-  }
+  } catch (const pk::io::CsvError&) {}
   try {
     const pk::ad::Tensor points = pk::io::parse_csv_points(text, "fuzz.csv", o.header);
     PK_FUZZ_CHECK(points.shape().rank == 2 && points.shape().dim(0) >= 1 && points.shape().dim(1) >= 1);
     check_finite(points);
-  } catch (const pk::io::CsvError&) {
-  }
+  } catch (const pk::io::CsvError&) {}
   return 0;
 }

@@ -25,9 +25,9 @@ namespace pk::fuzz {
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     std::error_code ec;
-    const std::filesystem::path base =
-        std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                      : std::filesystem::temp_directory_path();
+    const std::filesystem::path base = std::filesystem::is_directory("/dev/shm", ec)
+                                           ? std::filesystem::path("/dev/shm")
+                                           : std::filesystem::temp_directory_path();
     const std::string prefix = "pathkernel-fuzz-";
     if (std::filesystem::exists("/proc/self", ec)) {
       for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
@@ -61,9 +61,14 @@ inline void write_bytes(const std::filesystem::path& path, std::string_view byte
 }
 
 /// The files of a run directory, numbered as the container numbers them.
-inline constexpr const char* kRunFiles[] = {
-    "run.json",           "weights.npy",         "learning_rates.npy",     "losses.npy",
-    "batches.npy",        "output_derivatives.npy", "training_inputs.npy", "training_targets.npy"};
+inline constexpr const char* kRunFiles[] = {"run.json",
+                                            "weights.npy",
+                                            "learning_rates.npy",
+                                            "losses.npy",
+                                            "batches.npy",
+                                            "output_derivatives.npy",
+                                            "training_inputs.npy",
+                                            "training_targets.npy"};
 inline constexpr std::size_t kRunFileCount = sizeof kRunFiles / sizeof kRunFiles[0];
 
 /// The container: records of [one byte: file number, taken modulo kRunFileCount] [four bytes:
@@ -74,7 +79,8 @@ inline std::map<std::size_t, std::string_view> split_container(std::string_view 
   while (in.size() >= 5) {
     const std::size_t index = static_cast<unsigned char>(in[0]) % kRunFileCount;
     std::uint32_t length = 0;
-    for (int i = 4; i >= 1; --i) length = (length << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+    for (int i = 4; i >= 1; --i)
+      length = (length << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
     in.remove_prefix(5);
     const std::size_t n = std::min<std::size_t>(length, in.size());
     files[index] = in.substr(0, n);
@@ -104,12 +110,12 @@ inline void report_refusal(const std::exception& e) {
 
 /// A finding that is not a crash: a reader accepted input and returned something that
 /// contradicts itself. Aborts so that libFuzzer saves the input.
-#define PK_FUZZ_CHECK(condition)                                                          \
-  do {                                                                                    \
-    if (!(condition)) {                                                                   \
+#define PK_FUZZ_CHECK(condition)                                                         \
+  do {                                                                                   \
+    if (!(condition)) {                                                                  \
       std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)
 
 }  // namespace pk::fuzz

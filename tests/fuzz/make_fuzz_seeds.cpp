@@ -63,7 +63,8 @@ std::string container(const fs::path& dir) {
 // A .npy file of format version 2.0 or 3.0: the same header with a four-byte length.
 std::string npy_version(const std::string& v1, char major) {
   std::string out = v1.substr(0, 6) + major + '\0';
-  const std::size_t len = static_cast<unsigned char>(v1[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(v1[9])) << 8);
+  const std::size_t len =
+      static_cast<unsigned char>(v1[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(v1[9])) << 8);
   out += std::string{static_cast<char>(len & 0xff), static_cast<char>(len >> 8), '\0', '\0'};
   return out + v1.substr(10);
 }
@@ -80,15 +81,36 @@ int main(int argc, char** argv) {
 
   const std::vector<Run> runs = {
       {"moons_bce_gd", two_moons(8, 1, 0.1), "2-3-1", "tanh", LossKind::binary_cross_entropy, {.steps = 3}},
-      {"sine_mse_momentum_cosine", sine_regression(6, 2, 0.05), "1-4-1", "relu", LossKind::mse,
-       {.steps = 3, .schedule = Schedule::cosine(0.2, 3, 0.01), .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.8},
-        .batches = {.batch_size = 4, .seed = 3}}, true},
-      {"spirals_softmax_adam_warmup", spirals(9, 3, 0.02, 3), "2-4-3", "gelu", LossKind::softmax_cross_entropy,
-       {.steps = 4, .schedule = Schedule::linear_warmup(2, Schedule::step(0.1, 2, 0.5)), .optimizer = {.kind = OptimizerKind::adam},
+      {"sine_mse_momentum_cosine",
+       sine_regression(6, 2, 0.05),
+       "1-4-1",
+       "relu",
+       LossKind::mse,
+       {.steps = 3,
+        .schedule = Schedule::cosine(0.2, 3, 0.01),
+        .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.8},
+        .batches = {.batch_size = 4, .seed = 3}},
+       true},
+      {"spirals_softmax_adam_warmup",
+       spirals(9, 3, 0.02, 3),
+       "2-4-3",
+       "gelu",
+       LossKind::softmax_cross_entropy,
+       {.steps = 4,
+        .schedule = Schedule::linear_warmup(2, Schedule::step(0.1, 2, 0.5)),
+        .optimizer = {.kind = OptimizerKind::adam},
         .batches = {.batch_size = 5, .seed = 7, .drop_last = true}}},
-      {"xor_mse_explicit", xor_problem(8, 4, 0.1), "2-2-2-1", "sigmoid", LossKind::mse,
+      {"xor_mse_explicit",
+       xor_problem(8, 4, 0.1),
+       "2-2-2-1",
+       "sigmoid",
+       LossKind::mse,
        {.steps = 3, .schedule = Schedule::explicit_steps({0.3, 0.2, 0.1}), .batches = {.batch_size = 8}}},
-      {"sine_mse_exponential", sine_regression(5, 6), "1-1", "identity", LossKind::mse,
+      {"sine_mse_exponential",
+       sine_regression(5, 6),
+       "1-1",
+       "identity",
+       LossKind::mse,
        {.steps = 2, .schedule = Schedule::exponential(0.1, 0.9)}},
   };
   for (const Run& run : runs) {
@@ -117,7 +139,8 @@ int main(int argc, char** argv) {
   pk::io::write_npy(work / "scalar.npy", std::vector<std::int64_t>{}, std::vector<double>{2.5});
   pk::io::write_npy(work / "empty.npy", std::vector<std::int64_t>{0, 3}, std::vector<double>{});
   pk::io::write_npy(work / "rank3.npy", std::vector<std::int64_t>{1, 2, 2}, std::vector<double>{1, 2, 3, 4});
-  for (const char* name : {"scalar.npy", "empty.npy", "rank3.npy"}) put(out / "npy" / name, slurp(work / name));
+  for (const char* name : {"scalar.npy", "empty.npy", "rank3.npy"})
+    put(out / "npy" / name, slurp(work / name));
   const std::string v1 = slurp(work / "rank3.npy");
   put(out / "npy" / "version2.npy", npy_version(v1, '\x02'));
   put(out / "npy" / "version3.npy", npy_version(v1, '\x03'));

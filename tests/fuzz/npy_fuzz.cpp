@@ -26,16 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
       pk::io::require_finite("fuzz.npy", strict->data);
       if (strict->shape.size() <= 2) (void)strict->to_tensor();
-    } catch (const pk::io::NpyError&) {
-    }
-  } catch (const pk::io::Error&) {
-  }
+    } catch (const pk::io::NpyError&) {}
+  } catch (const pk::io::Error&) {}
   try {
     prefix = pk::io::read_npy_prefix(file);
     PK_FUZZ_CHECK(prefix->size() == static_cast<std::int64_t>(prefix->data.size()));
-    if (strict && !strict->shape.empty()) PK_FUZZ_CHECK(strict->shape == prefix->shape && strict->data.size() == prefix->data.size());
-  } catch (const pk::io::Error&) {
-  }
+    if (strict && !strict->shape.empty())
+      PK_FUZZ_CHECK(strict->shape == prefix->shape && strict->data.size() == prefix->data.size());
+  } catch (const pk::io::Error&) {}
   try {
     const pk::io::NpyRowReader rows(file);
     PK_FUZZ_CHECK(rows.rows() >= 0 && rows.row_size() >= 0);
@@ -46,14 +44,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::int64_t k = 0; k < rows.rows(); k = k < 3 ? k + 1 : std::max(k + 1, rows.rows() - 1)) {
       rows.read_row(k, row);
       if (prefix && !row.empty())
-        PK_FUZZ_CHECK(std::memcmp(row.data(), prefix->data.data() + k * rows.row_size(), row.size() * sizeof(double)) == 0);
+        PK_FUZZ_CHECK(std::memcmp(row.data(), prefix->data.data() + k * rows.row_size(),
+                                  row.size() * sizeof(double)) == 0);
     }
     try {
       rows.read_row(rows.rows(), row);
       PK_FUZZ_CHECK(false);  // one past the last row must be refused
-    } catch (const pk::io::NpyError&) {
-    }
-  } catch (const pk::io::Error&) {
-  }
+    } catch (const pk::io::NpyError&) {}
+  } catch (const pk::io::Error&) {}
   return 0;
 }

@@ -35,8 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::int64_t k = 0; k < reader.steps(); ++k) {
       reader.read_step(k, step);
       PK_FUZZ_CHECK(static_cast<std::int64_t>(step.weights_after.size()) == facts.parameter_count);
-      PK_FUZZ_CHECK(!step.batch.empty() && static_cast<std::int64_t>(step.batch.size()) <= facts.batch_capacity);
-      PK_FUZZ_CHECK(step.output_derivatives.size() == step.batch.size() * static_cast<std::size_t>(facts.output_count));
+      PK_FUZZ_CHECK(!step.batch.empty() &&
+                    static_cast<std::int64_t>(step.batch.size()) <= facts.batch_capacity);
+      PK_FUZZ_CHECK(step.output_derivatives.size() ==
+                    step.batch.size() * static_cast<std::size_t>(facts.output_count));
       PK_FUZZ_CHECK(std::isfinite(step.learning_rate) && std::isfinite(step.loss));
       for (const std::int64_t m : step.batch) PK_FUZZ_CHECK(m >= 0 && m < facts.sample_count);
     }

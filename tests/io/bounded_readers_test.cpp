@@ -35,10 +35,14 @@ std::string message_of(F&& f) {
 
 TEST(FileBytes, RefusesWhatIsNotARegularFileAndWhatIsTooLarge) {
   const ScratchDir dir;
-  EXPECT_NE(message_of([&] { read_file_bytes(dir.path()); }).find("is a directory, not a file"), std::string::npos);
-  EXPECT_NE(message_of([&] { read_file_bytes("/dev/zero"); }).find("/dev/zero: is not a regular file"), std::string::npos);
+  EXPECT_NE(message_of([&] { read_file_bytes(dir.path()); }).find("is a directory, not a file"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { read_file_bytes("/dev/zero"); }).find("/dev/zero: is not a regular file"),
+            std::string::npos);
   write_bytes(dir.path() / "big", std::string(1000, 'x'));
-  EXPECT_NE(message_of([&] { read_file_bytes(dir.path() / "big", 999); }).find("is 1000 bytes, more than the 999 bytes"),
+  EXPECT_NE(message_of([&] {
+              read_file_bytes(dir.path() / "big", 999);
+            }).find("is 1000 bytes, more than the 999 bytes"),
             std::string::npos);
   EXPECT_EQ(read_file_bytes(dir.path() / "big", 1000).size(), 1000u);
 }
@@ -64,8 +68,10 @@ TEST(Csv, AHugeHeaderIsCheckedInLinearTime) {
   text += "\n";
   const CsvTable t = parse_csv_table(text, "wide.csv", {.targets = {std::int64_t{0}}});
   EXPECT_EQ(t.inputs.shape().dim(1), n - 1);
-  const std::string duplicated = header + ",c17\n" + std::string(static_cast<std::size_t>(n) * 2 + 1, '1') + "\n";
-  const std::string m = message_of([&] { parse_csv_table(duplicated, "dup.csv", {.targets = {std::int64_t{0}}}); });
+  const std::string duplicated =
+      header + ",c17\n" + std::string(static_cast<std::size_t>(n) * 2 + 1, '1') + "\n";
+  const std::string m =
+      message_of([&] { parse_csv_table(duplicated, "dup.csv", {.targets = {std::int64_t{0}}}); });
   EXPECT_NE(m.find("column name 'c17' appears twice"), std::string::npos) << m.substr(0, 200);
 }
 
@@ -88,7 +94,8 @@ TEST(Npy, AHeaderLengthBeyondTheFileIsRefusedWithoutAllocatingIt) {
   const auto p = dir.path() / "weights.npy";
   write_bytes(p, std::string("\x93NUMPY\x02\x00\xf0\xff\xff\xff", 12));  // claims a 4 GiB header
   EXPECT_NE(message_of([&] { read_npy(p); }).find("the header claims 4294967280 bytes"), std::string::npos);
-  EXPECT_NE(message_of([&] { NpyRowReader r(p); }).find("the header claims 4294967280 bytes"), std::string::npos);
+  EXPECT_NE(message_of([&] { NpyRowReader r(p); }).find("the header claims 4294967280 bytes"),
+            std::string::npos);
   write_bytes(p, std::string("\x93NUMPY\x01\x00\xff\x7f{'descr'", 18));  // 32 KiB claimed, 8 bytes there
   EXPECT_NE(message_of([&] { NpyRowReader r(p); }).find("truncated"), std::string::npos);
 }
@@ -96,7 +103,8 @@ TEST(Npy, AHeaderLengthBeyondTheFileIsRefusedWithoutAllocatingIt) {
 TEST(Npy, AShapeWhoseSizeOverflowsIsRefused) {
   const ScratchDir dir;
   const auto p = dir.path() / "a.npy";
-  std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904), }";
+  std::string dict =
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904), }";
   dict.append(127 - 10 - dict.size(), ' ');
   dict += '\n';
   std::string bytes("\x93NUMPY\x01\x00", 8);
@@ -109,8 +117,9 @@ TEST(Npy, AShapeWhoseSizeOverflowsIsRefused) {
 
 TEST(Npy, NonFiniteNumbersAreNamedByFileRowAndColumn) {
   const double values[] = {1.0, 2.0, 3.0, std::numeric_limits<double>::quiet_NaN(), 5.0, 6.0};
-  EXPECT_NE(message_of([&] { require_finite("w.npy", values, 10, 3); }).find("w.npy: row 11, column 0 is NaN"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of([&] { require_finite("w.npy", values, 10, 3); }).find("w.npy: row 11, column 0 is NaN"),
+      std::string::npos);
   EXPECT_NO_THROW(require_finite("w.npy", std::span(values, 3)));
 }
 

@@ -35,7 +35,10 @@ void expect_too_large(Read read) {
 TEST(NpyShapeLimits, RefusesAnEmptyArrayWhoseRowSizeOverflows) {
   const pk::test::ScratchDir dir("pathkernel_io");
   const auto file = dir / "overflow.npy";
-  write_npy_bytes(file, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4611686018427387904), }", "");
+  write_npy_bytes(
+      file,
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4611686018427387904), }",
+      "");
   expect_too_large([&] { (void)read_npy(file); });
   expect_too_large([&] { (void)read_npy_prefix(file); });
   expect_too_large([&] { (void)NpyRowReader(file); });

@@ -32,7 +32,8 @@ TEST(Windows, QuadraticModelWindowSumsAreTheExactChanges) {
   const pk::nn::Model model = quadratic_in_w_model(2, 2);
   const pk::nn::Dataset data = regression_data(10, 2, 2, 41);
   const Tensor queries = query_points(5, 2, 42);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 23, .schedule = Schedule::constant(0.05)}, init(model, 3));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 23, .schedule = Schedule::constant(0.05)}, init(model, 3));
   ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed);
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::every_step;
@@ -62,7 +63,8 @@ TEST(Windows, QuadraticModelWindowSumsAreTheExactChanges) {
 TEST(Windows, LinearModelPassesEveryWindow) {
   const pk::nn::Model model = linear_in_w_model(2, 1);
   const pk::nn::Dataset data = regression_data(12, 2, 1, 43);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 40, .schedule = Schedule::constant(0.3)}, init(model, 4));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 40, .schedule = Schedule::constant(0.3)}, init(model, 4));
   const DecompositionReport r = decompose(model, run.trajectory, query_points(6, 2, 44), first_order_only());
   const auto windows = window_totals(r, 0, 1e-6);  // the default: 20 windows of 2 steps
   ASSERT_EQ(windows.size(), 20u);
@@ -76,7 +78,8 @@ TEST(Windows, WindowsAddUpToTheRunTotalsAndTheirSharesToOne) {
   const pk::nn::Model model = pk::nn::mlp("2-8-8-2", "tanh");
   const pk::nn::Dataset data = regression_data(16, 2, 2, 45);
   const Tensor queries = query_points(7, 2, 46);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 57, .schedule = Schedule::constant(0.3)}, init(model, 5));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 57, .schedule = Schedule::constant(0.3)}, init(model, 5));
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::complex_steps;
   o.tau = 0.01;
@@ -115,23 +118,29 @@ TEST(Windows, DoNotDependOnThreadsOrQueryChunk) {
   const pk::nn::Model model = pk::nn::mlp("2-6-2", "tanh");
   const pk::nn::Dataset data = regression_data(20, 2, 2, 47);
   const Tensor queries = query_points(9, 2, 48);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 30, .schedule = Schedule::constant(0.5)}, init(model, 6));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 30, .schedule = Schedule::constant(0.5)}, init(model, 6));
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::complex_steps;
   o.tau = 0.02;
   o.order = 3;
   const DecompositionReport whole = decompose(model, run.trajectory, queries, o);
   const auto reference = window_totals(whole, 7, 0.1);
-  for (const auto& [chunk, threads] : std::vector<std::pair<std::int64_t, int>>{{1, 1}, {2, 3}, {4, 2}, {9, 1}}) {
+  for (const auto& [chunk, threads] :
+       std::vector<std::pair<std::int64_t, int>>{{1, 1}, {2, 3}, {4, 2}, {9, 1}}) {
     o.query_chunk = chunk;
     o.threads = threads;
     const auto windows = window_totals(decompose(model, run.trajectory, queries, o), 7, 0.1);
     ASSERT_EQ(windows.size(), reference.size());
     for (std::size_t i = 0; i < windows.size(); ++i) {
-      EXPECT_TRUE(bitwise_equal(windows[i].sums.remainder1, reference[i].sums.remainder1)) << chunk << " " << threads;
-      EXPECT_TRUE(bitwise_equal(windows[i].sums.remainder2, reference[i].sums.remainder2)) << chunk << " " << threads;
-      EXPECT_TRUE(bitwise_equal(windows[i].sums.second_order, reference[i].sums.second_order)) << chunk << " " << threads;
-      EXPECT_TRUE(bitwise_equal(windows[i].sums.third_order, reference[i].sums.third_order)) << chunk << " " << threads;
+      EXPECT_TRUE(bitwise_equal(windows[i].sums.remainder1, reference[i].sums.remainder1))
+          << chunk << " " << threads;
+      EXPECT_TRUE(bitwise_equal(windows[i].sums.remainder2, reference[i].sums.remainder2))
+          << chunk << " " << threads;
+      EXPECT_TRUE(bitwise_equal(windows[i].sums.second_order, reference[i].sums.second_order))
+          << chunk << " " << threads;
+      EXPECT_TRUE(bitwise_equal(windows[i].sums.third_order, reference[i].sums.third_order))
+          << chunk << " " << threads;
       EXPECT_TRUE(same_bits(windows[i].error_share, reference[i].error_share));
     }
   }
@@ -142,7 +151,8 @@ TEST(Windows, DoNotDependOnThreadsOrQueryChunk) {
 DecompositionReport edge_of_stability_run(double lr, std::int64_t steps) {
   const pk::nn::Dataset data = pk::nn::sine_regression(32, 7);
   const pk::nn::Model model = pk::nn::mlp("1-32-32-1", "tanh");
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = steps, .schedule = Schedule::constant(lr)}, init(model, 1));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = steps, .schedule = Schedule::constant(lr)}, init(model, 1));
   EXPECT_EQ(run.result.status, pk::nn::TrainingStatus::completed);
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::every_step;
@@ -181,9 +191,10 @@ TEST(EdgeOfStability, OnsetFoundAndTheFirstOrderErrorGrowsAfterIt) {
     if (w.sums.start >= *e.onset_step) failing_after += w.fails ? 1 : 0;
   }
   EXPECT_GE(failing_after, 1);
-  std::printf("edge of stability: onset %lld; first-order error before %.4g, after %.4g; with F2 %.4g, %.4g\n",
-              static_cast<long long>(*e.onset_step), e.before->rel_error_first, e.after->rel_error_first,
-              e.before->rel_error_second, e.after->rel_error_second);
+  std::printf(
+      "edge of stability: onset %lld; first-order error before %.4g, after %.4g; with F2 %.4g, %.4g\n",
+      static_cast<long long>(*e.onset_step), e.before->rel_error_first, e.after->rel_error_first,
+      e.before->rel_error_second, e.after->rel_error_second);
 }
 
 TEST(EdgeOfStability, NotReportedAtASmallLearningRate) {
@@ -193,7 +204,8 @@ TEST(EdgeOfStability, NotReportedAtASmallLearningRate) {
   EXPECT_FALSE(e.onset_step.has_value());
   EXPECT_LT(e.max_lr_times_lambda, 0.5);
   // Optimisers without a derived threshold report none.
-  EXPECT_DOUBLE_EQ(sharpness_threshold({.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.5}, 0.25), 12.0);
+  EXPECT_DOUBLE_EQ(sharpness_threshold({.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.5}, 0.25),
+                   12.0);
   EXPECT_DOUBLE_EQ(sharpness_threshold(pk::nn::OptimizerConfig{}, 0.25), 8.0);
   EXPECT_TRUE(std::isnan(sharpness_threshold(pk::nn::OptimizerConfig{}, 0.0)));
 }
@@ -237,9 +249,12 @@ void expect_third_order_matches_differences(const pk::nn::Model& model) {
   const Tensor coarse = difference(2e-3), fine = difference(1e-3);
   for (std::int64_t j = 0; j < third.third_order.size(); ++j) {
     const double fd = (4 * fine[j] - coarse[j]) / 3.0 / 3.0;
-    EXPECT_NEAR(third.third_order[j], fd, 1e-7 * std::max(std::abs(fd), 1e-3)) << model.name() << " entry " << j;
-    EXPECT_NEAR(third.second_order[j], second.second_order[j], 1e-13 * std::max(std::abs(second.second_order[j]), 1.0));
-    EXPECT_NEAR(third.first_order[j], second.first_order[j], 1e-13 * std::max(std::abs(second.first_order[j]), 1.0));
+    EXPECT_NEAR(third.third_order[j], fd, 1e-7 * std::max(std::abs(fd), 1e-3))
+        << model.name() << " entry " << j;
+    EXPECT_NEAR(third.second_order[j], second.second_order[j],
+                1e-13 * std::max(std::abs(second.second_order[j]), 1.0));
+    EXPECT_NEAR(third.first_order[j], second.first_order[j],
+                1e-13 * std::max(std::abs(second.first_order[j]), 1.0));
   }
 }
 
@@ -250,8 +265,8 @@ TEST(ThirdOrder, MatchesFiniteDifferencesOfTheSecondOrderTermAlongTheStep) {
   const pk::nn::Model quadratic = quadratic_in_w_model(2, 2);
   const Tensor w = init(quadratic, 2);
   pk::ad::Tape tape;
-  const ThirdOrder t = third_order_term([&](Var x, Var v) { return quadratic.forward(x, v); }, query_points(4, 2, 3), w,
-                                        seeded(w.shape(), 0.3, 1.0), tape);
+  const ThirdOrder t = third_order_term([&](Var x, Var v) { return quadratic.forward(x, v); },
+                                        query_points(4, 2, 3), w, seeded(w.shape(), 0.3, 1.0), tape);
   for (double v : t.third_order.span()) EXPECT_EQ(v, 0.0);
 }
 
@@ -262,7 +277,8 @@ TEST(ThirdOrder, OneStepRemainderFallsAsAlphaToTheFourth) {
   std::vector<double> lrs, r3;
   for (int h = 0; h <= 4; ++h) {
     const double lr = 0.2 / std::pow(2.0, h);
-    const TrainedRun run = train(model, LossKind::mse, data, {.steps = 1, .schedule = Schedule::constant(lr)}, init(model, 7));
+    const TrainedRun run =
+        train(model, LossKind::mse, data, {.steps = 1, .schedule = Schedule::constant(lr)}, init(model, 7));
     DecompositionOptions o = first_order_only();
     o.second_order = SecondOrderMode::every_step;
     o.order = 3;
@@ -285,7 +301,8 @@ TEST(ThirdOrder, OneStepRemainderFallsAsAlphaToTheFourth) {
 TEST(ThirdOrder, OnlyWhereTheSecondOrderTermIsAndOnlyWhenAsked) {
   const pk::nn::Model model = pk::nn::mlp("2-6-6-1", "tanh");
   const pk::nn::Dataset data = regression_data(12, 2, 1, 61);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 10, .schedule = Schedule::constant(0.8)}, init(model, 9));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 10, .schedule = Schedule::constant(0.8)}, init(model, 9));
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::complex_steps;
   o.tau = 0.02;

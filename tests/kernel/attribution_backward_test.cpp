@@ -49,7 +49,8 @@ TEST(AttributionBackward, AgreesWithTheForwardSumsForEveryOptimiser) {
   const Tensor queries = query_points(5, 2, 402);
   const Tensor w0 = init(model, 403);
   const OptimizerConfig configs[] = {
-      {.kind = OptimizerKind::gradient_descent},  // kernel form: only the exact attribution goes through shares
+      {.kind =
+           OptimizerKind::gradient_descent},  // kernel form: only the exact attribution goes through shares
       {.kind = OptimizerKind::gradient_descent, .weight_decay = 0.05},
       {.kind = OptimizerKind::momentum, .momentum = 0.9, .weight_decay = 0.01},
       {.kind = OptimizerKind::momentum, .momentum = 0.7, .nesterov = true, .weight_decay = 0.01},
@@ -60,8 +61,11 @@ TEST(AttributionBackward, AgreesWithTheForwardSumsForEveryOptimiser) {
     const std::string name = name_of(config) + " decay " + std::to_string(config.weight_decay);
     const bool adam = threshold_is_preconditioned(config);
     const TrainedRun run = train(model, LossKind::mse, data,
-                                 {.steps = 10, .schedule = Schedule::constant(adam ? 0.01 : 0.05), .optimizer = config,
-                                  .batches = {.batch_size = 5, .seed = 3}}, w0);
+                                 {.steps = 10,
+                                  .schedule = Schedule::constant(adam ? 0.01 : 0.05),
+                                  .optimizer = config,
+                                  .batches = {.batch_size = 5, .seed = 3}},
+                                 w0);
     DecompositionReport r[2];
     for (int i = 0; i < 2; ++i) {
       DecompositionOptions o = with_method(i == 0 ? AttributionMethod::forward : AttributionMethod::backward);
@@ -84,17 +88,20 @@ TEST(AttributionBackward, AgreesWithTheForwardSumsForEveryOptimiser) {
       EXPECT_EQ(fwd.attribution_method, "per_point_state") << name;
       EXPECT_EQ(bwd.attribution_method, "per_query_backward") << name;
       expect_same(fwd.attribution, bwd.attribution, name + ": A_m");
-      if (config.weight_decay != 0.0) expect_same(fwd.attribution_regularizer, bwd.attribution_regularizer, name + ": A_reg");
+      if (config.weight_decay != 0.0)
+        expect_same(fwd.attribution_regularizer, bwd.attribution_regularizer, name + ": A_reg");
       // sum_m A_m + A_reg = sum_k F1_k with the backward sums too.
       EXPECT_LT(bwd.attribution_identity_error(), 1e-12) << name;
     }
     expect_same(fwd.exact_attribution, bwd.exact_attribution, name + ": exact A_m");
     if (config.weight_decay != 0.0)
-      expect_same(fwd.exact_attribution_regularizer, bwd.exact_attribution_regularizer, name + ": exact A_reg");
+      expect_same(fwd.exact_attribution_regularizer, bwd.exact_attribution_regularizer,
+                  name + ": exact A_reg");
     EXPECT_LT(bwd.exact_attribution_identity_error(), 1e-10) << name;
     ASSERT_EQ(bwd.exact_attribution_error.size(), 10u) << name;
     for (std::size_t k = 0; k < 10; ++k)
-      EXPECT_NEAR(bwd.exact_attribution_error[k], fwd.exact_attribution_error[k], 1e-13) << name << " step " << k;
+      EXPECT_NEAR(bwd.exact_attribution_error[k], fwd.exact_attribution_error[k], 1e-13)
+          << name << " step " << k;
     // The stated state is what each method holds, and what the choice estimated.
     EXPECT_EQ(fwd.attribution_state_bytes, fwd.attribution_plan.forward_bytes) << name;
     EXPECT_EQ(bwd.attribution_state_bytes, bwd.attribution_plan.backward_bytes) << name;
@@ -109,22 +116,31 @@ TEST(AttributionBackward, MomentumZeroIsGradientDescentBitForBit) {
   const pk::nn::BatchConfig batches{.batch_size = 4, .seed = 5};
   // With weight decay neither run has a kernel form: both attribute through the shares.
   const TrainedRun gd = train(model, LossKind::mse, data,
-                              {.steps = 8, .schedule = Schedule::constant(0.1),
+                              {.steps = 8,
+                               .schedule = Schedule::constant(0.1),
                                .optimizer = {.kind = OptimizerKind::gradient_descent, .weight_decay = 0.03},
-                               .batches = batches}, w0);
-  const TrainedRun mom = train(model, LossKind::mse, data,
-                               {.steps = 8, .schedule = Schedule::constant(0.1),
-                                .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.0, .weight_decay = 0.03},
-                                .batches = batches}, w0);
-  const DecompositionReport a = decompose(model, gd.trajectory, queries, with_method(AttributionMethod::backward));
-  const DecompositionReport b = decompose(model, mom.trajectory, queries, with_method(AttributionMethod::backward));
+                               .batches = batches},
+                              w0);
+  const TrainedRun mom =
+      train(model, LossKind::mse, data,
+            {.steps = 8,
+             .schedule = Schedule::constant(0.1),
+             .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.0, .weight_decay = 0.03},
+             .batches = batches},
+            w0);
+  const DecompositionReport a =
+      decompose(model, gd.trajectory, queries, with_method(AttributionMethod::backward));
+  const DecompositionReport b =
+      decompose(model, mom.trajectory, queries, with_method(AttributionMethod::backward));
   EXPECT_EQ(b.attribution_method, "per_query_backward");
   ASSERT_EQ(a.attribution.size(), b.attribution.size());
   for (std::size_t i = 0; i < a.attribution.size(); ++i)
-    EXPECT_EQ(std::bit_cast<std::uint64_t>(a.attribution[i]), std::bit_cast<std::uint64_t>(b.attribution[i])) << i;
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(a.attribution[i]), std::bit_cast<std::uint64_t>(b.attribution[i]))
+        << i;
   for (std::size_t i = 0; i < a.attribution_regularizer.size(); ++i)
     EXPECT_EQ(a.attribution_regularizer[i], b.attribution_regularizer[i]) << i;
-  expect_same(a.attribution, decompose(model, gd.trajectory, queries, with_method(AttributionMethod::forward)).attribution,
+  expect_same(a.attribution,
+              decompose(model, gd.trajectory, queries, with_method(AttributionMethod::forward)).attribution,
               "gradient descent with decay, backward against forward");
 }
 
@@ -136,9 +152,13 @@ TEST(AttributionBackward, AutoPicksTheMethodWithLessState) {
   {
     const pk::nn::Dataset data = regression_data(60, 2, 2, 421);
     const TrainedRun run = train(model, LossKind::mse, data,
-                                 {.steps = 4, .schedule = Schedule::constant(0.05), .optimizer = config,
-                                  .batches = {.batch_size = 10, .seed = 1}}, w0);
-    const DecompositionReport r = decompose(model, run.trajectory, query_points(1, 2, 422), with_method(AttributionMethod::automatic));
+                                 {.steps = 4,
+                                  .schedule = Schedule::constant(0.05),
+                                  .optimizer = config,
+                                  .batches = {.batch_size = 10, .seed = 1}},
+                                 w0);
+    const DecompositionReport r =
+        decompose(model, run.trajectory, query_points(1, 2, 422), with_method(AttributionMethod::automatic));
     EXPECT_EQ(r.attribution_method, "per_query_backward");
     EXPECT_EQ(r.attribution_plan.requested, AttributionMethod::automatic);
     EXPECT_LT(r.attribution_plan.backward_bytes, r.attribution_plan.forward_bytes);
@@ -148,14 +168,16 @@ TEST(AttributionBackward, AutoPicksTheMethodWithLessState) {
     DecompositionOptions pairs = with_method(AttributionMethod::automatic);
     pairs.pair_query = 0;
     pairs.second_order = SecondOrderMode::every_step;
-    EXPECT_EQ(decompose(model, run.trajectory, query_points(1, 2, 422), pairs).attribution_method, "per_point_state");
+    EXPECT_EQ(decompose(model, run.trajectory, query_points(1, 2, 422), pairs).attribution_method,
+              "per_point_state");
   }
   // M << Q * C: per-point state is smaller.
   {
     const pk::nn::Dataset data = regression_data(3, 2, 2, 424);
     const TrainedRun run = train(model, LossKind::mse, data,
                                  {.steps = 4, .schedule = Schedule::constant(0.05), .optimizer = config}, w0);
-    const DecompositionReport r = decompose(model, run.trajectory, query_points(40, 2, 425), with_method(AttributionMethod::automatic));
+    const DecompositionReport r =
+        decompose(model, run.trajectory, query_points(40, 2, 425), with_method(AttributionMethod::automatic));
     EXPECT_EQ(r.attribution_method, "per_point_state");
     EXPECT_EQ(r.attribution_plan.method, AttributionMethod::forward);
     EXPECT_LT(r.attribution_plan.forward_bytes, r.attribution_plan.backward_bytes);
@@ -166,10 +188,11 @@ TEST(AttributionBackward, AutoPicksTheMethodWithLessState) {
 TEST(AttributionBackward, TheOnlineObserverRunsForwardAndRefusesBackward) {
   const pk::nn::Dataset data = regression_data(30, 2, 1, 431);
   const pk::nn::Model model = pk::nn::mlp("2-4-1", "tanh");
-  const pk::nn::TrainingConfig training{.steps = 3, .schedule = Schedule::constant(0.05),
-                                        .optimizer = {.kind = OptimizerKind::adam}};
+  const pk::nn::TrainingConfig training{
+      .steps = 3, .schedule = Schedule::constant(0.05), .optimizer = {.kind = OptimizerKind::adam}};
   for (const AttributionMethod method : {AttributionMethod::automatic, AttributionMethod::backward}) {
-    DecompositionObserver observer(model, pk::nn::Loss(LossKind::mse), query_points(1, 2, 432), with_method(method));
+    DecompositionObserver observer(model, pk::nn::Loss(LossKind::mse), query_points(1, 2, 432),
+                                   with_method(method));
     pk::nn::Trainer trainer(model, pk::nn::Loss(LossKind::mse), data, training);
     trainer.add_observer(observer);
     if (method == AttributionMethod::backward) {

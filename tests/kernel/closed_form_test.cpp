@@ -33,7 +33,8 @@ TEST(ClosedForm, ModelLinearInWeightsHasNoRemainderAndNoSecondOrderTerm) {
   const Tensor queries = query_points(7, 3, 12);
   const Tensor w0 = init(model, 3);
   for (const double lr : {1e-3, 0.05, 0.3, 1.0}) {
-    const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 12, .schedule = pk::nn::Schedule::constant(lr)}, w0);
+    const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
+                                 {.steps = 12, .schedule = pk::nn::Schedule::constant(lr)}, w0);
     DecompositionOptions o;
     o.second_order = SecondOrderMode::every_step;
     o.exact_kernel = true;
@@ -80,7 +81,8 @@ TEST(ClosedForm, ModelQuadraticInWeightsHasNoSecondOrderRemainderUpToNearDiverge
   std::vector<double> rates{1e-3, 1e-2, 0.25 * limit, 0.6 * limit, 0.9 * limit};
   bool diverged = false;
   for (const double factor : {1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0}) {
-    const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 10, .schedule = pk::nn::Schedule::constant(factor * limit)}, w0);
+    const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
+                                 {.steps = 10, .schedule = pk::nn::Schedule::constant(factor * limit)}, w0);
     if (run.result.status == pk::nn::TrainingStatus::diverged) {
       diverged = true;
       break;
@@ -91,8 +93,10 @@ TEST(ClosedForm, ModelQuadraticInWeightsHasNoSecondOrderRemainderUpToNearDiverge
   ASSERT_GT(rates.back(), limit);
   bool saw_large_remainder1 = false;
   for (const double lr : rates) {
-    const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 10, .schedule = pk::nn::Schedule::constant(lr)}, w0);
-    ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed) << "lr " << lr << ": " << run.result.message;
+    const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
+                                 {.steps = 10, .schedule = pk::nn::Schedule::constant(lr)}, w0);
+    ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed)
+        << "lr " << lr << ": " << run.result.message;
     DecompositionOptions o = first_order_only();
     o.second_order = SecondOrderMode::every_step;
     o.exact_kernel = true;
@@ -104,7 +108,8 @@ TEST(ClosedForm, ModelQuadraticInWeightsHasNoSecondOrderRemainderUpToNearDiverge
         for (std::int64_t c = 0; c < r.outputs; ++c) {
           const std::size_t i = r.index(k, q, c);
           // df = F1 + F2 exactly for a quadratic; what is left is rounding of f and of the terms.
-          EXPECT_LE(std::abs(r.remainder2(i)), 1e-13 * scale) << "lr " << lr << " step " << k << " query " << q;
+          EXPECT_LE(std::abs(r.remainder2(i)), 1e-13 * scale)
+              << "lr " << lr << " step " << k << " query " << q;
           // F2 is the whole of R1 here, and R1 is not negligible at the larger rates.
           EXPECT_NEAR(r.second_order[i], r.remainder1(i), 1e-13 * scale);
           if (std::abs(r.remainder1(i)) > 1e-3 * scale) saw_large_remainder1 = true;
@@ -124,8 +129,9 @@ TEST(ClosedForm, DoubleWellStepOverTheBarrierIsComplexAndTheExactKernelClosesIt)
   // first step crosses the barrier into the deep basin, where alpha * L'' < 2 and descent settles.
   const double start = -1.6;
   const double lr = 1.0;
-  const TrainedRun run = train(well.model, pk::nn::LossKind::mse, well.data,
-                        {.steps = 12, .schedule = pk::nn::Schedule::constant(lr)}, Tensor::vector({start}));
+  const TrainedRun run =
+      train(well.model, pk::nn::LossKind::mse, well.data,
+            {.steps = 12, .schedule = pk::nn::Schedule::constant(lr)}, Tensor::vector({start}));
   ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed) << run.result.message;
   const pk::nn::Trajectory& t = run.trajectory;
   // Gradient descent on the closed-form loss, step by step.

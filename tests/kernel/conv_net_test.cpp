@@ -30,8 +30,8 @@ TEST(ConvNet, EveryIdentityHolds) {
     const pk::nn::Model model = conv_net(arch);
     ASSERT_FALSE(pk::nn::dense_chain(model).has_value());
     const pk::nn::Dataset data = regression_data(12, 16, 2, 5);
-    const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 4, .schedule = pk::nn::Schedule::constant(0.2)},
-                                 init(model, 3));
+    const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
+                                 {.steps = 4, .schedule = pk::nn::Schedule::constant(0.2)}, init(model, 3));
     ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed) << run.result.message;
     DecompositionOptions o = first_order_only();
     o.second_order = SecondOrderMode::every_step;
@@ -120,7 +120,8 @@ TEST(ConvNet, OneStepRemaindersFallAsAlphaSquaredAndCubed) {
   std::vector<double> lrs, r1, r2;
   for (int h = 0; h <= 4; ++h) {
     const double lr = 0.2 / std::pow(2.0, h);
-    const TrainedRun run = train(model, pk::nn::LossKind::mse, data, {.steps = 1, .schedule = pk::nn::Schedule::constant(lr)}, w0);
+    const TrainedRun run = train(model, pk::nn::LossKind::mse, data,
+                                 {.steps = 1, .schedule = pk::nn::Schedule::constant(lr)}, w0);
     DecompositionOptions o = first_order_only();
     o.second_order = SecondOrderMode::every_step;
     const DecompositionReport r = decompose(model, run.trajectory, queries, o);

@@ -132,7 +132,8 @@ TEST(StepTermsBatched, DenseSecondOrderRouteFollowsTheLayerList) {
     } else {
       EXPECT_THROW(dense_second_order_term(model, queries, w, dw, tape), std::invalid_argument);
       // Other layer lists take the layered Taylor-mode route.
-      const SecondOrder layered = layered_second_order_term(*model.architecture(), model, queries, w, dw, tape);
+      const SecondOrder layered =
+          layered_second_order_term(*model.architecture(), model, queries, w, dw, tape);
       EXPECT_EQ(pk::ad::max_abs_diff(layered.second_order, chosen.second_order), 0.0);
     }
   }
@@ -150,7 +151,8 @@ TEST(Decomposition, BatchOfQueriesEqualsOneDecomposerPerQuery) {
   const pk::nn::Dataset data = regression_data(12, 2, 2, 52);
   const pk::nn::Model model = pk::nn::mlp("2-6-6-2", "tanh");
   const Tensor queries = query_points(4, 2, 53);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 6, .schedule = Schedule::constant(0.3)}, init(model, 16));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 6, .schedule = Schedule::constant(0.3)}, init(model, 16));
   DecompositionOptions o;
   o.second_order = SecondOrderMode::every_step;
   const DecompositionReport all = decompose(model, run.trajectory, queries, o);
@@ -201,7 +203,8 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
        LossKind::mse, regression_data(16, 3, 2, 57), Schedule::constant(0.4)},
   };
   for (const Case& c : cases) {
-    const TrainedRun run = train(c.model, c.loss, c.data, {.steps = 8, .schedule = c.schedule}, init(c.model, 17));
+    const TrainedRun run =
+        train(c.model, c.loss, c.data, {.steps = 8, .schedule = c.schedule}, init(c.model, 17));
     ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed) << c.name;
     const Tensor queries = query_points(5, c.model.input_dim(), 56);
     DecompositionOptions o;
@@ -246,7 +249,8 @@ TEST(Decomposition, RunIdentityHoldsForEveryLossModelAndSchedule) {
 struct Attribution {
   std::vector<double> contribution, path_kernel;  // (q * C + c) * M + m
 };
-Attribution attribution_by_hand(const pk::nn::Model& model, const pk::nn::Trajectory& t, const Tensor& queries) {
+Attribution attribution_by_hand(const pk::nn::Model& model, const pk::nn::Trajectory& t,
+                                const Tensor& queries) {
   const std::int64_t p_all = queries.shape().dim(0), c_out = model.output_dim(), m_all = t.sample_count;
   const std::int64_t d = model.parameter_count(), f = model.input_dim();
   Attribution a;
@@ -261,7 +265,8 @@ Attribution attribution_by_hand(const pk::nn::Model& model, const pk::nn::Trajec
     for (std::int64_t m = 0; m < m_all; ++m)
       jm.push_back(pk::nn::sample_jacobian(model, TensorView(inputs.data() + m * f, Shape::vector(f)), w));
     for (std::int64_t q = 0; q < p_all; ++q) {
-      const Tensor jq = pk::nn::sample_jacobian(model, TensorView(queries.data() + q * f, Shape::vector(f)), w);
+      const Tensor jq =
+          pk::nn::sample_jacobian(model, TensorView(queries.data() + q * f, Shape::vector(f)), w);
       for (std::int64_t m = 0; m < m_all; ++m)
         for (std::int64_t c = 0; c < c_out; ++c) {
           const auto i = static_cast<std::size_t>((q * c_out + c) * m_all + m);
@@ -295,7 +300,8 @@ TEST(Attribution, ContributionsAndDomingosPathKernelMatchIndependentSums) {
   const pk::nn::Model model = pk::nn::mlp("2-5-5-2", "tanh");
   const Tensor queries = query_points(3, 2, 58);
   // A schedule that changes every step, so a missing or wrong alpha_k cannot go unseen.
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 5, .schedule = Schedule::exponential(0.4, 0.5)}, init(model, 18));
+  const TrainedRun run = train(model, LossKind::mse, data,
+                               {.steps = 5, .schedule = Schedule::exponential(0.4, 0.5)}, init(model, 18));
   DecompositionOptions o = first_order_only();
   o.attribution = true;
   const DecompositionReport r = decompose(model, run.trajectory, queries, o);
@@ -318,9 +324,10 @@ TEST(Attribution, MiniBatchRunsAttributeOnlyToEachStepsBatch) {
   const Tensor queries = query_points(3, 2, 60);
   for (const std::int64_t steps : {2, 7}) {
     // Batches of 5 from 13 points: 5, 5, 3 per epoch; two steps leave three points unused.
-    const TrainedRun run = train(model, LossKind::mse, data,
-                                 {.steps = steps, .schedule = Schedule::constant(0.4), .batches = {.batch_size = 5, .seed = 3}},
-                                 init(model, 19));
+    const TrainedRun run =
+        train(model, LossKind::mse, data,
+              {.steps = steps, .schedule = Schedule::constant(0.4), .batches = {.batch_size = 5, .seed = 3}},
+              init(model, 19));
     ASSERT_FALSE(run.trajectory.full_batch);
     DecompositionOptions o = first_order_only();
     o.attribution = true;
@@ -353,8 +360,9 @@ TEST(Decomposition, MomentumAndAdamAttributeThroughTheirShares) {
   const Tensor queries = query_points(3, 2, 62);
   for (const pk::nn::OptimizerKind kind : {pk::nn::OptimizerKind::momentum, pk::nn::OptimizerKind::adam}) {
     const double lr = kind == pk::nn::OptimizerKind::adam ? 0.002 : 0.01;
-    const TrainedRun run = train(model, LossKind::mse, data,
-                                 {.steps = 6, .schedule = Schedule::constant(lr), .optimizer = {.kind = kind}}, init(model, 20));
+    const TrainedRun run =
+        train(model, LossKind::mse, data,
+              {.steps = 6, .schedule = Schedule::constant(lr), .optimizer = {.kind = kind}}, init(model, 20));
     DecompositionOptions o;
     o.second_order = SecondOrderMode::every_step;
     o.attribution = true;
@@ -374,7 +382,8 @@ TEST(Decomposition, MomentumAndAdamAttributeThroughTheirShares) {
       // F1 = J_k(x) dw_k with dw_k the optimiser's step, from nn's Jacobians.
       const Tensor dw = run.trajectory.step(k);
       for (std::int64_t q = 0; q < 3; ++q) {
-        const Tensor j = pk::nn::sample_jacobian(model, TensorView(queries.data() + 2 * q, Shape::vector(2)), run.trajectory.weights(k));
+        const Tensor j = pk::nn::sample_jacobian(model, TensorView(queries.data() + 2 * q, Shape::vector(2)),
+                                                 run.trajectory.weights(k));
         for (std::int64_t c = 0; c < 2; ++c) {
           double f1 = 0.0;
           for (std::int64_t i = 0; i < dw.size(); ++i) f1 += j(c, i) * dw[i];
@@ -417,16 +426,20 @@ void expect_same_report(const DecompositionReport& a, const DecompositionReport&
   EXPECT_TRUE(bitwise_equal(a.exact_error, b.exact_error)) << what << " exact_error";
   EXPECT_TRUE(bitwise_equal(a.attribution, b.attribution)) << what << " attribution";
   EXPECT_TRUE(bitwise_equal(a.path_kernel, b.path_kernel)) << what << " path_kernel";
-  EXPECT_TRUE(bitwise_equal(a.attribution_regularizer, b.attribution_regularizer)) << what << " attribution_regularizer";
+  EXPECT_TRUE(bitwise_equal(a.attribution_regularizer, b.attribution_regularizer))
+      << what << " attribution_regularizer";
   EXPECT_TRUE(bitwise_equal(a.stability_threshold, b.stability_threshold)) << what << " stability_threshold";
-  EXPECT_TRUE(bitwise_equal(a.preconditioned_sharpness, b.preconditioned_sharpness)) << what << " preconditioned_sharpness";
+  EXPECT_TRUE(bitwise_equal(a.preconditioned_sharpness, b.preconditioned_sharpness))
+      << what << " preconditioned_sharpness";
   EXPECT_EQ(a.exact_nodes, b.exact_nodes) << what;
   EXPECT_EQ(a.second_order_computed, b.second_order_computed) << what;
   EXPECT_EQ(a.complex, b.complex) << what;
   EXPECT_TRUE(bitwise_equal(std::vector<double>(a.f_initial.span().begin(), a.f_initial.span().end()),
-                            std::vector<double>(b.f_initial.span().begin(), b.f_initial.span().end()))) << what;
+                            std::vector<double>(b.f_initial.span().begin(), b.f_initial.span().end())))
+      << what;
   EXPECT_TRUE(bitwise_equal(std::vector<double>(a.f_final.span().begin(), a.f_final.span().end()),
-                            std::vector<double>(b.f_final.span().begin(), b.f_final.span().end()))) << what;
+                            std::vector<double>(b.f_final.span().begin(), b.f_final.span().end())))
+      << what;
   ASSERT_EQ(a.top_pairs.size(), b.top_pairs.size()) << what;
   for (std::size_t i = 0; i < a.top_pairs.size(); ++i) {
     EXPECT_EQ(a.top_pairs[i].m, b.top_pairs[i].m);
@@ -447,12 +460,25 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
     pk::nn::TrainingConfig config;
   };
   const Case cases[] = {
-      {"full batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::explicit_steps({0.2, 1.5, 0.1, 0.9, 0.05, 2.0})}},
-      {"mini-batch", pk::nn::mlp("2-5-5-2", "tanh"), {.steps = 6, .schedule = Schedule::constant(0.7), .batches = {.batch_size = 4, .seed = 9}}},
-      {"adam user model", custom_tanh_model(2), {.steps = 5, .schedule = Schedule::constant(0.05), .optimizer = {.kind = pk::nn::OptimizerKind::adam}}},
-      {"nesterov with decay, mini-batch", pk::nn::mlp("2-5-5-2", "tanh"),
-       {.steps = 6, .schedule = Schedule::constant(0.1),
-        .optimizer = {.kind = pk::nn::OptimizerKind::momentum, .momentum = 0.8, .nesterov = true, .weight_decay = 0.01},
+      {"full batch",
+       pk::nn::mlp("2-5-5-2", "tanh"),
+       {.steps = 6, .schedule = Schedule::explicit_steps({0.2, 1.5, 0.1, 0.9, 0.05, 2.0})}},
+      {"mini-batch",
+       pk::nn::mlp("2-5-5-2", "tanh"),
+       {.steps = 6, .schedule = Schedule::constant(0.7), .batches = {.batch_size = 4, .seed = 9}}},
+      {"adam user model",
+       custom_tanh_model(2),
+       {.steps = 5,
+        .schedule = Schedule::constant(0.05),
+        .optimizer = {.kind = pk::nn::OptimizerKind::adam}}},
+      {"nesterov with decay, mini-batch",
+       pk::nn::mlp("2-5-5-2", "tanh"),
+       {.steps = 6,
+        .schedule = Schedule::constant(0.1),
+        .optimizer = {.kind = pk::nn::OptimizerKind::momentum,
+                      .momentum = 0.8,
+                      .nesterov = true,
+                      .weight_decay = 0.01},
         .batches = {.batch_size = 4, .seed = 9}}},
   };
   for (const Case& c : cases) {
@@ -476,7 +502,8 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
     const DecompositionReport& live = online.report();
     expect_report_consistent(live, c.name);
     const DecompositionReport from_memory = decompose(c.model, memory.trajectory(), queries, o);
-    const DecompositionReport from_disk = decompose(c.model, pk::nn::read_trajectory(dir, c.model), queries, o);
+    const DecompositionReport from_disk =
+        decompose(c.model, pk::nn::read_trajectory(dir, c.model), queries, o);
     expect_same_report(live, from_memory, std::string(c.name) + " online vs memory");
     expect_same_report(live, from_disk, std::string(c.name) + " online vs disk");
     // The run exercised what it was meant to: some complex steps, some not; sharpness every
@@ -488,7 +515,8 @@ TEST(Decomposition, OnlineEqualsOfflineInMemoryAndFromDisk) {
       EXPECT_FALSE(live.top_pairs.empty()) << c.name;
     }
     for (std::int64_t k = 0; k < live.steps; ++k)
-      EXPECT_EQ(std::isnan(live.sharpness[static_cast<std::size_t>(k)]), k % 2 != 0) << c.name << " step " << k;
+      EXPECT_EQ(std::isnan(live.sharpness[static_cast<std::size_t>(k)]), k % 2 != 0)
+          << c.name << " step " << k;
   }
 }
 
@@ -497,9 +525,11 @@ TEST(Decomposition, ComplexModeEqualsEveryModeOnTheFlaggedSteps) {
   const pk::nn::Model model = pk::nn::mlp("2-6-6-2", "tanh");
   const Tensor queries = query_points(4, 2, 66);
   // Small and large steps alternate, so some steps are far from linear and some are not.
-  const TrainedRun run = train(model, LossKind::mse, data,
-                               {.steps = 10, .schedule = Schedule::explicit_steps({0.01, 1.5, 0.02, 0.8, 0.005, 2.0, 0.05, 1.0, 0.01, 1.2})},
-                               init(model, 22));
+  const TrainedRun run =
+      train(model, LossKind::mse, data,
+            {.steps = 10,
+             .schedule = Schedule::explicit_steps({0.01, 1.5, 0.02, 0.8, 0.005, 2.0, 0.05, 1.0, 0.01, 1.2})},
+            init(model, 22));
   ASSERT_EQ(run.result.status, pk::nn::TrainingStatus::completed);
   DecompositionOptions every = first_order_only();
   every.second_order = SecondOrderMode::every_step;
@@ -511,7 +541,8 @@ TEST(Decomposition, ComplexModeEqualsEveryModeOnTheFlaggedSteps) {
   for (std::int64_t k = 0; k < all.steps; ++k)
     for (std::int64_t i = 0; i < all.queries * all.outputs; ++i) {
       const std::size_t j = static_cast<std::size_t>(k * all.queries * all.outputs + i);
-      worst[static_cast<std::size_t>(k)] = std::max(worst[static_cast<std::size_t>(k)], std::abs(all.remainder1(j)) / std::abs(all.df[j]));
+      worst[static_cast<std::size_t>(k)] =
+          std::max(worst[static_cast<std::size_t>(k)], std::abs(all.remainder1(j)) / std::abs(all.df[j]));
     }
   std::vector<double> sorted = worst;
   std::sort(sorted.begin(), sorted.end());
@@ -525,7 +556,8 @@ TEST(Decomposition, ComplexModeEqualsEveryModeOnTheFlaggedSteps) {
     const auto ks = static_cast<std::size_t>(k);
     const bool is_complex = worst[ks] > complex.tau;
     bool any_flag = false;
-    for (std::int64_t i = 0; i < all.queries * all.outputs; ++i) any_flag = any_flag || some.complex[static_cast<std::size_t>(k * all.queries * all.outputs + i)];
+    for (std::int64_t i = 0; i < all.queries * all.outputs; ++i)
+      any_flag = any_flag || some.complex[static_cast<std::size_t>(k * all.queries * all.outputs + i)];
     EXPECT_EQ(any_flag, is_complex) << "step " << k;
     EXPECT_EQ(some.second_order_computed[ks] != 0, is_complex) << "step " << k;
     flagged += is_complex ? 1 : 0;
@@ -545,7 +577,9 @@ TEST(Decomposition, ComplexModeEqualsEveryModeOnTheFlaggedSteps) {
   EXPECT_EQ(flagged, 5);
   // The complex steps are the large-rate ones.
   for (std::int64_t k = 0; k < all.steps; ++k)
-    EXPECT_EQ(some.second_order_computed[static_cast<std::size_t>(k)] != 0, all.learning_rate[static_cast<std::size_t>(k)] > 0.5) << k;
+    EXPECT_EQ(some.second_order_computed[static_cast<std::size_t>(k)] != 0,
+              all.learning_rate[static_cast<std::size_t>(k)] > 0.5)
+        << k;
   // The statistics split R1's removal by complex and other steps.
   // The statistics, pooled over entries (step, query, output), by hand.
   std::int64_t complex_entries = 0;
@@ -564,12 +598,13 @@ TEST(Decomposition, ComplexModeEqualsEveryModeOnTheFlaggedSteps) {
   }
   const ComplexStepStats stats = some.complex_stats();
   EXPECT_EQ(stats.complex_steps, complex_entries);
-  EXPECT_DOUBLE_EQ(stats.fraction, static_cast<double>(complex_entries) / static_cast<double>(some.df.size()));
+  EXPECT_DOUBLE_EQ(stats.fraction,
+                   static_cast<double>(complex_entries) / static_cast<double>(some.df.size()));
   EXPECT_DOUBLE_EQ(stats.change_share, df_complex / df_all);
   EXPECT_DOUBLE_EQ(stats.r1_removed_complex, 1.0 - r2_c / r1_c);
   EXPECT_EQ(r1_o, 0.0);  // no F2 outside T_c, so nothing to say about the other entries
   EXPECT_TRUE(std::isnan(stats.r1_removed_elsewhere));
-  EXPECT_GT(stats.r1_removed_complex, 0.0);  // F2 removes part of R1 even at these rates
+  EXPECT_GT(stats.r1_removed_complex, 0.0);       // F2 removes part of R1 even at these rates
   EXPECT_GT(stats.change_share, stats.fraction);  // the complex steps carry more than their count
   // No second order at all: F2 is NaN everywhere and R2 = R1.
   const DecompositionReport none = decompose(model, run.trajectory, queries, first_order_only());
@@ -584,9 +619,10 @@ TEST(Decomposition, SharpnessEqualsTheTopEigenvalueOfTheExplicitHessian) {
   const pk::nn::Model model = pk::nn::mlp("2-3-1", "tanh");  // D = 13
   const Tensor queries = query_points(2, 2, 68);
   for (const std::int64_t batch : {0, 4}) {
-    const TrainedRun run = train(model, LossKind::mse, data,
-                                 {.steps = 5, .schedule = Schedule::constant(0.5), .batches = {.batch_size = batch, .seed = 1}},
-                                 init(model, 23));
+    const TrainedRun run =
+        train(model, LossKind::mse, data,
+              {.steps = 5, .schedule = Schedule::constant(0.5), .batches = {.batch_size = batch, .seed = 1}},
+              init(model, 23));
     DecompositionOptions o = first_order_only();
     o.sharpness_every = 2;
     const DecompositionReport r = decompose(model, run.trajectory, queries, o);
@@ -600,12 +636,15 @@ TEST(Decomposition, SharpnessEqualsTheTopEigenvalueOfTheExplicitHessian) {
       }
       // The training loss over the whole training set, at w_k.
       const Tensor h = pk::ad::hessian(
-          [&](Var w) { return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets()); },
+          [&](Var w) {
+            return loss.value(model.forward(w.tape().constant(data.inputs()), w), data.targets());
+          },
           run.trajectory.weights(k));
       const std::int64_t d = model.parameter_count();
       std::vector<double> sym(static_cast<std::size_t>(d * d));
       for (std::int64_t i = 0; i < d; ++i)
-        for (std::int64_t j = 0; j < d; ++j) sym[static_cast<std::size_t>(i * d + j)] = 0.5 * (h(i, j) + h(j, i));
+        for (std::int64_t j = 0; j < d; ++j)
+          sym[static_cast<std::size_t>(i * d + j)] = 0.5 * (h(i, j) + h(j, i));
       const std::vector<double> eig = symmetric_eigenvalues(sym, d);
       // Lanczos stops when its estimate moves by less than 1e-6 relative; it converges much
       // faster than that suggests (errors of a few 1e-9 here). 1e-7 still separates w_k from w_{k+1}.
@@ -618,7 +657,8 @@ TEST(Decomposition, PairsOfTrainingPointsSumToTheSecondOrderTerm) {
   const pk::nn::Dataset data = regression_data(8, 2, 1, 69);
   const pk::nn::Model model = pk::nn::mlp("2-5-5-1", "tanh");
   const Tensor queries = query_points(3, 2, 70);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 4, .schedule = Schedule::constant(0.8)}, init(model, 24));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 4, .schedule = Schedule::constant(0.8)}, init(model, 24));
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::every_step;
   o.pair_query = 2;
@@ -651,8 +691,10 @@ TEST(Decomposition, RefusesStepsOutOfOrderAndBadOptions) {
   EXPECT_THROW(Decomposer(model, loss, query_points(2, 2, 1), data.inputs(), data.targets(),
                           pk::nn::OptimizerKind::gradient_descent, pair),
                std::invalid_argument);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 2, .schedule = Schedule::constant(0.1)}, init(model, 25));
-  Decomposer d(model, loss, query_points(2, 2, 1), data.inputs(), data.targets(), pk::nn::OptimizerKind::gradient_descent, {});
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 2, .schedule = Schedule::constant(0.1)}, init(model, 25));
+  Decomposer d(model, loss, query_points(2, 2, 1), data.inputs(), data.targets(),
+               pk::nn::OptimizerKind::gradient_descent, {});
   EXPECT_THROW(d.add_step(run.trajectory.step_view(1)), std::invalid_argument);  // step 1 before step 0
   EXPECT_EQ(parse_second_order_mode("none"), SecondOrderMode::none);
   EXPECT_EQ(parse_second_order_mode("complex"), SecondOrderMode::complex_steps);
@@ -665,7 +707,8 @@ TEST(Decomposition, RefusesStepsOutOfOrderAndBadOptions) {
 TEST(Decomposition, AnEmptyRunReportsNoChange) {
   const pk::nn::Model model = pk::nn::mlp("2-3-1", "tanh");
   const pk::nn::Dataset data = regression_data(4, 2, 1, 72);
-  const TrainedRun run = train(model, LossKind::mse, data, {.steps = 0, .schedule = Schedule::constant(0.1)}, init(model, 26));
+  const TrainedRun run =
+      train(model, LossKind::mse, data, {.steps = 0, .schedule = Schedule::constant(0.1)}, init(model, 26));
   const DecompositionReport r = decompose(model, run.trajectory, query_points(2, 2, 2), {});
   EXPECT_EQ(r.steps, 0);
   EXPECT_EQ(r.run_identity_error(), 0.0);

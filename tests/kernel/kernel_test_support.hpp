@@ -20,10 +20,10 @@
 #include <utility>
 #include <vector>
 
-#include "tests/support/scratch_dir.hpp"
 #include "autodiff/autodiff.hpp"
 #include "kernel/decomposition.hpp"
 #include "nn/nn.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 namespace pk::kernel::testing {
 
@@ -48,7 +48,8 @@ inline pk::nn::Dataset regression_data(std::int64_t m, std::int64_t features, st
   for (std::int64_t r = 0; r < m; ++r)
     for (std::int64_t c = 0; c < outputs; ++c) {
       double s = 0.0;
-      for (std::int64_t f = 0; f < features; ++f) s += x(r, f) * std::cos(1.0 + static_cast<double>(c + 2 * f));
+      for (std::int64_t f = 0; f < features; ++f)
+        s += x(r, f) * std::cos(1.0 + static_cast<double>(c + 2 * f));
       y(r, c) = std::sin(s) + 0.1 * static_cast<double>(c);
     }
   return pk::nn::Dataset(std::move(x), std::move(y));
@@ -95,7 +96,8 @@ inline pk::nn::Model custom_tanh_model(std::int64_t features) {
   layout.add_linear("hidden", features, 5);
   layout.add_linear("out", 5, 2);
   return pk::nn::Model("custom tanh", features, 2, layout, [layout](Var x, Var w) {
-    const Var h = pk::ad::tanh(pk::nn::linear(x, w, layout.block("hidden.weight"), layout.block("hidden.bias")));
+    const Var h =
+        pk::ad::tanh(pk::nn::linear(x, w, layout.block("hidden.weight"), layout.block("hidden.bias")));
     return pk::nn::linear(h, w, layout.block("out.weight"), layout.block("out.bias"));
   });
 }
@@ -107,7 +109,7 @@ struct TrainedRun {
 };
 
 inline TrainedRun train(const pk::nn::Model& model, pk::nn::LossKind loss, const pk::nn::Dataset& data,
-                 const pk::nn::TrainingConfig& config, const Tensor& w0) {
+                        const pk::nn::TrainingConfig& config, const Tensor& w0) {
   pk::nn::Trainer trainer(model, pk::nn::Loss(loss), data, config);
   pk::nn::TrajectoryRecorder recorder;
   trainer.add_observer(recorder);
@@ -150,14 +152,16 @@ inline void expect_report_consistent(const DecompositionReport& r, const std::st
       EXPECT_LE(r.exact_identity_error(), 1e-10) << what;
     }
     // The stated per-entry error is the truth about the quadrature.
-    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(r.exact_error[i], std::abs(r.exact_change[i] - r.df[i])) << what;
+    for (std::size_t i = 0; i < n; ++i)
+      ASSERT_EQ(r.exact_error[i], std::abs(r.exact_change[i] - r.df[i])) << what;
   }
   if (!r.attribution.empty()) {
     EXPECT_LE(r.attribution_identity_error(), 1e-12) << what;
   }
   // The complex flags are exactly the T_c of docs/mathematics.md.
   for (std::size_t i = 0; i < n; ++i) {
-    const bool flagged = std::abs(r.df[i] - r.first_order[i]) > r.options.tau * std::max(std::abs(r.df[i]), r.options.eps);
+    const bool flagged =
+        std::abs(r.df[i] - r.first_order[i]) > r.options.tau * std::max(std::abs(r.df[i]), r.options.eps);
     ASSERT_EQ(r.complex[i] != 0, flagged) << what << " entry " << i;
   }
 }
@@ -213,10 +217,13 @@ inline double log_log_fit(const std::vector<double>& x, const std::vector<double
 }
 
 /// True when the two doubles have the same bits (NaN equal to the same NaN).
-inline bool same_bits(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
+inline bool same_bits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
 
 inline ::testing::AssertionResult bitwise_equal(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes " << a.size() << " and " << b.size();
+  if (a.size() != b.size())
+    return ::testing::AssertionFailure() << "sizes " << a.size() << " and " << b.size();
   for (std::size_t i = 0; i < a.size(); ++i)
     if (!same_bits(a[i], b[i]))
       return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs " << b[i];
@@ -286,23 +293,42 @@ struct Json {
       if (at >= t.size()) fail(at, "unterminated escape");
       const char e = t[at++];
       switch (e) {
-        case '"': s += '"'; break;
-        case '\\': s += '\\'; break;
-        case '/': s += '/'; break;
-        case 'b': s += '\b'; break;
-        case 'f': s += '\f'; break;
-        case 'n': s += '\n'; break;
-        case 'r': s += '\r'; break;
-        case 't': s += '\t'; break;
+        case '"':
+          s += '"';
+          break;
+        case '\\':
+          s += '\\';
+          break;
+        case '/':
+          s += '/';
+          break;
+        case 'b':
+          s += '\b';
+          break;
+        case 'f':
+          s += '\f';
+          break;
+        case 'n':
+          s += '\n';
+          break;
+        case 'r':
+          s += '\r';
+          break;
+        case 't':
+          s += '\t';
+          break;
         case 'u': {
           if (at + 4 > t.size()) fail(at, "short \\u escape");
           const unsigned code = static_cast<unsigned>(std::stoul(std::string(t.substr(at, 4)), nullptr, 16));
           at += 4;
-          if (code < 0x80) s += static_cast<char>(code);
-          else s += '?';  // enough for these tests
+          if (code < 0x80)
+            s += static_cast<char>(code);
+          else
+            s += '?';  // enough for these tests
           break;
         }
-        default: fail(at, "bad escape");
+        default:
+          fail(at, "bad escape");
       }
     }
   }

@@ -96,7 +96,8 @@ TEST(LayeredSecondOrder, RefusesAnotherModelAndWrongShapes) {
   const Tensor w = init(model, 1), queries = query_points(3, model.input_dim(), 2);
   pk::ad::Tape tape;
   EXPECT_THROW(layered_second_order_term(other, model, queries, w, w, tape), std::invalid_argument);
-  EXPECT_THROW(layered_second_order_term(arch, model, queries, w, Tensor(Shape::vector(3)), tape), pk::ad::ShapeError);
+  EXPECT_THROW(layered_second_order_term(arch, model, queries, w, Tensor(Shape::vector(3)), tape),
+               pk::ad::ShapeError);
   EXPECT_THROW(layered_second_order_term(arch, model, query_points(3, 5, 2), w, w, tape), pk::ad::ShapeError);
 }
 

@@ -46,7 +46,8 @@ double norm_over_entries(const DecompositionReport& r, F value) {
 }
 
 DecompositionReport decomposed_run(const OrdersProblem& s, double lr, std::int64_t steps) {
-  const TrainedRun run = train(s.model, pk::nn::LossKind::mse, s.data, {.steps = steps, .schedule = pk::nn::Schedule::constant(lr)}, s.w0);
+  const TrainedRun run = train(s.model, pk::nn::LossKind::mse, s.data,
+                               {.steps = steps, .schedule = pk::nn::Schedule::constant(lr)}, s.w0);
   EXPECT_EQ(run.result.status, pk::nn::TrainingStatus::completed) << run.result.message;
   DecompositionOptions o = first_order_only();
   o.second_order = SecondOrderMode::every_step;
@@ -61,8 +62,10 @@ void expect_one_step_orders(const OrdersProblem& s) {
     const double lr = 0.1 / std::pow(2.0, h);
     const DecompositionReport r = decomposed_run(s, lr, 1);
     lrs.push_back(lr);
-    r1.push_back(norm_over_entries(r, [&](std::int64_t q, std::int64_t c) { return r.remainder1(r.index(0, q, c)); }));
-    r2.push_back(norm_over_entries(r, [&](std::int64_t q, std::int64_t c) { return r.remainder2(r.index(0, q, c)); }));
+    r1.push_back(
+        norm_over_entries(r, [&](std::int64_t q, std::int64_t c) { return r.remainder1(r.index(0, q, c)); }));
+    r2.push_back(
+        norm_over_entries(r, [&](std::int64_t q, std::int64_t c) { return r.remainder2(r.index(0, q, c)); }));
   }
   const double slope1 = log_log_fit(lrs, r1), slope2 = log_log_fit(lrs, r2);
   EXPECT_NEAR(slope1, 2.0, 0.2) << s.model.name() << ": |R1| over alpha = 0.1 ... 0.00625";
@@ -73,8 +76,8 @@ void expect_one_step_orders(const OrdersProblem& s) {
 }
 
 TEST(Orders, OneStepRemaindersFallAsAlphaSquaredAndCubed) {
-  expect_one_step_orders(OrdersProblem());                       // Taylor-mode route
-  expect_one_step_orders(OrdersProblem(custom_tanh_model(2)));   // double-backward route
+  expect_one_step_orders(OrdersProblem());                      // Taylor-mode route
+  expect_one_step_orders(OrdersProblem(custom_tanh_model(2)));  // double-backward route
 }
 
 TEST(Orders, WholeRunErrorsAtFixedTrainingTimeFallAsAlphaAndAlphaSquared) {

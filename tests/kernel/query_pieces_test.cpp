@@ -35,7 +35,8 @@ void expect_same(const DecompositionReport& a, const DecompositionReport& b) {
   EXPECT_EQ(a.complex, b.complex);
   EXPECT_EQ(a.exact_nodes, b.exact_nodes);
   ASSERT_EQ(a.top_pairs.size(), b.top_pairs.size());
-  for (std::size_t i = 0; i < a.top_pairs.size(); ++i) EXPECT_TRUE(same_bits(a.top_pairs[i].value, b.top_pairs[i].value));
+  for (std::size_t i = 0; i < a.top_pairs.size(); ++i)
+    EXPECT_TRUE(same_bits(a.top_pairs[i].value, b.top_pairs[i].value));
 }
 
 // Every report file but the timings, concatenated.
@@ -84,7 +85,8 @@ TEST(QueryPieces, QueryChunkDoesNotChangeTheReport) {
   bool mixed = false;
   for (std::int64_t k = 0; k < whole.steps; ++k) {
     int flagged = 0;
-    for (std::int64_t i = 0; i < whole.queries * whole.outputs; ++i) flagged += whole.complex[static_cast<std::size_t>(k * whole.queries * whole.outputs + i)];
+    for (std::int64_t i = 0; i < whole.queries * whole.outputs; ++i)
+      flagged += whole.complex[static_cast<std::size_t>(k * whole.queries * whole.outputs + i)];
     mixed = mixed || (flagged > 0 && flagged < whole.queries * whole.outputs);
   }
   ASSERT_TRUE(mixed);
@@ -125,8 +127,10 @@ TEST(QueryPieces, OnlineEqualsOfflineAndEachPieceEqualsItsPointsAlone) {
   const DecompositionReport piece = decompose(model, recorder.trajectory(), tail, alone);
   for (std::int64_t k = 0; k < piece.steps; ++k)
     for (std::int64_t q = 0; q < 3; ++q) {
-      EXPECT_TRUE(same_bits(piece.first_order[piece.index(k, q, 0)], offline.first_order[offline.index(k, q + 4, 0)]));
-      EXPECT_TRUE(same_bits(piece.second_order[piece.index(k, q, 0)], offline.second_order[offline.index(k, q + 4, 0)]));
+      EXPECT_TRUE(same_bits(piece.first_order[piece.index(k, q, 0)],
+                            offline.first_order[offline.index(k, q + 4, 0)]));
+      EXPECT_TRUE(same_bits(piece.second_order[piece.index(k, q, 0)],
+                            offline.second_order[offline.index(k, q + 4, 0)]));
     }
 }
 

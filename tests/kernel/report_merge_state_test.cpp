@@ -80,14 +80,16 @@ void expect_ranges_merge(const pk::nn::OptimizerConfig& optimizer, double lr) {
 
   std::filesystem::create_directories(run.dir / "single");
   ReportStream single(run.dir / "single", n, 1);
-  single.finish(decompose_stream(run.model, reader, queries, o, 0, n, single.sink()), plain_description(), csv);
+  single.finish(decompose_stream(run.model, reader, queries, o, 0, n, single.sink()), plain_description(),
+                csv);
 
   // Two threads (the sink then runs beside the next block's work) give the same bytes.
   std::filesystem::create_directories(run.dir / "threads");
   DecompositionOptions two = o;
   two.threads = 2;
   ReportStream threads(run.dir / "threads", n, 1);
-  threads.finish(decompose_stream(run.model, reader, queries, two, 0, n, threads.sink()), plain_description(), csv);
+  threads.finish(decompose_stream(run.model, reader, queries, two, 0, n, threads.sink()), plain_description(),
+                 csv);
 
   const DecompositionReport whole = decompose(run.model, reader, queries, o);
   EXPECT_EQ(whole.attribution_method, "per_point_state");
@@ -118,7 +120,8 @@ void expect_ranges_merge(const pk::nn::OptimizerConfig& optimizer, double lr) {
     SCOPED_TRACE(name);
     const std::string a = text_of(run.dir / "single" / name);
     EXPECT_GT(a.size(), 100u);
-    EXPECT_TRUE(a == text_of(run.dir / "merged" / name)) << name << ": merged ranges differ from the single run";
+    EXPECT_TRUE(a == text_of(run.dir / "merged" / name))
+        << name << ": merged ranges differ from the single run";
     EXPECT_TRUE(a == text_of(run.dir / "memory" / name)) << name << ": the in-memory report differs";
     EXPECT_TRUE(a == text_of(run.dir / "threads" / name)) << name << ": two threads differ from one";
   }
@@ -132,7 +135,8 @@ TEST(ReportMergeWithState, MomentumRangesMergeToTheSingleRun) {
 }
 
 TEST(ReportMergeWithState, AdamWRangesMergeToTheSingleRun) {
-  expect_ranges_merge({.kind = pk::nn::OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99}, 0.01);
+  expect_ranges_merge(
+      {.kind = pk::nn::OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99}, 0.01);
 }
 
 // The online totals of an AdamW report (weight decay, exact attribution, preconditioned
@@ -201,8 +205,9 @@ TEST(ReportMergeWithState, ReplayedStateGivesTheWholeRunsBlock) {
     EXPECT_TRUE(bitwise_equal(whole[i + 1].attribution_regularizer, range[i].attribution_regularizer));
   }
   // The replay must start at step 0 and go in order.
-  Decomposer bare(run.model, pk::nn::Loss(pk::nn::LossKind::mse), queries, Tensor(reader.facts().training_inputs()),
-                  Tensor(reader.facts().training_targets()), reader.facts().optimizer, o);
+  Decomposer bare(run.model, pk::nn::Loss(pk::nn::LossKind::mse), queries,
+                  Tensor(reader.facts().training_inputs()), Tensor(reader.facts().training_targets()),
+                  reader.facts().optimizer, o);
   bare.start_at(kStepBlock);
   EXPECT_TRUE(bare.carries_state());
   pk::nn::StepView late;

@@ -116,7 +116,9 @@ TEST(ReportStream, ThreadCountsGiveIdenticalBlocks) {
     DecompositionOptions o = everything();
     o.threads = threads;
     std::ostringstream rows;
-    const StepBlockSink sink = [&](const DecompositionReport& b, std::int64_t first) { write_steps_rows(rows, b, first); };
+    const StepBlockSink sink = [&](const DecompositionReport& b, std::int64_t first) {
+      write_steps_rows(rows, b, first);
+    };
     const DecompositionReport tail = decompose_stream(run.model, reader, queries, o, 0, reader.steps(), sink);
     write_attribution_csv(rows, tail);
     texts.push_back(rows.str());
@@ -138,9 +140,12 @@ TEST(ReportStream, OnlineTotalsEqualTheInMemoryFunctions) {
   for (std::int64_t k = 0; k < r.steps; ++k) {
     const auto ku = static_cast<std::size_t>(k);
     const double threshold = 2.0 / r.learning_rate[ku];
-    if (k % 9 != 0) r.sharpness[ku] = std::nan("");
-    else if (k < 20 || (k >= 36 && k < 50)) r.sharpness[ku] = 0.5 * threshold;
-    else r.sharpness[ku] = 1.02 * threshold;  // in the band at 27 and from 54 on
+    if (k % 9 != 0)
+      r.sharpness[ku] = std::nan("");
+    else if (k < 20 || (k >= 36 && k < 50))
+      r.sharpness[ku] = 0.5 * threshold;
+    else
+      r.sharpness[ku] = 1.02 * threshold;  // in the band at 27 and from 54 on
   }
   const std::vector<WindowTotals> windows = window_totals(r, r.options.window, r.options.window_tau);
   const EdgeOfStability edge = edge_of_stability(r, r.options.eos_band);
@@ -161,7 +166,9 @@ TEST(ReportStream, OnlineTotalsEqualTheInMemoryFunctions) {
         v = V(v.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(first) * per),
               v.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(first + n) * per));
       };
-      for (auto* v : {&b.df, &b.first_order, &b.second_order, &b.exact_change, &b.exact_error, &b.third_order}) rows(*v, cells);
+      for (auto* v :
+           {&b.df, &b.first_order, &b.second_order, &b.exact_change, &b.exact_error, &b.third_order})
+        rows(*v, cells);
       rows(b.complex, cells);
       for (auto* v : {&b.learning_rate, &b.loss, &b.sharpness, &b.sharpness_residual}) rows(*v, 1);
       rows(b.exact_nodes, 1);
@@ -189,11 +196,12 @@ TEST(ReportStream, OnlineTotalsEqualTheInMemoryFunctions) {
       for (std::int64_t c = 0; c < r.outputs; ++c) {
         const QuerySummary want = r.summary(q, c);
         const QuerySummary& got = t.summaries[static_cast<std::size_t>(q * r.outputs + c)];
-        for (auto m : {&QuerySummary::sum_first_order, &QuerySummary::sum_second_order, &QuerySummary::sum_remainder2,
-                       &QuerySummary::sum_exact, &QuerySummary::kernel_machine, &QuerySummary::rel_error_first,
-                       &QuerySummary::rel_error_second})
+        for (auto m : {&QuerySummary::sum_first_order, &QuerySummary::sum_second_order,
+                       &QuerySummary::sum_remainder2, &QuerySummary::sum_exact, &QuerySummary::kernel_machine,
+                       &QuerySummary::rel_error_first, &QuerySummary::rel_error_second})
           EXPECT_TRUE(same_bits(got.*m, want.*m));
-        EXPECT_EQ(t.complex[static_cast<std::size_t>(q * r.outputs + c)].complex_steps, r.complex_stats(q, c).complex_steps);
+        EXPECT_EQ(t.complex[static_cast<std::size_t>(q * r.outputs + c)].complex_steps,
+                  r.complex_stats(q, c).complex_steps);
         EXPECT_TRUE(same_bits(t.complex[static_cast<std::size_t>(q * r.outputs + c)].change_share,
                               r.complex_stats(q, c).change_share));
       }
@@ -230,7 +238,8 @@ TEST(ReportStream, AttributionAsNpyOrTheLargestK) {
   const pk::io::NpyArray a = pk::io::read_npy(run.dir / "npy" / "attribution.npy");
   ASSERT_EQ(a.shape, (std::vector<std::int64_t>{r.queries, r.outputs, r.training_points}));
   EXPECT_TRUE(bitwise_equal(a.data, r.attribution));
-  EXPECT_EQ(pk::io::read_npy(run.dir / "npy" / "train_index.npy").data.size(), static_cast<std::size_t>(r.training_points));
+  EXPECT_EQ(pk::io::read_npy(run.dir / "npy" / "train_index.npy").data.size(),
+            static_cast<std::size_t>(r.training_points));
 
   // automatic: CSV while small, .npy beyond the row limit
   AttributionFormat automatic;
@@ -289,7 +298,8 @@ TEST(ReportMerge, FourRangesMergedEqualTheSingleRun) {
     DecompositionOptions oi = o;
     oi.threads = 1 + static_cast<int>(i % 2);  // and the thread count does not matter either
     PartWriter part(dir, cuts[i], cuts[i + 1], n);
-    const DecompositionReport t = decompose_stream(run.model, reader, queries, oi, cuts[i], cuts[i + 1], part.sink());
+    const DecompositionReport t =
+        decompose_stream(run.model, reader, queries, oi, cuts[i], cuts[i + 1], part.sink());
     part.finish(t, description(), 2);
     parts.push_back(dir);
   }
@@ -326,7 +336,9 @@ TEST(ReportMerge, AttributionIsSummedPerBlockThenInOrder) {
   o.attribution = true;
   const Tensor queries = query_points(3, 2, 9);
   std::vector<std::vector<double>> blocks;
-  const StepBlockSink keep = [&](const DecompositionReport& b, std::int64_t) { blocks.push_back(b.attribution); };
+  const StepBlockSink keep = [&](const DecompositionReport& b, std::int64_t) {
+    blocks.push_back(b.attribution);
+  };
   const DecompositionReport tail = decompose_stream(run.model, reader, queries, o, 0, reader.steps(), keep);
   ASSERT_EQ(blocks.size(), 3u);
   std::vector<double> total(tail.attribution.size(), 0.0);

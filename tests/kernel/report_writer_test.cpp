@@ -8,9 +8,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "io/staged_directory.hpp"
 #include "kernel/decomposition.hpp"
 #include "kernel/report_writer.hpp"
-#include "io/staged_directory.hpp"
 #include "kernel_test_support.hpp"
 
 namespace pk::kernel {
@@ -35,7 +35,9 @@ struct Fixture {
 
   explicit Fixture(pk::nn::OptimizerKind kind = pk::nn::OptimizerKind::gradient_descent) {
     const TrainedRun r = train(model, pk::nn::LossKind::mse, data,
-                               {.steps = 5, .schedule = pk::nn::Schedule::explicit_steps({0.01, 1.5, 0.02, 2.0, 0.01}), .optimizer = {.kind = kind}},
+                               {.steps = 5,
+                                .schedule = pk::nn::Schedule::explicit_steps({0.01, 1.5, 0.02, 2.0, 0.01}),
+                                .optimizer = {.kind = kind}},
                                init(model, 27));
     DecompositionOptions o;
     o.second_order = SecondOrderMode::complex_steps;
@@ -75,9 +77,20 @@ TEST(ReportWriter, StepsCsvHasDesignColumnsAndReadsBackExactly) {
   write_steps_csv(out, r);
   const auto rows = split_csv(out.str());
   ASSERT_FALSE(rows.empty());
-  const std::vector<std::string> header{"step", "query", "output", "lr", "df", "first_order", "second_order",
-                                        "remainder1", "remainder2", "complex", "exact_error", "sharpness",
-                                        "stability_threshold", "preconditioned_sharpness"};
+  const std::vector<std::string> header{"step",
+                                        "query",
+                                        "output",
+                                        "lr",
+                                        "df",
+                                        "first_order",
+                                        "second_order",
+                                        "remainder1",
+                                        "remainder2",
+                                        "complex",
+                                        "exact_error",
+                                        "sharpness",
+                                        "stability_threshold",
+                                        "preconditioned_sharpness"};
   EXPECT_EQ(rows.front(), header);
   // One row per step x query x output after the header, each ended by a newline.
   ASSERT_EQ(rows.size(), static_cast<std::size_t>(r.steps * r.queries * r.outputs) + 1);
@@ -100,7 +113,8 @@ TEST(ReportWriter, StepsCsvHasDesignColumnsAndReadsBackExactly) {
         expect_cell(row[6], r.second_order[i], where + " second_order");
         expect_cell(row[7], r.remainder1(i), where + " remainder1");
         // R2 only where F2 was computed.
-        expect_cell(row[8], std::isnan(r.second_order[i]) ? std::nan("") : r.remainder2(i), where + " remainder2");
+        expect_cell(row[8], std::isnan(r.second_order[i]) ? std::nan("") : r.remainder2(i),
+                    where + " remainder2");
         EXPECT_EQ(row[9], r.complex[i] ? "1" : "0") << where;
         expect_cell(row[10], r.exact_error[i], where + " exact_error");
         expect_cell(row[11], r.sharpness[static_cast<std::size_t>(k)], where + " sharpness");
@@ -120,8 +134,10 @@ TEST(ReportWriter, QueriesAndAttributionCsvHaveDesignColumnsAndReadBackExactly) 
   write_queries_csv(queries, r);
   write_attribution_csv(attribution, r);
   const auto q_rows = split_csv(queries.str());
-  const std::vector<std::string> q_header{"query", "output", "f_initial", "f_final", "sum_first_order", "sum_second_order",
-                                          "sum_remainder2", "kernel_machine", "rel_error_first", "rel_error_second"};
+  const std::vector<std::string> q_header{"query",           "output",          "f_initial",
+                                          "f_final",         "sum_first_order", "sum_second_order",
+                                          "sum_remainder2",  "kernel_machine",  "rel_error_first",
+                                          "rel_error_second"};
   EXPECT_EQ(q_rows.front(), q_header);
   ASSERT_EQ(q_rows.size(), static_cast<std::size_t>(r.queries * r.outputs) + 1);
   std::size_t line = 1;
@@ -132,12 +148,12 @@ TEST(ReportWriter, QueriesAndAttributionCsvHaveDesignColumnsAndReadBackExactly) 
       const QuerySummary s = r.summary(q, c);
       EXPECT_EQ(row[0], std::to_string(q));
       EXPECT_EQ(row[1], std::to_string(c));
-      const double want[] = {s.f_initial, s.f_final, s.sum_first_order, s.sum_second_order, s.sum_remainder2,
-                             s.kernel_machine, s.rel_error_first, s.rel_error_second};
+      const double want[] = {s.f_initial,      s.f_final,        s.sum_first_order, s.sum_second_order,
+                             s.sum_remainder2, s.kernel_machine, s.rel_error_first, s.rel_error_second};
       for (std::size_t j = 0; j < 8; ++j) expect_cell(row[j + 2], want[j], "queries.csv " + q_header[j + 2]);
       // The columns mean what they say.
-      EXPECT_NEAR(cell_value(row[2]) + cell_value(row[4]) + cell_value(row[5]) + cell_value(row[6]), cell_value(row[3]),
-                  1e-12 * (1 + std::abs(cell_value(row[3]))));
+      EXPECT_NEAR(cell_value(row[2]) + cell_value(row[4]) + cell_value(row[5]) + cell_value(row[6]),
+                  cell_value(row[3]), 1e-12 * (1 + std::abs(cell_value(row[3]))));
     }
   const auto a_rows = split_csv(attribution.str());
   const std::vector<std::string> a_header{"query", "output", "train_index", "contribution", "path_kernel"};
@@ -201,7 +217,8 @@ TEST(ReportWriter, SummaryJsonParsesAndStatesTheRunIdentity) {
   EXPECT_EQ(j["second_order_pairs"]["largest"].array.size(), r.top_pairs.size());
   for (std::size_t i = 0; i < j["query_totals"].array.size(); ++i) {
     const Json& q = j["query_totals"].array[i];
-    const QuerySummary s = r.summary(static_cast<std::int64_t>(q["query"].number), static_cast<std::int64_t>(q["output"].number));
+    const QuerySummary s = r.summary(static_cast<std::int64_t>(q["query"].number),
+                                     static_cast<std::int64_t>(q["output"].number));
     EXPECT_TRUE(same_bits(q["f_final"].number, s.f_final));
     EXPECT_TRUE(same_bits(q["sum_first_order"].number, s.sum_first_order));
     EXPECT_TRUE(same_bits(q["sum_exact"].number, s.sum_exact));
@@ -248,7 +265,9 @@ TEST(ReportWriter, ReportFilesMatchTheStreamWriters) {
   write_report_files(scratch.path(), fx.report, fx.run);
   for (const auto& [name, writer] :
        std::vector<std::pair<std::string, void (*)(std::ostream&, const DecompositionReport&)>>{
-           {"steps.csv", write_steps_csv}, {"queries.csv", write_queries_csv}, {"attribution.csv", write_attribution_csv}}) {
+           {"steps.csv", write_steps_csv},
+           {"queries.csv", write_queries_csv},
+           {"attribution.csv", write_attribution_csv}}) {
     std::ostringstream s;
     writer(s, fx.report);
     EXPECT_EQ(read_text(scratch / name), s.str()) << name;
@@ -275,8 +294,7 @@ TEST(StagedDirectory, LeavesNothingBehindWithoutCommit) {
     StagedDirectory staged(target);
     std::ofstream(staged.path() / "summary.json") << "{";
     throw std::runtime_error("training failed");
-  } catch (const std::runtime_error&) {
-  }
+  } catch (const std::runtime_error&) {}
   EXPECT_TRUE(std::filesystem::is_empty(scratch.path()));
 }
 

@@ -32,7 +32,8 @@ TEST(SmoothWell, OneLargeStepJumpsTheBarrierAndOnlyTheExactKernelClosesIt) {
   // The first step lands at w = 1.0, past the barrier: alpha = 0.8 / -L'(0.2).
   double mu2 = 0.0;
   for (std::int64_t i = 0; i < m; ++i) mu2 += x[i] * x[i] / static_cast<double>(m);
-  const double g0 = start * std::exp(-start * start), dg0 = std::exp(-start * start) * (1 - 2 * start * start);
+  const double g0 = start * std::exp(-start * start),
+               dg0 = std::exp(-start * start) * (1 - 2 * start * start);
   const double jump = 0.8 / -(mu2 * (g0 - 0.3) * dg0);
   pk::nn::TrainingConfig config;
   config.steps = 6;
@@ -51,7 +52,8 @@ TEST(SmoothWell, OneLargeStepJumpsTheBarrierAndOnlyTheExactKernelClosesIt) {
   const pk::nn::Trajectory& t = recorder.trajectory();
   ASSERT_LT(t.weights(0)[0], barrier);
   ASSERT_GT(t.weights(1)[0], barrier) << "the first step must cross the barrier";
-  for (std::int64_t k = 1; k <= t.steps(); ++k) EXPECT_GT(t.weights(k)[0], barrier) << "stays in the far basin";
+  for (std::int64_t k = 1; k <= t.steps(); ++k)
+    EXPECT_GT(t.weights(k)[0], barrier) << "stays in the far basin";
 
   const pk::kernel::DecompositionReport& r = decomposition.report();
   const std::size_t jump_step = r.index(0, 0, 0);

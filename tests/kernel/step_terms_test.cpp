@@ -55,9 +55,7 @@ TEST(StepTerms, SecondOrderTermMatchesTheExplicitHessianPerPointAndOutput) {
   for (std::int64_t p = 0; p < 4; ++p) {
     for (std::int64_t c = 0; c < 2; ++c) {
       Tensor xp(Shape::matrix(1, 2), {queries(p, 0), queries(p, 1)});
-      auto fpc = [&](Var wv) {
-        return sum(slice(two_layer(wv.tape().constant(xp), wv), 1, c, c + 1));
-      };
+      auto fpc = [&](Var wv) { return sum(slice(two_layer(wv.tape().constant(xp), wv), 1, c, c + 1)); };
       const Tensor h = hessian(fpc, w);
       const Tensor g = grad(fpc, w);
       double quad = 0.0, lin = 0.0;

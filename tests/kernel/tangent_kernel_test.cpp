@@ -47,7 +47,8 @@ TEST(TangentKernel, PerSampleJacobiansMatchCentralDifferences) {
         for (std::int64_t c = 0; c < c_out; ++c) {
           const double fdiff = (fu(p, c) - fd(p, c)) / (2 * h);
           // Central differences: truncation h^2 |f'''| and rounding eps |f| / h, both ~1e-10.
-          EXPECT_NEAR(jac(p * c_out + c, i), fdiff, 1e-8) << model.name() << " point " << p << " output " << c << " w" << i;
+          EXPECT_NEAR(jac(p * c_out + c, i), fdiff, 1e-8)
+              << model.name() << " point " << p << " output " << c << " w" << i;
         }
     }
     // And against nn's Jacobian of one sample, computed by its own route.
@@ -62,7 +63,8 @@ TEST(TangentKernel, PerSampleJacobiansMatchCentralDifferences) {
 
 TEST(TangentKernel, IsSymmetricAndPositiveSemiDefinite) {
   const Tensor points = query_points(12, 3, 42);
-  for (const pk::nn::Model& model : {custom_tanh_model(3), pk::nn::mlp("3-8-8-3", "tanh"), pk::nn::mlp("3-16-1", "relu")}) {
+  for (const pk::nn::Model& model :
+       {custom_tanh_model(3), pk::nn::mlp("3-8-8-3", "tanh"), pk::nn::mlp("3-16-1", "relu")}) {
     const Tensor w = init(model, 10);
     pk::ad::Tape tape;
     for (const KernelRoute route : {KernelRoute::jacobians, KernelRoute::automatic}) {
@@ -74,14 +76,16 @@ TEST(TangentKernel, IsSymmetricAndPositiveSemiDefinite) {
         for (std::int64_t j = 0; j < i; ++j) EXPECT_NEAR(k(i, j), k(j, i), 1e-14 * largest) << model.name();
       std::vector<double> sym(static_cast<std::size_t>(n * n));
       for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t j = 0; j < n; ++j) sym[static_cast<std::size_t>(i * n + j)] = 0.5 * (k(i, j) + k(j, i));
+        for (std::int64_t j = 0; j < n; ++j)
+          sym[static_cast<std::size_t>(i * n + j)] = 0.5 * (k(i, j) + k(j, i));
       const std::vector<double> eig = symmetric_eigenvalues(sym, n);
       EXPECT_GT(eig.back(), 0.0);
       EXPECT_GE(eig.front(), -1e-10 * eig.back()) << model.name();
       // The diagonal is |J(x) e_c|^2 > 0 and bounds every entry of its rows: |K_ij| <= sqrt(K_ii K_jj).
       for (std::int64_t i = 0; i < n; ++i) {
         EXPECT_GT(k(i, i), 0.0);
-        for (std::int64_t j = 0; j < n; ++j) EXPECT_LE(std::abs(k(i, j)), std::sqrt(k(i, i) * k(j, j)) * (1 + 1e-12));
+        for (std::int64_t j = 0; j < n; ++j)
+          EXPECT_LE(std::abs(k(i, j)), std::sqrt(k(i, i) * k(j, j)) * (1 + 1e-12));
       }
     }
   }

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <sstream>
 
@@ -75,15 +75,19 @@ TEST(Architecture, ABadSpecNamesTheLayer) {
                        "layer 1 'max_pool2d(5)': kernel 5 is larger than its input 1x4x4");
   PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,3),linear(2)", img), SpecError,
                        "layer 1 'linear(2)': takes a vector but its input is an image 4x6x6 (add flatten");
-  PK_EXPECT_THROW_WITH(parse_architecture("flatten,conv2d(2,1)", img), SpecError, "layer 1 'conv2d(2,1)': takes images");
+  PK_EXPECT_THROW_WITH(parse_architecture("flatten,conv2d(2,1)", img), SpecError,
+                       "layer 1 'conv2d(2,1)': takes images");
   PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,3)", img), SpecError, "the model ends with images 4x6x6");
   PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,3,stride=0),flatten,linear(2)", img), SpecError,
                        "the stride must be a positive integer, got 0");
   PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,3,dilation=2),flatten,linear(2)", img), SpecError,
                        "conv2d has no constant 'dilation'");
-  PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,x),flatten,linear(2)", img), SpecError, "'x' is not an integer");
-  PK_EXPECT_THROW_WITH(parse_architecture("linear(2),,linear(1)", {3}), SpecError, "layer 1 of 'linear(2),,linear(1)' is empty");
-  PK_EXPECT_THROW_WITH(parse_architecture("flatten(2),linear(1)", {3}), SpecError, "'flatten' takes no constants");
+  PK_EXPECT_THROW_WITH(parse_architecture("conv2d(4,x),flatten,linear(2)", img), SpecError,
+                       "'x' is not an integer");
+  PK_EXPECT_THROW_WITH(parse_architecture("linear(2),,linear(1)", {3}), SpecError,
+                       "layer 1 of 'linear(2),,linear(1)' is empty");
+  PK_EXPECT_THROW_WITH(parse_architecture("flatten(2),linear(1)", {3}), SpecError,
+                       "'flatten' takes no constants");
   PK_EXPECT_THROW_WITH(parse_input_shape("1x0x8"), SpecError, "'0' is not a positive integer");
   PK_EXPECT_THROW_WITH(parse_input_shape("2x8"), SpecError, "give C x H x W");
   const Architecture pool = parse_architecture("max_pool2d(3,stride=1),flatten,linear(1)", img);
@@ -178,7 +182,9 @@ TEST(Architecture, ValuesAndFlatGradientsAreThoseOfPyTorch) {
     const ad::Tensor y = evaluate(m, x, w);
     EXPECT_LT(max_relative(y.span(), c.t.at("y")), 1e-12);
     const ad::Tensor g = ad::grad(
-        [&](ad::Var wvar) { return ad::sum(ad::mul(m.forward(wvar.tape().constant(x), wvar), wvar.tape().constant(r))); },
+        [&](ad::Var wvar) {
+          return ad::sum(ad::mul(m.forward(wvar.tape().constant(x), wvar), wvar.tape().constant(r)));
+        },
         w);
     EXPECT_LT(max_relative(g.span(), c.t.at("g")), 1e-12);
   }
@@ -186,7 +192,8 @@ TEST(Architecture, ValuesAndFlatGradientsAreThoseOfPyTorch) {
 
 TEST(Architecture, AConvNetRunIsRebuiltFromRunJson) {
   const testing::ScratchDir dir;
-  const Model model = sequential(parse_architecture("conv2d(2,3,padding=1),tanh,max_pool2d(2),flatten,linear(3)", {1, 4, 4}));
+  const Model model =
+      sequential(parse_architecture("conv2d(2,3,padding=1),tanh,max_pool2d(2),flatten,linear(3)", {1, 4, 4}));
   ad::Tensor inputs(ad::Shape::matrix(6, 16)), targets(ad::Shape::matrix(6, 1));
   for (std::int64_t i = 0; i < inputs.size(); ++i) inputs[i] = std::sin(0.7 * static_cast<double>(i));
   for (std::int64_t i = 0; i < 6; ++i) targets[i] = static_cast<double>(i % 3);
@@ -199,8 +206,10 @@ TEST(Architecture, AConvNetRunIsRebuiltFromRunJson) {
   const auto j = nlohmann::ordered_json::parse(text);
   EXPECT_EQ(j["model"]["input_shape"], nlohmann::ordered_json({1, 4, 4}));
   EXPECT_EQ(j["model"]["layers"][0],
-            nlohmann::ordered_json::parse(R"({"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "stride": 1, "padding": 1})"));
-  EXPECT_EQ(j["model"]["layers"][2], nlohmann::ordered_json::parse(R"({"type": "max_pool2d", "kernel": 2, "stride": 2})"));
+            nlohmann::ordered_json::parse(
+                R"({"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "stride": 1, "padding": 1})"));
+  EXPECT_EQ(j["model"]["layers"][2],
+            nlohmann::ordered_json::parse(R"({"type": "max_pool2d", "kernel": 2, "stride": 2})"));
   const TrajectoryReader reader(dir / "run");
   ASSERT_NE(reader.model().architecture(), nullptr);
   EXPECT_EQ(*reader.model().architecture(), *model.architecture());
@@ -212,15 +221,18 @@ TEST(Architecture, AConvNetRunIsRebuiltFromRunJson) {
     testing::write_file(dir / "run" / "run.json", t);
   };
   edited("\"max_pool2d\"", "\"min_pool2d\"");
-  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "\"model.layers[2].type\" is \"min_pool2d\"");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError,
+                       "\"model.layers[2].type\" is \"min_pool2d\"");
   edited("\"padding\": 1", "\"padding\": -1");
   PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "\"model.layers[0].padding\" is -1");
   edited("\"kernel\": 3", "\"kernel\": 7");
-  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "kernel 7 is larger than its (padded) input 1x4x4");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError,
+                       "kernel 7 is larger than its (padded) input 1x4x4");
   edited("\"padding\": 1", "\"padding\": 1, \"dilation\": 2");
   PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "has a member \"dilation\"");
   edited("\"padding\": 1", "\"padding\": 0");
-  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "layer 4 'linear(3)': takes 8 features but its input has 2");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError,
+                       "layer 4 'linear(3)': takes 8 features but its input has 2");
 }
 
 }  // namespace

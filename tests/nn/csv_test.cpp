@@ -37,13 +37,14 @@ TEST(Csv, TargetsByIndexInTheOrderGivenInputsInFileOrder) {
 
 TEST(Csv, AcceptsTheUsualVariations) {
   // BOM, CRLF, spaces, quoted names and numbers, exponents, signs, trailing blank lines.
-  const Dataset d = parse_csv("\xEF\xBB\xBF\"x one\", y \r\n +1.5e2 ,\"-2\"\r\n.25,3\r\n\r\n\n",
-                              "t.csv", {.targets = {"y"}});
+  const Dataset d = parse_csv("\xEF\xBB\xBF\"x one\", y \r\n +1.5e2 ,\"-2\"\r\n.25,3\r\n\r\n\n", "t.csv",
+                              {.targets = {"y"}});
   EXPECT_EQ(d.input_names(), (std::vector<std::string>{"x one"}));
   EXPECT_EQ(d.inputs()(0, 0), 150.0);
   EXPECT_EQ(d.targets()(0, 0), -2.0);
   EXPECT_EQ(d.inputs()(1, 0), 0.25);
-  const Dataset semi = parse_csv("1;2\n3;4\n", "t.csv", {.targets = {1}, .header = CsvHeader::absent, .delimiter = ';'});
+  const Dataset semi =
+      parse_csv("1;2\n3;4\n", "t.csv", {.targets = {1}, .header = CsvHeader::absent, .delimiter = ';'});
   EXPECT_EQ(semi.targets()(1, 0), 4.0);
 }
 
@@ -113,7 +114,8 @@ TEST(Csv, RefusesEachKindOfBadFileWithFileLineAndColumn) {
       EXPECT_EQ(e.file(), p.string());
       EXPECT_EQ(e.line(), c.line) << e.what();
       EXPECT_EQ(e.column(), c.column) << e.what();
-      const std::string where = p.string() + ":" + std::to_string(c.line) + ":" + std::to_string(c.column) + ": ";
+      const std::string where =
+          p.string() + ":" + std::to_string(c.line) + ":" + std::to_string(c.column) + ": ";
       EXPECT_EQ(std::string(e.what()).rfind(where, 0), 0u) << e.what();
       EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
     }

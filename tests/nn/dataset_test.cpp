@@ -29,13 +29,14 @@ TEST(Dataset, ValidatesAndNamesColumns) {
   EXPECT_EQ(r.inputs()(0, 1), 4.0);
   EXPECT_EQ(r.targets()(2, 0), 5.0);
   PK_EXPECT_THROW_WITH(d.rows(std::vector<std::int64_t>{2}), SpecError, "row 2 outside [0, 2)");
-  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::matrix(2, 1, {1, 2}), ad::Tensor::matrix(3, 1, {1, 2, 3})), SpecError,
-                       "2 input rows but 3 target rows");
+  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::matrix(2, 1, {1, 2}), ad::Tensor::matrix(3, 1, {1, 2, 3})),
+                       SpecError, "2 input rows but 3 target rows");
   PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::matrix(1, 1, {NAN}), ad::Tensor::matrix(1, 1, {1})), SpecError,
                        "input row 0, column 0 is not finite");
-  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::vector({1}), ad::Tensor::matrix(1, 1, {1})), SpecError, "must be matrices");
-  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::matrix(1, 1, {1}), ad::Tensor::matrix(1, 1, {1}), {"a", "b"}), SpecError,
-                       "2 input names for 1 columns");
+  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::vector({1}), ad::Tensor::matrix(1, 1, {1})), SpecError,
+                       "must be matrices");
+  PK_EXPECT_THROW_WITH(Dataset(ad::Tensor::matrix(1, 1, {1}), ad::Tensor::matrix(1, 1, {1}), {"a", "b"}),
+                       SpecError, "2 input names for 1 columns");
 }
 
 TEST(Standardization, MapsTrainingColumnsToZeroMeanUnitScale) {
@@ -56,7 +57,8 @@ TEST(Standardization, MapsTrainingColumnsToZeroMeanUnitScale) {
 
 TEST(Split, IsSeededDisjointAndComplete) {
   const Dataset d = sine_regression(50, 1);
-  const Split a = train_test_split(d, 0.2, 7), b = train_test_split(d, 0.2, 7), c = train_test_split(d, 0.2, 8);
+  const Split a = train_test_split(d, 0.2, 7), b = train_test_split(d, 0.2, 7),
+              c = train_test_split(d, 0.2, 8);
   EXPECT_EQ(a.test_rows.size(), 10u);
   EXPECT_EQ(a.train_rows.size(), 40u);
   EXPECT_EQ(a.test_rows, b.test_rows);

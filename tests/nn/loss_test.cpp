@@ -10,8 +10,8 @@
 
 #include "autodiff/autodiff.hpp"
 #include "nn/error.hpp"
-#include "nn/mlp.hpp"
 #include "nn/init.hpp"
+#include "nn/mlp.hpp"
 #include "nn/random.hpp"
 #include "test_support.hpp"
 
@@ -97,7 +97,8 @@ TEST_P(EveryLoss, GradientThroughAModelMatchesFiniteDifferences) {
   const ad::DerivativeCheck check = ad::check_gradient(f, w);
   EXPECT_TRUE(check.passed(1e-8)) << check.worst << ": " << check.analytic << " vs " << check.numeric;
   // And its Hessian-vector product, which the kernel module's second-order terms rely on.
-  const ad::Tensor v = random_outputs(1, m.parameter_count(), 8).reshaped(ad::Shape::vector(m.parameter_count()));
+  const ad::Tensor v =
+      random_outputs(1, m.parameter_count(), 8).reshaped(ad::Shape::vector(m.parameter_count()));
   EXPECT_TRUE(ad::check_hvp(f, w, v).passed(1e-6));
 }
 
@@ -154,12 +155,13 @@ TEST(Loss, RefusesTargetsThatDoNotFit) {
   PK_EXPECT_THROW_WITH(ce.check_targets(ad::Tensor::matrix(2, 1, {0, 3}), 3), SpecError,
                        "target row 1, column 0 is 3.000000, not a class index in [0, 3)");
   PK_EXPECT_THROW_WITH(ce.check_targets(ad::Tensor::matrix(1, 1, {0.5}), 3), SpecError, "not a class index");
-  PK_EXPECT_THROW_WITH(ce.check_targets(ad::Tensor::matrix(1, 1, {0}), 1), SpecError, "at least 2 model outputs");
+  PK_EXPECT_THROW_WITH(ce.check_targets(ad::Tensor::matrix(1, 1, {0}), 1), SpecError,
+                       "at least 2 model outputs");
   PK_EXPECT_THROW_WITH(bce.check_targets(ad::Tensor::matrix(1, 1, {1.5}), 1), SpecError, "outside [0, 1]");
   PK_EXPECT_THROW_WITH(mse.check_targets(ad::Tensor::matrix(1, 2, {1, 2}), 3), SpecError,
                        "targets of shape (1, 2) for 3 model outputs");
-  PK_EXPECT_THROW_WITH(mse.value(ad::Tensor::matrix(2, 1, {1, 2}), ad::Tensor::matrix(3, 1, {1, 2, 3})), SpecError,
-                       "do not match");
+  PK_EXPECT_THROW_WITH(mse.value(ad::Tensor::matrix(2, 1, {1, 2}), ad::Tensor::matrix(3, 1, {1, 2, 3})),
+                       SpecError, "do not match");
   PK_EXPECT_THROW_WITH(ce.value(ad::Tensor::matrix(1, 2, {1, 2}), ad::Tensor::matrix(1, 1, {2})), SpecError,
                        "not a class index in [0, 2)");
   PK_EXPECT_THROW_WITH(parse_loss("hinge"), SpecError, "unknown loss 'hinge'");

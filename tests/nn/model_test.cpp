@@ -94,7 +94,8 @@ TEST_P(ActivationGradient, MatchesFiniteDifferencesInWeightsAndInputs) {
   EXPECT_TRUE(cw.passed(1e-7)) << "worst " << cw.worst << ": " << cw.analytic << " vs " << cw.numeric;
   auto in_x = [&](ad::Var xv) {
     ad::Tape& t = xv.tape();
-    return ad::sum(ad::mul(m.forward(ad::reshape(xv, ad::Shape::matrix(6, 3)), t.constant(w)), t.constant(u)));
+    return ad::sum(
+        ad::mul(m.forward(ad::reshape(xv, ad::Shape::matrix(6, 3)), t.constant(w)), t.constant(u)));
   };
   const ad::DerivativeCheck cx = ad::check_gradient(in_x, x.reshaped(ad::Shape::vector(18)));
   EXPECT_TRUE(cx.passed(1e-7)) << "worst " << cx.worst << ": " << cx.analytic << " vs " << cx.numeric;
@@ -111,7 +112,8 @@ TEST(Activation, ValuesAndNames) {
   EXPECT_NEAR(activate(Activation::sigmoid, x).value()[0], 1.0 / (1.0 + std::exp(2.0)), 1e-16);
   EXPECT_EQ(activate(Activation::relu, x).value()[0], 0.0);
   EXPECT_NEAR(activate(Activation::softplus, x).value()[1], std::log1p(std::exp(0.5)), 1e-15);
-  EXPECT_NEAR(activate(Activation::gelu, x).value()[1], 0.5 * 0.5 * (1 + std::erf(0.5 / std::sqrt(2.0))), 1e-15);
+  EXPECT_NEAR(activate(Activation::gelu, x).value()[1], 0.5 * 0.5 * (1 + std::erf(0.5 / std::sqrt(2.0))),
+              1e-15);
 }
 
 TEST(Linear, GradientOfTheLayerAloneMatchesFiniteDifferences) {
@@ -120,9 +122,7 @@ TEST(Linear, GradientOfTheLayerAloneMatchesFiniteDifferences) {
   const ParameterBlock wb = layout.block("fc.weight"), bb = layout.block("fc.bias");
   const ad::Tensor x = random_tensor(ad::Shape::matrix(5, 4), 6);
   const ad::Tensor w = random_tensor(ad::Shape::vector(layout.parameter_count()), 7);
-  auto f = [&](ad::Var wv) {
-    return ad::sum(ad::square(linear(wv.tape().constant(x), wv, wb, bb)));
-  };
+  auto f = [&](ad::Var wv) { return ad::sum(ad::square(linear(wv.tape().constant(x), wv, wb, bb))); };
   EXPECT_TRUE(ad::check_gradient(f, w).passed(1e-7));
   PK_EXPECT_THROW_WITH(linear(ad::Var(), ad::Var(), bb, wb), SpecError, "are not a weight");
 }
@@ -162,11 +162,13 @@ TEST(Model, RefusesWrongShapesWithTheModelsName) {
   const ad::Var w = t.variable(ad::Tensor(ad::Shape::vector(m.parameter_count()), 0.1));
   PK_EXPECT_THROW_WITH(m.forward(t.constant(ad::Tensor(ad::Shape::matrix(4, 3))), w), SpecError,
                        "model 'mlp 2-3-1 tanh': input batch of shape (4, 3), expected (batch, 2)");
-  PK_EXPECT_THROW_WITH(m.forward(t.constant(ad::Tensor(ad::Shape::matrix(4, 2))), t.variable(ad::Tensor::vector({1, 2}))),
-                       SpecError, "parameters of shape (2), expected (13)");
+  PK_EXPECT_THROW_WITH(
+      m.forward(t.constant(ad::Tensor(ad::Shape::matrix(4, 2))), t.variable(ad::Tensor::vector({1, 2}))),
+      SpecError, "parameters of shape (2), expected (13)");
   const Model bad("bad", 2, 1, Layout::flat(3), [](ad::Var x, ad::Var) { return x; });
-  PK_EXPECT_THROW_WITH(bad.forward(t.constant(ad::Tensor(ad::Shape::matrix(4, 2))), t.variable(ad::Tensor::vector({1, 2, 3}))),
-                       SpecError, "model 'bad': forward returned shape (4, 2) for a batch of 4, expected (4, 1)");
+  PK_EXPECT_THROW_WITH(
+      bad.forward(t.constant(ad::Tensor(ad::Shape::matrix(4, 2))), t.variable(ad::Tensor::vector({1, 2, 3}))),
+      SpecError, "model 'bad': forward returned shape (4, 2) for a batch of 4, expected (4, 1)");
   PK_EXPECT_THROW_WITH(evaluate(m, ad::Tensor(ad::Shape::matrix(1, 2)), ad::Tensor::vector({1})), SpecError,
                        "which has 13 parameters");
 }
@@ -179,7 +181,8 @@ TEST(Model, PerSampleEvaluationAgreesWithTheBatch) {
   ad::Tape t;
   for (int r = 0; r < 5; ++r) {
     t.clear();
-    const ad::Var ys = forward_sample(m, t.constant(ad::Tensor::vector({x(r, 0), x(r, 1), x(r, 2)})), t.constant(w));
+    const ad::Var ys =
+        forward_sample(m, t.constant(ad::Tensor::vector({x(r, 0), x(r, 1), x(r, 2)})), t.constant(w));
     EXPECT_EQ(ys.shape(), ad::Shape::vector(2));
     EXPECT_NEAR(ys.value()[0], y(r, 0), 1e-15);
     EXPECT_NEAR(ys.value()[1], y(r, 1), 1e-15);
@@ -200,8 +203,8 @@ TEST(Model, PerSampleEvaluationAgreesWithTheBatch) {
 
 TEST(Init, IsDeterministicAndSeedDependent) {
   const Model m = mlp("2-16-16-1", "tanh");
-  for (const InitScheme s : {InitScheme::pytorch_default, InitScheme::xavier_uniform, InitScheme::xavier_normal,
-                             InitScheme::he_uniform, InitScheme::he_normal}) {
+  for (const InitScheme s : {InitScheme::pytorch_default, InitScheme::xavier_uniform,
+                             InitScheme::xavier_normal, InitScheme::he_uniform, InitScheme::he_normal}) {
     const ad::Tensor a = initialise(m.layout(), s, 17), b = initialise(m.layout(), s, 17);
     const ad::Tensor c = initialise(m.layout(), s, 18);
     EXPECT_EQ(a.span().size(), 337u);
@@ -255,8 +258,10 @@ TEST(Init, DistributionsHaveTheirDocumentedScale) {
 TEST(Layout, RefusesBadBlocks) {
   Layout l;
   l.add("a", ad::Shape::vector(3), BlockRole::weight, 1, 1);
-  PK_EXPECT_THROW_WITH(l.add("a", ad::Shape::vector(3), BlockRole::weight, 1, 1), SpecError, "block 'a' appears twice");
-  PK_EXPECT_THROW_WITH(l.add("b", ad::Shape::vector(0), BlockRole::weight, 1, 1), SpecError, "has no elements");
+  PK_EXPECT_THROW_WITH(l.add("a", ad::Shape::vector(3), BlockRole::weight, 1, 1), SpecError,
+                       "block 'a' appears twice");
+  PK_EXPECT_THROW_WITH(l.add("b", ad::Shape::vector(0), BlockRole::weight, 1, 1), SpecError,
+                       "has no elements");
   PK_EXPECT_THROW_WITH(l.block("z"), SpecError, "no block named 'z'");
   EXPECT_EQ(l.describe(), "a (3) at [0, 3)\n");
 }

@@ -17,8 +17,8 @@ namespace pk::nn {
 namespace {
 using namespace ::pk::io;  // the readers under test live in io
 
-using testing::ScratchDir;
 using testing::read_file;
+using testing::ScratchDir;
 using testing::write_file;
 
 // The header NumPy 1.x writes for a float64 array of the given shape text, padded to 128 bytes.
@@ -61,7 +61,8 @@ TEST(Npy, RoundTripsEveryRank) {
     std::int64_t n = 1;
     for (const auto d : shape) n *= d;
     std::vector<double> data(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) data[static_cast<std::size_t>(i)] = 0.1 * static_cast<double>(i) - 1.0 / 3.0;
+    for (std::int64_t i = 0; i < n; ++i)
+      data[static_cast<std::size_t>(i)] = 0.1 * static_cast<double>(i) - 1.0 / 3.0;
     write_npy(dir / "a.npy", shape, data);
     const NpyArray a = read_npy(dir / "a.npy");
     EXPECT_EQ(a.shape, shape);

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -17,7 +17,8 @@
 namespace pk::nn {
 namespace {
 
-const std::filesystem::path kFixtures = std::filesystem::path(PATHKERNEL_TESTS_DIR) / "nn" / "fixtures" / "optimizers";
+const std::filesystem::path kFixtures =
+    std::filesystem::path(PATHKERNEL_TESTS_DIR) / "nn" / "fixtures" / "optimizers";
 
 struct TorchRun {
   const char* name;
@@ -30,8 +31,12 @@ const TorchRun kRuns[] = {
     {"gd_weight_decay", 0.1, {.kind = OptimizerKind::gradient_descent, .weight_decay = 0.01}},
     {"momentum", 0.05, {.kind = OptimizerKind::momentum, .momentum = 0.9, .weight_decay = 0.001}},
     {"nesterov", 0.05, {.kind = OptimizerKind::momentum, .momentum = 0.8, .nesterov = true}},
-    {"adam", 0.01, {.kind = OptimizerKind::adam, .weight_decay = 0.001, .beta1 = 0.9, .beta2 = 0.999, .epsilon = 1e-8}},
-    {"adamw", 0.01, {.kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6}},
+    {"adam",
+     0.01,
+     {.kind = OptimizerKind::adam, .weight_decay = 0.001, .beta1 = 0.9, .beta2 = 0.999, .epsilon = 1e-8}},
+    {"adamw",
+     0.01,
+     {.kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6}},
 };
 
 // max_k max_i |w_k[i] - torch_k[i]| / max_i |torch_k[i]|: the largest error of any step relative

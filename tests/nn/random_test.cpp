@@ -17,9 +17,8 @@ namespace {
 
 TEST(SplitMix64, MatchesPublishedReferenceOutputs) {
   SplitMix64 g(1234567);
-  const std::uint64_t expected[] = {6457827717110365317ULL, 3203168211198807973ULL,
-                                    9817491932198370423ULL, 4593380528125082431ULL,
-                                    16408922859458223821ULL};
+  const std::uint64_t expected[] = {6457827717110365317ULL, 3203168211198807973ULL, 9817491932198370423ULL,
+                                    4593380528125082431ULL, 16408922859458223821ULL};
   for (const std::uint64_t e : expected) EXPECT_EQ(g.next(), e);
 }
 
@@ -27,8 +26,8 @@ TEST(Rng, MatchesAnIndependentImplementationOfXoshiro256StarStar) {
   // Values from a separate Python implementation of the reference C code, seeded through
   // SplitMix64(42) as Rng is.
   Rng g(42);
-  const std::uint64_t expected[] = {1546998764402558742ULL, 6990951692964543102ULL,
-                                    12544586762248559009ULL, 17057574109182124193ULL};
+  const std::uint64_t expected[] = {1546998764402558742ULL, 6990951692964543102ULL, 12544586762248559009ULL,
+                                    17057574109182124193ULL};
   for (const std::uint64_t e : expected) EXPECT_EQ(g.next(), e);
 }
 

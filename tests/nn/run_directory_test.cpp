@@ -23,8 +23,8 @@ namespace pk::nn {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using testing::ScratchDir;
 using testing::read_file;
+using testing::ScratchDir;
 using testing::write_file;
 
 // A finished full-batch run of six steps on a small classification problem, recorded to `dir`.
@@ -53,9 +53,11 @@ void scale_npy(const std::filesystem::path& file, double factor) {
 
 TEST(RunDirectory, ReadsBackEveryFactAsStructuredData) {
   const ScratchDir dir;
-  const auto run = record(dir / "run", {.steps = 6, .schedule = Schedule::cosine(0.2, 6, 0.01),
-                                        .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.8},
-                                        .batches = {.batch_size = 7, .seed = 9}},
+  const auto run = record(dir / "run",
+                          {.steps = 6,
+                           .schedule = Schedule::cosine(0.2, 6, 0.01),
+                           .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.8},
+                           .batches = {.batch_size = 7, .seed = 9}},
                           LossKind::binary_cross_entropy, true);
   const TrajectoryReader reader(run);
   const Trajectory& t = reader.facts();
@@ -105,20 +107,26 @@ TEST(RunDirectory, RefusesRunsWithoutAVersionSayingHowToRecreateThem) {
   Json j = load(run);
   j.erase("version");
   save(run, j);
-  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "re-create the run directory with `pathkernel train`");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError,
+                       "re-create the run directory with `pathkernel train`");
   j["version"] = 7;
   save(run, j);
   PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "is run format version 7");
-  write_file(run / "run.json", R"({"format": "pathkernel-trajectory", "version": 1, "model": "mlp 2-5-1 tanh"})");
+  write_file(run / "run.json",
+             R"({"format": "pathkernel-trajectory", "version": 1, "model": "mlp 2-5-1 tanh"})");
   PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "re-create the run directory");
 }
 
 TEST(RunDirectory, EveryOptimiserConstantIsStoredAndRequired) {
   const ScratchDir dir;
-  const OptimizerConfig adamw{.kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6};
-  const auto run = record(dir / "run", {.steps = 4, .schedule = Schedule::constant(0.01), .optimizer = adamw});
+  const OptimizerConfig adamw{
+      .kind = OptimizerKind::adamw, .weight_decay = 0.05, .beta1 = 0.85, .beta2 = 0.99, .epsilon = 1e-6};
+  const auto run =
+      record(dir / "run", {.steps = 4, .schedule = Schedule::constant(0.01), .optimizer = adamw});
   EXPECT_EQ(TrajectoryReader(run).facts().optimizer, adamw);
-  const auto nesterov = record(dir / "nesterov", {.steps = 3, .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.5, .nesterov = true}});
+  const auto nesterov =
+      record(dir / "nesterov",
+             {.steps = 3, .optimizer = {.kind = OptimizerKind::momentum, .momentum = 0.5, .nesterov = true}});
   EXPECT_TRUE(TrajectoryReader(nesterov).facts().optimizer.nesterov);
   const Json original = load(run);
   for (const char* member : {"weight_decay", "nesterov", "beta1", "eps"}) {
@@ -144,22 +152,29 @@ TEST(RunDirectory, AnEditedOutputCountIsRefusedBeforeAnyNumerics) {
   Json j = load(run);
   j["sizes"]["C"] = 3;
   save(run, j);
-  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "\"sizes.C\" is 3 but the model's last layer has 1 outputs");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError,
+                       "\"sizes.C\" is 3 but the model's last layer has 1 outputs");
   j["sizes"]["C"] = 1;
   j["arrays"]["output_derivatives.npy"] = Json({6, 24, 3});
   save(run, j);
-  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError, "\"arrays.output_derivatives.npy\" is [6, 24, 3]");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, io::JsonError,
+                       "\"arrays.output_derivatives.npy\" is [6, 24, 3]");
 }
 
 TEST(RunDirectory, EditedNamesAreRefusedByTheReplay) {
   const ScratchDir dir;
-  for (const auto& [member, value] : std::vector<std::pair<std::string, std::string>>{
-           {"activation", "relu"}, {"activation", "sigmoid"}, {"optimizer", "momentum"}, {"optimizer", "adam"}}) {
+  for (const auto& [member, value] :
+       std::vector<std::pair<std::string, std::string>>{{"activation", "relu"},
+                                                        {"activation", "sigmoid"},
+                                                        {"optimizer", "momentum"},
+                                                        {"optimizer", "adam"}}) {
     SCOPED_TRACE(member + " -> " + value);
     const auto run = record(dir / (member + value));
     Json j = load(run);
-    if (member == "activation") j["model"]["layers"][1]["type"] = value;
-    else j["optimizer"]["name"] = value;
+    if (member == "activation")
+      j["model"]["layers"][1]["type"] = value;
+    else
+      j["optimizer"]["name"] = value;
     save(run, j);
     PK_EXPECT_THROW_WITH(TrajectoryReader{run}, IoError, "the run directory contradicts itself");
   }
@@ -178,7 +193,9 @@ TEST(RunDirectory, DoubledLearningRatesAreRefused) {
   const ScratchDir dir;
   const auto run = record(dir / "run");
   scale_npy(run / "learning_rates.npy", 2.0);
-  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, NpyError, "learning_rates.npy: step 0: the learning rate 0.200000 is not the schedule's 0.100000");
+  PK_EXPECT_THROW_WITH(
+      TrajectoryReader{run}, NpyError,
+      "learning_rates.npy: step 0: the learning rate 0.200000 is not the schedule's 0.100000");
   // Doubling the schedule's rate as well is caught by the replay.
   Json j = load(run);
   j["schedule"]["alpha"] = 0.2;
@@ -255,21 +272,24 @@ TEST(RunDirectory, ExtraRowsInAFinishedRunAreRefused) {
   r.data.push_back(r.data.back());
   r.shape[0] += 1;
   io::write_npy(run / "losses.npy", r.shape, r.data);
-  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, NpyError, "losses.npy: holds 7 rows, but run.json says the run completed after 6 steps");
+  PK_EXPECT_THROW_WITH(TrajectoryReader{run}, NpyError,
+                       "losses.npy: holds 7 rows, but run.json says the run completed after 6 steps");
 }
 
 TEST(RunDirectory, AUsersModelIsReadWhenTheReaderIsGivenIt) {
   const ScratchDir dir;
   Dataset data = sine_regression(10, 3);
   const Model base = mlp("1-4-1", "tanh");
-  const Model custom("custom", 1, 1, base.layout(), [base](ad::Var x, ad::Var w) { return base.forward(x, w); });
+  const Model custom("custom", 1, 1, base.layout(),
+                     [base](ad::Var x, ad::Var w) { return base.forward(x, w); });
   Trainer trainer(custom, Loss(LossKind::mse), data, {.steps = 3});
   DiskTrajectoryRecorder disk(dir / "run");
   trainer.add_observer(disk);
   trainer.run(initialise(custom.layout(), InitScheme::pytorch_default, 3));
   PK_EXPECT_THROW_WITH(TrajectoryReader{dir / "run"}, io::JsonError, "give the reader that model");
   EXPECT_EQ(TrajectoryReader(dir / "run", custom).steps(), 3);
-  PK_EXPECT_THROW_WITH(TrajectoryReader(dir / "run", mlp("1-5-1", "tanh")), io::JsonError, "is not the run's");
+  PK_EXPECT_THROW_WITH(TrajectoryReader(dir / "run", mlp("1-5-1", "tanh")), io::JsonError,
+                       "is not the run's");
 }
 
 }  // namespace

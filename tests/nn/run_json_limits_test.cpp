@@ -36,12 +36,16 @@ TEST(RunJsonLimits, RefusesANumberBeyondADoubleAsInvalidJson) {
 TEST(RunJsonLimits, RefusesLayersWhoseParameterCountOverflows) {
   Json j = valid_manifest();
   const std::int64_t wide = std::int64_t{1} << 31;
-  j["model"]["layers"] = Json::array({{{"type", "linear"}, {"in", 1}, {"out", wide}}, {{"type", "tanh"}},
-                                      {{"type", "linear"}, {"in", wide}, {"out", wide}}, {{"type", "tanh"}},
-                                      {{"type", "linear"}, {"in", wide}, {"out", wide}}, {{"type", "tanh"}},
+  j["model"]["layers"] = Json::array({{{"type", "linear"}, {"in", 1}, {"out", wide}},
+                                      {{"type", "tanh"}},
+                                      {{"type", "linear"}, {"in", wide}, {"out", wide}},
+                                      {{"type", "tanh"}},
+                                      {{"type", "linear"}, {"in", wide}, {"out", wide}},
+                                      {{"type", "tanh"}},
                                       {{"type", "linear"}, {"in", wide}, {"out", 1}}});
-  PK_EXPECT_THROW_WITH(parse_run_json(j.dump(), "run.json"), io::JsonError,
-                       "\"model.layers\" do not fit model.input_shape: layer 2 'linear(2147483648)': too many weights");
+  PK_EXPECT_THROW_WITH(
+      parse_run_json(j.dump(), "run.json"), io::JsonError,
+      "\"model.layers\" do not fit model.input_shape: layer 2 'linear(2147483648)': too many weights");
 }
 
 }  // namespace

@@ -82,7 +82,8 @@ TEST(Optimizer, GradientDescentMomentumAndAdamByHand) {
   EXPECT_NEAR(out[0], 1.0 - 0.01 * m / (std::sqrt(v) + 1e-8), 1e-15);
   EXPECT_FALSE(has_kernel_form(OptimizerKind::adam));
 
-  PK_EXPECT_THROW_WITH(Optimizer({.kind = OptimizerKind::momentum, .momentum = 1.0}, 2), SpecError, "in [0, 1)");
+  PK_EXPECT_THROW_WITH(Optimizer({.kind = OptimizerKind::momentum, .momentum = 1.0}, 2), SpecError,
+                       "in [0, 1)");
   PK_EXPECT_THROW_WITH(Optimizer({.kind = OptimizerKind::adam, .epsilon = 0.0}, 2), SpecError, "epsilon");
   EXPECT_EQ(parse_optimizer(optimizer_name(OptimizerKind::adam)), OptimizerKind::adam);
   EXPECT_EQ(parse_optimizer("gd"), OptimizerKind::gradient_descent);
@@ -100,7 +101,8 @@ TEST(Batches, FullBatchIsEveryRowEveryStep) {
 }
 
 TEST(Batches, MiniBatchesCoverEachEpochOnceAndFollowTheSeed) {
-  BatchSampler a(10, {.batch_size = 4, .seed = 1}), b(10, {.batch_size = 4, .seed = 1}), c(10, {.batch_size = 4, .seed = 2});
+  BatchSampler a(10, {.batch_size = 4, .seed = 1}), b(10, {.batch_size = 4, .seed = 1}),
+      c(10, {.batch_size = 4, .seed = 2});
   bool differs = false;
   for (int epoch = 0; epoch < 3; ++epoch) {
     std::multiset<std::int64_t> seen;

@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include "tests/support/scratch_dir.hpp"
 #include "autodiff/tensor.hpp"
 #include "nn/run_json.hpp"
+#include "tests/support/scratch_dir.hpp"
 
 namespace pk::nn::testing {
 
@@ -64,13 +64,13 @@ inline RunManifest smallest_manifest() {
 }  // namespace pk::nn::testing
 
 /// Expects `statement` to throw `type` with a message containing `text`.
-#define PK_EXPECT_THROW_WITH(statement, type, text)                                  \
-  do {                                                                               \
-    try {                                                                            \
-      statement;                                                                     \
-      ADD_FAILURE() << "expected " #type " containing \"" << (text) << "\"";         \
-    } catch (const type& e__) {                                                      \
-      EXPECT_NE(std::string(e__.what()).find(text), std::string::npos)               \
-          << "message: " << e__.what() << "\nexpected to contain: " << (text);       \
-    }                                                                                \
+#define PK_EXPECT_THROW_WITH(statement, type, text)                            \
+  do {                                                                         \
+    try {                                                                      \
+      statement;                                                               \
+      ADD_FAILURE() << "expected " #type " containing \"" << (text) << "\"";   \
+    } catch (const type& e__) {                                                \
+      EXPECT_NE(std::string(e__.what()).find(text), std::string::npos)         \
+          << "message: " << e__.what() << "\nexpected to contain: " << (text); \
+    }                                                                          \
   } while (0)

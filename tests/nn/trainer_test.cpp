@@ -26,7 +26,7 @@ struct Recorded {
 };
 
 Recorded train(const Model& model, LossKind loss, const Dataset& data, const TrainingConfig& config,
-          std::uint64_t init_seed, InitScheme init = InitScheme::pytorch_default) {
+               std::uint64_t init_seed, InitScheme init = InitScheme::pytorch_default) {
   Trainer trainer(model, Loss(loss), data, config);
   TrajectoryRecorder recorder;
   trainer.add_observer(recorder);
@@ -43,9 +43,10 @@ ad::Tensor kernel_form_step(const Model& model, const Dataset& data, const Traje
   ad::Tensor predicted(ad::Shape::vector(d));
   ad::Tape tape;
   for (std::int64_t m = 0; m < data.size(); ++m) {
-    const ad::Tensor x(ad::TensorView(data.inputs().data() + m * data.input_dim(), ad::Shape::vector(data.input_dim())));
-    const ad::Tensor jac = ad::jacobian(
-        [&](ad::Var wv) { return forward_sample(model, wv.tape().constant(x), wv); }, w, &tape);
+    const ad::Tensor x(
+        ad::TensorView(data.inputs().data() + m * data.input_dim(), ad::Shape::vector(data.input_dim())));
+    const ad::Tensor jac =
+        ad::jacobian([&](ad::Var wv) { return forward_sample(model, wv.tape().constant(x), wv); }, w, &tape);
     for (std::int64_t o = 0; o < c; ++o)
       for (std::int64_t i = 0; i < d; ++i) predicted[i] -= t.learning_rate(k) * jac(o, i) * lprime(m, o);
   }
@@ -56,9 +57,10 @@ TEST(Trainer, FullBatchDescentOnTwoMoonsLowersTheLossBy90Percent) {
   const Dataset data = two_moons(100, 1, 0.1);
   const Model model = mlp("2-16-16-1", "tanh");
   const Recorded run = train(model, LossKind::binary_cross_entropy, data,
-                        {.steps = 1500, .schedule = Schedule::constant(1.0)}, 1);
+                             {.steps = 1500, .schedule = Schedule::constant(1.0)}, 1);
   ASSERT_EQ(run.result.status, TrainingStatus::completed) << run.result.message;
-  const double first = dataset_loss(model, Loss(LossKind::binary_cross_entropy), data, run.trajectory.weights(0));
+  const double first =
+      dataset_loss(model, Loss(LossKind::binary_cross_entropy), data, run.trajectory.weights(0));
   EXPECT_LT(run.result.final_loss, 0.1 * first) << first << " -> " << run.result.final_loss;
   EXPECT_EQ(run.trajectory.loss_value(0), first);  // full batch: the step's loss is the data's
 }
@@ -66,8 +68,8 @@ TEST(Trainer, FullBatchDescentOnTwoMoonsLowersTheLossBy90Percent) {
 TEST(Trainer, FullBatchDescentOnSineRegressionLowersTheLossBy90Percent) {
   const Dataset data = sine_regression(64, 2, 0.0);
   const Model model = mlp("1-16-16-1", "tanh");
-  const Recorded run = train(model, LossKind::mse, data,
-                        {.steps = 1500, .schedule = Schedule::constant(0.2)}, 2);
+  const Recorded run =
+      train(model, LossKind::mse, data, {.steps = 1500, .schedule = Schedule::constant(0.2)}, 2);
   ASSERT_EQ(run.result.status, TrainingStatus::completed) << run.result.message;
   const double first = run.trajectory.loss_value(0);
   EXPECT_LT(run.result.final_loss, 0.1 * first) << first << " -> " << run.result.final_loss;
@@ -76,7 +78,8 @@ TEST(Trainer, FullBatchDescentOnSineRegressionLowersTheLossBy90Percent) {
 TEST(Trainer, SameSeedsGiveBitIdenticalTrajectoriesOtherSeedsOtherOnes) {
   const Dataset data = two_moons(60, 3, 0.1);
   const Model model = mlp("2-8-1", "tanh");
-  TrainingConfig config{.steps = 40, .schedule = Schedule::constant(0.5), .batches = {.batch_size = 16, .seed = 5}};
+  TrainingConfig config{
+      .steps = 40, .schedule = Schedule::constant(0.5), .batches = {.batch_size = 16, .seed = 5}};
   const Recorded a = train(model, LossKind::binary_cross_entropy, data, config, 7);
   const Recorded b = train(model, LossKind::binary_cross_entropy, data, config, 7);
   EXPECT_TRUE(a.trajectory == b.trajectory);
@@ -100,8 +103,8 @@ TEST(Trainer, EachFullBatchStepIsTheKernelSumOfPerSampleJacobians) {
   const Dataset data = two_moons(24, 4, 0.1);
   const Model model = mlp("2-8-8-1", "tanh");
   for (const LossKind loss : {LossKind::mse, LossKind::binary_cross_entropy}) {
-    const Recorded run = train(model, loss, data,
-                          {.steps = 30, .schedule = Schedule::cosine(0.8, 30, 0.1)}, 4);
+    const Recorded run =
+        train(model, loss, data, {.steps = 30, .schedule = Schedule::cosine(0.8, 30, 0.1)}, 4);
     ASSERT_EQ(run.trajectory.steps(), 30);
     EXPECT_TRUE(run.trajectory.has_kernel_form());
     for (const std::int64_t k : {0, 13, 29}) {
@@ -120,9 +123,10 @@ TEST(Trainer, EachMiniBatchStepIsTheKernelSumOverItsBatch) {
   const Dataset data = spirals(30, 5, 0.02, 3);
   const Model model = mlp("2-10-3", "softplus");
   // 30 rows in batches of 8: every epoch ends with a batch of 6.
-  const Recorded run = train(model, LossKind::softmax_cross_entropy, data,
-                        {.steps = 12, .schedule = Schedule::constant(0.3), .batches = {.batch_size = 8, .seed = 9}},
-                        5, InitScheme::xavier_uniform);
+  const Recorded run =
+      train(model, LossKind::softmax_cross_entropy, data,
+            {.steps = 12, .schedule = Schedule::constant(0.3), .batches = {.batch_size = 8, .seed = 9}}, 5,
+            InitScheme::xavier_uniform);
   for (const std::int64_t k : {1, 3, 10}) {
     SCOPED_TRACE(k);
     const auto batch = run.trajectory.batch(k);
@@ -132,14 +136,17 @@ TEST(Trainer, EachMiniBatchStepIsTheKernelSumOverItsBatch) {
     for (std::int64_t m = 0; m < data.size(); ++m)
       nonzero_rows += (dense(m, 0) != 0 || dense(m, 1) != 0 || dense(m, 2) != 0) ? 1 : 0;
     EXPECT_EQ(nonzero_rows, static_cast<std::int64_t>(batch.size()));
-    EXPECT_LT(relative_error(run.trajectory.step(k), kernel_form_step(model, data, run.trajectory, k)), 1e-12);
+    EXPECT_LT(relative_error(run.trajectory.step(k), kernel_form_step(model, data, run.trajectory, k)),
+              1e-12);
     // L' over the batch carries 1/|B|, not 1/M.
     const Dataset part = data.rows(batch);
-    const ad::Tensor expected = Loss(LossKind::softmax_cross_entropy)
-                                    .output_derivative(evaluate(model, part.inputs(), run.trajectory.weights(k)), part.targets());
+    const ad::Tensor expected =
+        Loss(LossKind::softmax_cross_entropy)
+            .output_derivative(evaluate(model, part.inputs(), run.trajectory.weights(k)), part.targets());
     EXPECT_LT(relative_error(run.trajectory.output_derivatives(k), expected), 1e-13);
     // And the trainer's L'-seeded sweep equals a plain gradient of the recorded batch loss.
-    const ad::Tensor g = loss_gradient(model, Loss(LossKind::softmax_cross_entropy), data, run.trajectory.weights(k), batch);
+    const ad::Tensor g =
+        loss_gradient(model, Loss(LossKind::softmax_cross_entropy), data, run.trajectory.weights(k), batch);
     ad::Tensor minus_alpha_g(g.shape());
     for (std::int64_t i = 0; i < g.size(); ++i) minus_alpha_g[i] = -0.3 * g[i];
     EXPECT_LT(relative_error(run.trajectory.step(k), minus_alpha_g), 1e-12);
@@ -149,16 +156,19 @@ TEST(Trainer, EachMiniBatchStepIsTheKernelSumOverItsBatch) {
 TEST(Trainer, ALearningRateFarPastStabilityDivergesWithAFiniteTrajectory) {
   const Dataset data = sine_regression(32, 6, 0.0);
   const Model model = mlp("1-16-1", "tanh");
-  const Recorded run = train(model, LossKind::mse, data, {.steps = 1000, .schedule = Schedule::constant(500.0)}, 6);
+  const Recorded run =
+      train(model, LossKind::mse, data, {.steps = 1000, .schedule = Schedule::constant(500.0)}, 6);
   ASSERT_EQ(run.result.status, TrainingStatus::diverged);
-  EXPECT_NE(run.result.message.find("diverged at step " + std::to_string(run.result.steps)), std::string::npos)
+  EXPECT_NE(run.result.message.find("diverged at step " + std::to_string(run.result.steps)),
+            std::string::npos)
       << run.result.message;
   EXPECT_LT(run.result.steps, 1000);
   EXPECT_EQ(run.trajectory.steps(), run.result.steps);
   EXPECT_EQ(run.trajectory.status, TrainingStatus::diverged);
   for (std::int64_t k = 0; k <= run.trajectory.steps(); ++k)
     for (const double v : run.trajectory.weights(k).span()) ASSERT_TRUE(std::isfinite(v)) << k;
-  for (std::int64_t k = 0; k < run.trajectory.steps(); ++k) ASSERT_TRUE(std::isfinite(run.trajectory.loss_value(k)));
+  for (std::int64_t k = 0; k < run.trajectory.steps(); ++k)
+    ASSERT_TRUE(std::isfinite(run.trajectory.loss_value(k)));
   EXPECT_TRUE(std::equal(run.result.final_weights.span().begin(), run.result.final_weights.span().end(),
                          run.trajectory.weights(run.trajectory.steps()).span().begin()));
 }
@@ -168,9 +178,10 @@ TEST(Trainer, MomentumAndAdamTrainAndAreMarkedWithoutTheKernelForm) {
   const Model model = mlp("1-12-1", "tanh");
   for (const OptimizerKind kind : {OptimizerKind::momentum, OptimizerKind::adam}) {
     const Recorded run = train(model, LossKind::mse, data,
-                          {.steps = 300, .schedule = Schedule::constant(kind == OptimizerKind::adam ? 0.01 : 0.05),
-                           .optimizer = {.kind = kind}},
-                          7);
+                               {.steps = 300,
+                                .schedule = Schedule::constant(kind == OptimizerKind::adam ? 0.01 : 0.05),
+                                .optimizer = {.kind = kind}},
+                               7);
     EXPECT_EQ(run.trajectory.optimizer.kind, kind);
     EXPECT_FALSE(run.trajectory.has_kernel_form());
     EXPECT_LT(run.result.final_loss, 0.5 * run.trajectory.loss_value(0));
@@ -225,7 +236,9 @@ TEST(Trainer, ObserversSeeEveryStepAndCanStopTheRun) {
   const Dataset data = sine_regression(12, 8, 0.1);
   const Model model = mlp("1-4-1", "sigmoid");
   Trainer trainer(model, Loss(LossKind::mse), data,
-                  {.steps = 50, .schedule = Schedule::linear_warmup(3, Schedule::constant(0.1)), .batches = {.batch_size = 5, .seed = 1}});
+                  {.steps = 50,
+                   .schedule = Schedule::linear_warmup(3, Schedule::constant(0.1)),
+                   .batches = {.batch_size = 5, .seed = 1}});
   Inspector inspector(model, data);
   StopAfter stop(trainer, 7);
   trainer.add_observer(inspector);
@@ -247,10 +260,11 @@ TEST(Trainer, RefusesConfigurationsThatDoNotFit) {
   PK_EXPECT_THROW_WITH(Trainer(mlp("1-3-1", "tanh"), Loss(LossKind::mse), data,
                                {.steps = 5, .schedule = Schedule::explicit_steps({0.1, 0.1})}),
                        SpecError, "covers 2 steps, the run plans 5");
-  PK_EXPECT_THROW_WITH(Trainer(mlp("1-3-1", "tanh"), Loss(LossKind::binary_cross_entropy), data, {}), SpecError,
-                       "outside [0, 1]");
+  PK_EXPECT_THROW_WITH(Trainer(mlp("1-3-1", "tanh"), Loss(LossKind::binary_cross_entropy), data, {}),
+                       SpecError, "outside [0, 1]");
   Trainer ok(mlp("1-3-1", "tanh"), Loss(LossKind::mse), data, {.steps = 1});
-  PK_EXPECT_THROW_WITH(ok.run(ad::Tensor::vector({1, 2})), SpecError, "initial weights: parameters of shape (2)");
+  PK_EXPECT_THROW_WITH(ok.run(ad::Tensor::vector({1, 2})), SpecError,
+                       "initial weights: parameters of shape (2)");
 }
 
 TEST(DoubleWell, TheTrainedLossIsTheClosedFormWithTwoBasinsAndABarrier) {

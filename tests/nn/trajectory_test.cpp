@@ -10,10 +10,10 @@
 #include <cmath>
 #include <filesystem>
 
+#include "io/npy.hpp"
 #include "nn/error.hpp"
 #include "nn/init.hpp"
 #include "nn/mlp.hpp"
-#include "io/npy.hpp"
 #include "nn/synthetic.hpp"
 #include "test_support.hpp"
 
@@ -21,8 +21,8 @@ namespace pk::nn {
 namespace {
 using namespace ::pk::io;  // the run directory is read back with the .npy readers
 
-using testing::ScratchDir;
 using testing::read_file;
+using testing::ScratchDir;
 using testing::write_file;
 
 struct SmallRun {
@@ -48,8 +48,9 @@ TEST(Trajectory, StreamedToDiskReadsBackIdenticalToTheInMemoryOne) {
   const SmallRun s;
   for (const BatchConfig batches : {BatchConfig{}, BatchConfig{.batch_size = 8, .seed = 3}}) {
     SCOPED_TRACE(batches.batch_size);
-    const Trajectory memory = record_both(s, {.steps = 25, .schedule = Schedule::exponential(0.5, 0.98), .batches = batches},
-                                          dir.path() / "run");
+    const Trajectory memory =
+        record_both(s, {.steps = 25, .schedule = Schedule::exponential(0.5, 0.98), .batches = batches},
+                    dir.path() / "run");
     const Trajectory disk = read_trajectory(dir.path() / "run");
     EXPECT_TRUE(disk == memory);
     EXPECT_EQ(disk.status, TrainingStatus::completed);
@@ -81,14 +82,15 @@ TEST(Trajectory, DivergedAndAdamRunsKeepTheirStatusAndFlag) {
   ScratchDir dir;
   const SmallRun s;
   // Cross-entropy stays finite at any logits, so the squared error is the one that blows up.
-  const Trajectory diverged = record_both(s, {.steps = 500, .schedule = Schedule::constant(1e3)}, dir.path() / "d", {},
-                                          LossKind::mse);
+  const Trajectory diverged = record_both(s, {.steps = 500, .schedule = Schedule::constant(1e3)},
+                                          dir.path() / "d", {}, LossKind::mse);
   const Trajectory back = read_trajectory(dir.path() / "d");
   EXPECT_EQ(back.status, TrainingStatus::diverged);
   EXPECT_GT(back.steps(), 0);
   EXPECT_NE(back.message.find("diverged at step"), std::string::npos);
   EXPECT_TRUE(back == diverged);
-  const Trajectory adam = record_both(s, {.steps = 5, .optimizer = {.kind = OptimizerKind::adam}}, dir.path() / "a");
+  const Trajectory adam =
+      record_both(s, {.steps = 5, .optimizer = {.kind = OptimizerKind::adam}}, dir.path() / "a");
   const Trajectory adam_back = read_trajectory(dir.path() / "a");
   EXPECT_EQ(adam_back.optimizer.kind, OptimizerKind::adam);
   EXPECT_FALSE(adam_back.has_kernel_form());
@@ -110,7 +112,8 @@ class KillAt : public StepObserver {
 TEST(Trajectory, ARunKilledHalfWayLeavesAReadablePrefix) {
   ScratchDir dir;
   const SmallRun s;
-  const TrainingConfig config{.steps = 60, .schedule = Schedule::constant(0.3), .batches = {.batch_size = 10, .seed = 4}};
+  const TrainingConfig config{
+      .steps = 60, .schedule = Schedule::constant(0.3), .batches = {.batch_size = 10, .seed = 4}};
   const Trajectory full = record_both(s, config, dir.path() / "full");
   for (const std::int64_t flush_every : {1, 7}) {
     SCOPED_TRACE(flush_every);
@@ -140,7 +143,8 @@ TEST(Trajectory, ARunKilledHalfWayLeavesAReadablePrefix) {
       EXPECT_EQ(prefix.loss_value(k), full.loss_value(k));
       const auto a = prefix.batch(k), b = full.batch(k);
       EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
-      EXPECT_TRUE(std::equal(prefix.output_derivatives(k).span().begin(), prefix.output_derivatives(k).span().end(),
+      EXPECT_TRUE(std::equal(prefix.output_derivatives(k).span().begin(),
+                             prefix.output_derivatives(k).span().end(),
                              full.output_derivatives(k).span().begin()));
     }
     for (std::int64_t k = 0; k <= prefix.steps(); ++k)
@@ -154,7 +158,8 @@ TEST(Trajectory, ARunKilledHalfWayLeavesAReadablePrefix) {
 TEST(Trajectory, AFileCutAnywhereStillGivesAConsistentPrefix) {
   ScratchDir dir;
   const SmallRun s;
-  const Trajectory full = record_both(s, {.steps = 10, .schedule = Schedule::constant(0.3)}, dir.path() / "run");
+  const Trajectory full =
+      record_both(s, {.steps = 10, .schedule = Schedule::constant(0.3)}, dir.path() / "run");
   // Mark the run as still running (as a killed process leaves it) and cut the weights file inside
   // the row of w_7.
   std::string json = read_file(dir.path() / "run" / "run.json");
@@ -178,7 +183,8 @@ TEST(Trajectory, RefusesDamagedDirectories) {
   // A finished run whose files lost steps.
   const std::filesystem::path rates = run / "learning_rates.npy";
   std::filesystem::resize_file(rates, std::filesystem::file_size(rates) - 8);
-  PK_EXPECT_THROW_WITH(read_trajectory(run), NpyError, "holds 3 rows, but run.json says the run completed after 4 steps");
+  PK_EXPECT_THROW_WITH(read_trajectory(run), NpyError,
+                       "holds 3 rows, but run.json says the run completed after 4 steps");
   // A file of the wrong shape.
   write_npy(rates, std::vector<std::int64_t>{4, 2}, std::vector<double>(8, 0.1));
   PK_EXPECT_THROW_WITH(read_trajectory(run), NpyError, "does not fit run.json ((N,) expected)");
@@ -187,11 +193,13 @@ TEST(Trajectory, RefusesDamagedDirectories) {
   NpyArray b = read_npy(run / "batches.npy");
   b.data[1] = 99;
   write_npy(run / "batches.npy", b.shape, b.data);
-  PK_EXPECT_THROW_WITH(read_trajectory(run), NpyError, "step 0: entry 1 (99.000000) is not an ascending row number in [0, 26)");
+  PK_EXPECT_THROW_WITH(read_trajectory(run), NpyError,
+                       "step 0: entry 1 (99.000000) is not an ascending row number in [0, 26)");
   std::filesystem::remove(run / "batches.npy");
   PK_EXPECT_THROW_WITH(read_trajectory(run), IoError, "cannot open for reading");
   write_file(run / "run.json", "{\"format\": \"something else\"}");
-  PK_EXPECT_THROW_WITH(read_trajectory(run), io::JsonError, "is not the run.json of a pathkernel run directory");
+  PK_EXPECT_THROW_WITH(read_trajectory(run), io::JsonError,
+                       "is not the run.json of a pathkernel run directory");
   write_file(run / "run.json", "{\"format\": ");
   PK_EXPECT_THROW_WITH(read_trajectory(run), io::JsonError, "not valid JSON at line 1, column 12");
   PK_EXPECT_THROW_WITH(read_trajectory(dir.path() / "nothing"), IoError, "run.json: cannot open");
