@@ -652,6 +652,23 @@ void conv_cases(std::vector<OpCase>& c) {
                  [g](Operands v) { return conv2d(v[0], v[1], g); },
                  [g](Plain v) { return ref::conv2d(v[0], v[1], nullptr, g); }});
   }
+  // The channel-major convolution against the same reference, its operand and result reordered:
+  // x channel-major is C x (N*H*W), the result out x (N*H'*W').
+  for (const Conv2dGeometry& g : {geometries[0], geometries[3], geometries[5], geometries[8]}) {
+    const std::int64_t p = g.out_height() * g.out_width();
+    auto reference = [g, p](Plain v, bool with_bias) {
+      const Tensor x = ref::transpose_blocks(v[0].reshaped(M(1, n * 70)), 2, n, 35).reshaped(M(n, 70));
+      const Tensor y = ref::conv2d(x, v[1], with_bias ? &v[2] : nullptr, g);
+      return ref::transpose_blocks(y.reshaped(M(1, y.size())), n, out, p).reshaped(M(out, n * p));
+    };
+    const Shape x = M(2, n * 35), w = M(out, 2 * g.kernel_h * g.kernel_w), b = V(out);
+    c.push_back({"conv2d_channel_major " + label(g), {x, w, b}, {kAny},
+                 [g](Operands v) { return conv2d_channel_major(v[0], v[1], v[2], g); },
+                 [reference](Plain v) { return reference(v, true); }});
+    c.push_back({"conv2d_channel_major without bias " + label(g), {x, w}, {kAny},
+                 [g](Operands v) { return conv2d_channel_major(v[0], v[1], g); },
+                 [reference](Plain v) { return reference(v, false); }});
+  }
   // One input channel and one output channel: the degenerate block sizes of transpose_blocks.
   {
     const Conv2dGeometry g{.channels = 1, .height = 4, .width = 3, .kernel_h = 2, .kernel_w = 2};
