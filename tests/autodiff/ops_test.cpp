@@ -711,6 +711,19 @@ void conv_cases(std::vector<OpCase>& c) {
                  [im, k, s](Operands v) { return max_pool2d(v[0], im, k, s); },
                  [im, k, s](Plain v) { return ref::max_pool2d(v[0], im, k, s); }});
   }
+  // 2 x 2 windows tiling the planes exactly, in rows of 4 outputs (an odd count of them, so one
+  // is left after the pairs) and of 8.
+  for (const ImageShape& tiled : {ImageShape{1, 6, 8}, ImageShape{2, 2, 16}}) {
+    const std::string geo = " tiled " + std::to_string(tiled.channels) + "x" +
+                            std::to_string(tiled.height) + "x" + std::to_string(tiled.width);
+    const std::int64_t pixels = tiled.channels * tiled.height * tiled.width;
+    c.push_back({"avg_pool2d" + geo, {M(3, pixels)}, {kAny},
+                 [tiled](Operands v) { return avg_pool2d(v[0], tiled, 2); },
+                 [tiled](Plain v) { return ref::avg_pool2d(v[0], tiled, 2, 2); }});
+    c.push_back({"avg_pool2d_adjoint" + geo, {M(3, pixels / 4)}, {kAny},
+                 [tiled](Operands v) { return avg_pool2d_adjoint(v[0], tiled, 2); },
+                 [tiled](Plain v) { return ref::avg_pool2d_adjoint(v[0], tiled, 2, 2); }});
+  }
   // The default stride is the kernel.
   c.push_back({"max_pool2d default stride", {M(n, 70)}, {kAny},
                [im](Operands v) { return max_pool2d(v[0], im, 2); },
