@@ -200,6 +200,15 @@ Var transpose_blocks(Var x, std::int64_t rows, std::int64_t cols, std::int64_t i
 Var conv2d(Var x, Var weight, const Conv2dGeometry& g);
 /// As above plus a bias vector of `out` elements added to every position of channel o.
 Var conv2d(Var x, Var weight, Var bias, const Conv2dGeometry& g);
+/// conv2d on batches held channel-major: x is C x (N*H*W), row c holding channel c of every
+/// image in turn, and the result out x (N*H'*W') (the product w unfold(x) itself, no reordering).
+/// Elementwise ops and pooling over (C*N) x (H*W) planes (avg_pool2d with one channel) act on
+/// this layout as on the image-major one, so a chain of convolutions keeps it throughout and
+/// reorders once at the end: transpose_blocks(y, out, N, H'*W') on y as one row gives
+/// N x (out*H'*W'). For C = 1 both layouts hold the same numbers.
+Var conv2d_channel_major(Var x, Var weight, const Conv2dGeometry& g);
+/// As above plus a bias vector of `out` elements added to every position of channel o.
+Var conv2d_channel_major(Var x, Var weight, Var bias, const Conv2dGeometry& g);
 
 /// Average pooling over kernel x kernel windows taken every `stride` pixels (0 means kernel), no
 /// padding, as PyTorch's avg_pool2d: x N x (C*H*W) gives N x (C*H'*W'), H' = (H - k)/s + 1.

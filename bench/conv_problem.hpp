@@ -81,7 +81,9 @@ struct ConvProblem {
   /// The loss 1/(2B) sum ||net(x) - target||^2 as a recorded function of the flat parameters.
   Var loss(Var wv) const {
     Tape& t = wv.tape();
-    Var h = t.constant(x);
+    // Channel-major through both conv layers (one input channel: the images' own numbers), so
+    // the activations are reordered image-major once, before the linear layer.
+    Var h = t.constant(x.reshaped(Shape::matrix(1, x.size())));
     std::int64_t at = 0;
     auto take = [&](std::int64_t n) {
       const Var piece = slice(wv, at, at + n);
@@ -91,8 +93,13 @@ struct ConvProblem {
     for (const Layer& l : {kConv1, kConv2}) {
       const Var weight = reshape(take(l.out * l.in * 9), Shape::matrix(l.out, l.in * 9));
       const Var bias = take(l.out);
-      h = avg_pool2d(tanh(conv2d(h, weight, bias, geometry(l))), {l.out, l.side, l.side}, 2);
+      const Var a = tanh(conv2d_channel_major(h, weight, bias, geometry(l)));
+      const Var pooled = avg_pool2d(reshape(a, Shape::matrix(l.out * kBatch, l.side * l.side)),
+                                    {1, l.side, l.side}, 2);
+      h = reshape(pooled, Shape::matrix(l.out, kBatch * l.side * l.side / 4));
     }
+    h = transpose_blocks(reshape(h, Shape::matrix(1, h.size())), kConv2.out, kBatch, kFlat / kConv2.out);
+    h = reshape(h, Shape::matrix(kBatch, kFlat));
     const Var weight = reshape(take(kClasses * kFlat), Shape::matrix(kClasses, kFlat));
     const Var y = add(matmul(h, weight, false, true), take(kClasses));
     return sum(square(sub(y, t.constant(target)))) * (0.5 / static_cast<double>(kBatch));

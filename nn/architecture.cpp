@@ -340,6 +340,7 @@ Model sequential(const Architecture& arch, std::string name) {
     ad::Conv2dGeometry geometry;  // conv2d
     ad::ImageShape image;         // pooling
     ParameterBlock weight, bias;
+    std::int64_t channels = 0, plane = 0;  // of an image output: C and H*W
   };
   std::vector<Step> steps;
   std::vector<std::int64_t> s = arch.input_shape;
@@ -370,21 +371,79 @@ Model sequential(const Architecture& arch, std::string name) {
       st.weight = layout.blocks()[layout.blocks().size() - 2];
       st.bias = layout.blocks().back();
     }
-    steps.push_back(std::move(st));
     s = shapes.outputs[i];
+    if (s.size() == 3) {
+      st.channels = s[0];
+      st.plane = s[1] * s[2];
+    }
+    steps.push_back(std::move(st));
   }
+  // From the first convolution on, images are held channel-major (C x (N*H*W), see
+  // ad::conv2d_channel_major): activations act elementwise and pooling on (C*N) x (H*W) planes
+  // alike in either layout, so the batch is reordered once, before flatten or a linear layer,
+  // instead of after every convolution.
   ForwardFunction f = [steps = std::move(steps)](ad::Var x, ad::Var w) {
+    const std::int64_t n = x.shape().rank == 2 ? x.shape().dim(0) : 0;
+    auto row = [](ad::Var v) { return ad::reshape(v, ad::Shape::matrix(1, v.size())); };
     ad::Var h = x;
+    bool channel_major = false;
+    std::int64_t channels = 0, plane = 0;  // of h while channel_major
+    auto image_major = [&] {
+      if (!channel_major) return;
+      h = ad::reshape(ad::transpose_blocks(row(h), channels, n, plane),
+                      ad::Shape::matrix(n, channels * plane));
+      channel_major = false;
+    };
+    auto planes = [&](auto pool, const Step& st) {
+      const ad::ImageShape one{1, st.image.height, st.image.width};
+      h = pool(ad::reshape(h, ad::Shape::matrix(channels * n, st.image.height * st.image.width)), one);
+      h = ad::reshape(h, ad::Shape::matrix(channels, n * st.plane));
+    };
     for (const Step& st : steps) {
       switch (st.layer.kind) {
-        case LayerKind::linear: h = linear(h, w, st.weight, st.bias); break;
-        case LayerKind::conv2d: h = ad::conv2d(h, st.weight.view(w), st.bias.view(w), st.geometry); break;
-        case LayerKind::avg_pool2d: h = ad::avg_pool2d(h, st.image, st.layer.kernel, st.layer.stride); break;
-        case LayerKind::max_pool2d: h = ad::max_pool2d(h, st.image, st.layer.kernel, st.layer.stride); break;
-        case LayerKind::flatten: break;  // channel-major rows are already PyTorch's flatten
+        case LayerKind::linear:
+          image_major();
+          h = linear(h, w, st.weight, st.bias);
+          break;
+        case LayerKind::conv2d:
+          if (n < 1) {  // an empty batch: nothing to reorder
+            h = ad::conv2d(h, st.weight.view(w), st.bias.view(w), st.geometry);
+            break;
+          }
+          if (!channel_major) {
+            const std::int64_t c = st.geometry.channels, p = st.geometry.height * st.geometry.width;
+            h = ad::reshape(ad::transpose_blocks(row(h), n, c, p), ad::Shape::matrix(c, n * p));
+          }
+          h = ad::conv2d_channel_major(h, st.weight.view(w), st.bias.view(w), st.geometry);
+          channel_major = true;
+          channels = st.channels;
+          plane = st.plane;
+          break;
+        case LayerKind::avg_pool2d:
+          if (!channel_major) {
+            h = ad::avg_pool2d(h, st.image, st.layer.kernel, st.layer.stride);
+            break;
+          }
+          planes([&](ad::Var v, const ad::ImageShape& one) {
+            return ad::avg_pool2d(v, one, st.layer.kernel, st.layer.stride);
+          }, st);
+          plane = st.plane;
+          break;
+        case LayerKind::max_pool2d:
+          if (!channel_major) {
+            h = ad::max_pool2d(h, st.image, st.layer.kernel, st.layer.stride);
+            break;
+          }
+          planes([&](ad::Var v, const ad::ImageShape& one) {
+            return ad::max_pool2d(v, one, st.layer.kernel, st.layer.stride);
+          }, st);
+          plane = st.plane;
+          break;
+        case LayerKind::flatten: image_major(); break;  // image-major rows are PyTorch's flatten
         case LayerKind::activation: h = activate(st.layer.activation, h); break;
       }
     }
+    image_major();
     return h;
   };
   return Model(std::move(name), shapes.input_size, shapes.output_size, std::move(layout), std::move(f))

@@ -4,6 +4,8 @@
 // loops. A dedicated pair rather than unfold + mean: pooling reads each pixel once or a few
 // times, and materialising the windows would cost more than the averaging.
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "autodiff/op_author.hpp"
@@ -21,8 +23,90 @@ const Conv2dGeometry& geometry(const Node& n) {
 // 2 x 2, stride 2 window, by far the commonest, gets a loop of its own with the window unrolled:
 // the general loops' k x k inner loops, two iterations each, cost more than the additions.
 
+// When 2 x 2 windows every 2 pixels tile the planes exactly, the planes stacked are one tall
+// image and output row r (of planes * H' rows) averages input rows 2r and 2r + 1. Eight outputs
+// at a time are then vector operations: the even and odd pixels of 16 consecutive inputs are two
+// shuffles, and the sum keeps the row-major order of the general loop. Eight outputs are one
+// row's block when W' is a multiple of 8, or two whole rows when W' = 4 (8 x 8 images).
+typedef double v8d __attribute__((vector_size(64)));
+typedef std::int64_t v8i __attribute__((vector_size(64)));
+constexpr v8i kEven{0, 2, 4, 6, 8, 10, 12, 14}, kOdd{1, 3, 5, 7, 9, 11, 13, 15};
+
+v8d load(const double* p) {
+  v8d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+void store(const v8d& v, double* p) { std::memcpy(p, &v, sizeof v); }
+
+bool tiled_pairs(const Conv2dGeometry& g) {
+  return g.kernel_h == 2 && g.stride_h == 2 && g.height == 2 * g.out_height() &&
+         g.width == 2 * g.out_width() && (g.out_width() % 8 == 0 || g.out_width() == 4);
+}
+
+// The means of 8 windows whose top-left pixels' rows start at a and b (16 pixels each, the
+// bottom rows W further on).
+v8d pool8(const double* a, const double* b, std::int64_t W) {
+  const v8d t0 = load(a), t1 = load(b), u0 = load(a + W), u1 = load(b + W);
+  const v8d top_even = __builtin_shuffle(t0, t1, kEven), top_odd = __builtin_shuffle(t0, t1, kOdd);
+  const v8d bot_even = __builtin_shuffle(u0, u1, kEven), bot_odd = __builtin_shuffle(u0, u1, kOdd);
+  return (((top_even + top_odd) + bot_even) + bot_odd) / 4.0;
+}
+
+void pool_tiled(const Conv2dGeometry& g, std::int64_t planes, const double* x, double* y) {
+  const std::int64_t W = g.width, ow_n = g.out_width(), rows = planes * g.out_height();
+  if (ow_n == 4) {  // two output rows (four input rows of 8) per vector
+    std::int64_t r = 0;
+    for (; r + 2 <= rows; r += 2, y += 8) store(pool8(x + 2 * r * W, x + (2 * r + 2) * W, W), y);
+    if (r < rows) {
+      const double* r0 = x + 2 * r * W;
+      for (std::int64_t ow = 0; ow < 4; ++ow)
+        y[ow] = (((r0[2 * ow] + r0[2 * ow + 1]) + r0[W + 2 * ow]) + r0[W + 2 * ow + 1]) / 4.0;
+    }
+    return;
+  }
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t ow = 0; ow < ow_n; ow += 8, y += 8) {
+      const double* a = x + 2 * r * W + 2 * ow;
+      store(pool8(a, a + 8, W), y);
+    }
+}
+
+// The adjoint: each of 8 outputs' g / 4 to its window's 4 pixels.
+constexpr v8i kLow{0, 0, 1, 1, 2, 2, 3, 3}, kHigh{4, 4, 5, 5, 6, 6, 7, 7};
+void spread8(const double* gy, double* a, double* b, std::int64_t W) {
+  const v8d v = load(gy) / 4.0;
+  const v8d lo = __builtin_shuffle(v, kLow), hi = __builtin_shuffle(v, kHigh);
+  store(lo, a);
+  store(lo, a + W);
+  store(hi, b);
+  store(hi, b + W);
+}
+
+void spread_tiled(const Conv2dGeometry& g, std::int64_t planes, const double* gy, double* x) {
+  const std::int64_t W = g.width, ow_n = g.out_width(), rows = planes * g.out_height();
+  if (ow_n == 4) {
+    std::int64_t r = 0;
+    for (; r + 2 <= rows; r += 2, gy += 8) spread8(gy, x + 2 * r * W, x + (2 * r + 2) * W, W);
+    if (r < rows) {
+      double* r0 = x + 2 * r * W;
+      for (std::int64_t ow = 0; ow < 4; ++ow) {
+        const double v = gy[ow] / 4.0;
+        r0[2 * ow] = r0[2 * ow + 1] = r0[W + 2 * ow] = r0[W + 2 * ow + 1] = v;
+      }
+    }
+    return;
+  }
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t ow = 0; ow < ow_n; ow += 8, gy += 8) {
+      double* a = x + 2 * r * W + 2 * ow;
+      spread8(gy, a, a + 8, W);
+    }
+}
+
 // y (planes x P) = window means of x (planes x H*W), one plane per (image, channel).
 void pool_values(const Conv2dGeometry& g, std::int64_t planes, const double* x, double* y) {
+  if (tiled_pairs(g)) return pool_tiled(g, planes, x, y);
   const std::int64_t W = g.width, HW = g.height * W, k = g.kernel_h, s = g.stride_h;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
   const double count = static_cast<double>(k * k);
@@ -49,6 +133,7 @@ void pool_values(const Conv2dGeometry& g, std::int64_t planes, const double* x, 
 
 // x (planes x H*W) = each window's g / k^2 added to its pixels.
 void spread_values(const Conv2dGeometry& g, std::int64_t planes, const double* gy, double* x) {
+  if (tiled_pairs(g)) return spread_tiled(g, planes, gy, x);
   const std::int64_t W = g.width, HW = g.height * W, k = g.kernel_h, s = g.stride_h;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width();
   const double count = static_cast<double>(k * k);

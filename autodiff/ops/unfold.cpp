@@ -64,6 +64,17 @@ void check_window(const Conv2dGeometry& g, const Shape& x, const char* op) {
                      " would give more than Shape::kMaxSize elements (" + describe(g) + ")");
 }
 
+void check_channel_major(const Conv2dGeometry& g, const Shape& x, const char* op) {
+  check_geometry(g, x, op);
+  const std::int64_t plane = g.height * g.width;
+  if (x.rank != 2 || x.dim(0) != g.channels || x.dim(1) % plane != 0)
+    throw ShapeError(std::string(op) + ": expected a channel-major batch, " +
+                     std::to_string(g.channels) + " rows of whole images of " +
+                     std::to_string(plane) + " pixels, got shape " + x.str() + " (" + describe(g) +
+                     ")");
+  check_window(g, Shape::matrix(x.dim(1) / plane, image_size(g)), op);
+}
+
 }  // namespace detail
 
 namespace {
@@ -148,9 +159,17 @@ void unfold_shifted(const Shifted& t, std::int64_t p, const double* plane, doubl
   std::fill(dst + t.last, dst + p, 0.0);
 }
 
-// cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W)).
-void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* x, double* cols) {
-  const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
+// Where plane (image n, channel c) starts: images of C planes one after another (image-major,
+// N x (C*H*W)), or channels of N planes one after another (channel-major, C x (N*H*W)).
+std::int64_t plane_at(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
+                      std::int64_t n, std::int64_t c) {
+  return (channel_major ? c * n_images + n : n * g.channels + c) * g.height * g.width;
+}
+
+// cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W), or C x (N*H*W) when channel_major).
+void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
+                   const double* x, double* cols) {
+  const std::int64_t H = g.height, W = g.width, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
   double* dst = cols;
@@ -160,7 +179,7 @@ void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, const double*
         const Run r = run_of(g, j);
         const Shifted tap = shifted ? shifted_tap(g, r, i) : Shifted{};
         for (std::int64_t n = 0; n < n_images; ++n, dst += p) {
-          const double* plane = x + n * g.channels * HW + c * HW;
+          const double* plane = x + plane_at(g, n_images, channel_major, n, c);
           if (shifted) {
             unfold_shifted(tap, p, plane, dst);
             continue;
@@ -196,8 +215,10 @@ void fold_shifted(const Shifted& t, const double* src, double* plane) {
   for (std::int64_t q = 0; q < n; ++q) out[q] += masked(in[q], t.keep[static_cast<std::size_t>(q)]);
 }
 
-// x (N x (C*H*W)) = the sum of cols' elements onto the pixels unfold read them from.
-void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* cols, double* x) {
+// x (N x (C*H*W), or C x (N*H*W) when channel_major) = the sum of cols' elements onto the pixels
+// unfold read them from.
+void fold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
+                 const double* cols, double* x) {
   const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
@@ -209,7 +230,7 @@ void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* c
         const Run r = run_of(g, j);
         const Shifted tap = shifted ? shifted_tap(g, r, i) : Shifted{};
         for (std::int64_t n = 0; n < n_images; ++n, src += p) {
-          double* plane = x + n * g.channels * HW + c * HW;
+          double* plane = x + plane_at(g, n_images, channel_major, n, c);
           if (shifted) {
             fold_shifted(tap, src, plane);
             continue;
@@ -232,51 +253,65 @@ void fold_values(const Conv2dGeometry& g, std::int64_t n_images, const double* c
 const Conv2dGeometry& geometry(const Node& n) {
   return *static_cast<const Conv2dGeometry*>(n.params.record);
 }
+bool channel_major(const Node& n) { return n.params.ints[0] != 0; }
+// Images in the batch of an unfold or fold node: the columns' positions over those per image.
+std::int64_t images_of(const Node& op, const Node& cols) {
+  return cols.shape.dim(1) / detail::positions(geometry(op));
+}
 
 void unfold_forward(Tape& t, Node& out) {
   const Node& x = node_at(t, out.inputs[0]);
   out.value = allocate(t, out.shape.size());
-  unfold_values(geometry(out), x.shape.dim(0), x.value, out.value);
+  unfold_values(geometry(out), images_of(out, out), channel_major(out), x.value, out.value);
 }
 void unfold_tangent(Tape& t, Node& out) {
   const Node& x = node_at(t, out.inputs[0]);
   out.tangent = allocate(t, out.shape.size());
-  unfold_values(geometry(out), x.shape.dim(0), x.tangent, out.tangent);
+  unfold_values(geometry(out), images_of(out, out), channel_major(out), x.tangent, out.tangent);
 }
 void unfold_backward(BackwardContext& c) {
   c.accumulate(0, detail::fold(c.grad_output(),
-                               static_cast<const Conv2dGeometry*>(c.params().record)));
+                               static_cast<const Conv2dGeometry*>(c.params().record),
+                               c.params().ints[0] != 0));
 }
 const OpRule unfold_rule{"unfold", unfold_forward, unfold_tangent, unfold_backward};
 
 void fold_forward(Tape& t, Node& out) {
+  const Node& cols = node_at(t, out.inputs[0]);
   out.value = allocate(t, out.shape.size());
-  fold_values(geometry(out), out.shape.dim(0), node_at(t, out.inputs[0]).value, out.value);
+  fold_values(geometry(out), images_of(out, cols), channel_major(out), cols.value, out.value);
 }
 void fold_tangent(Tape& t, Node& out) {
+  const Node& cols = node_at(t, out.inputs[0]);
   out.tangent = allocate(t, out.shape.size());
-  fold_values(geometry(out), out.shape.dim(0), node_at(t, out.inputs[0]).tangent, out.tangent);
+  fold_values(geometry(out), images_of(out, cols), channel_major(out), cols.tangent, out.tangent);
 }
 void fold_backward(BackwardContext& c) {
   c.accumulate(0, detail::unfold(c.grad_output(),
-                                 static_cast<const Conv2dGeometry*>(c.params().record)));
+                                 static_cast<const Conv2dGeometry*>(c.params().record),
+                                 c.params().ints[0] != 0));
 }
 const OpRule fold_rule{"fold", fold_forward, fold_tangent, fold_backward};
 }  // namespace
 
 namespace detail {
-Var unfold(Var x, const Conv2dGeometry* g) {
+Var unfold(Var x, const Conv2dGeometry* g, bool channel_major) {
   Tape& t = x.tape();
-  const Shape out = Shape::matrix(patch_size(*g), x.shape().dim(0) * positions(*g));
+  const std::int64_t n = x.size() / image_size(*g);
+  const Shape out = Shape::matrix(patch_size(*g), n * positions(*g));
   OpParams p;
+  p.ints[0] = channel_major;
   p.record = g;
   return record(t, unfold_rule, {x}, out, p);
 }
 
-Var fold(Var cols, const Conv2dGeometry* g) {
+Var fold(Var cols, const Conv2dGeometry* g, bool channel_major) {
   Tape& t = cols.tape();
-  const Shape out = Shape::matrix(cols.shape().dim(1) / positions(*g), image_size(*g));
+  const std::int64_t n = cols.shape().dim(1) / positions(*g);
+  const Shape out = channel_major ? Shape::matrix(g->channels, n * g->height * g->width)
+                                  : Shape::matrix(n, image_size(*g));
   OpParams p;
+  p.ints[0] = channel_major;
   p.record = g;
   return record(t, fold_rule, {cols}, out, p);
 }

@@ -30,9 +30,14 @@ inline std::int64_t patch_size(const Conv2dGeometry& g) {
 }
 inline std::int64_t positions(const Conv2dGeometry& g) { return g.out_height() * g.out_width(); }
 
-/// unfold and fold with a geometry stored on x's tape (checked by the caller).
-Var unfold(Var x, const Conv2dGeometry* g);
-Var fold(Var cols, const Conv2dGeometry* g);
+/// unfold and fold with a geometry stored on x's tape (checked by the caller). With
+/// `channel_major` the images are held C x (N*H*W) (each row one channel of every image) instead
+/// of N x (C*H*W); the columns are the same either way.
+Var unfold(Var x, const Conv2dGeometry* g, bool channel_major = false);
+Var fold(Var cols, const Conv2dGeometry* g, bool channel_major = false);
+
+/// check_window for a channel-major batch x of C x (N*H*W).
+void check_channel_major(const Conv2dGeometry& g, const Shape& x, const char* op);
 
 }  // namespace pk::ad::detail
 

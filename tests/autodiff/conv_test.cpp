@@ -301,6 +301,16 @@ TEST(Conv, BadGeometriesAndShapesThrowShapeErrorNamingTheOp) {
   expect_shape_error("conv2d", {"larger than the padded image"}, [&] {
     conv2d(x, w, with([](Conv2dGeometry& g) { g.dilation_h = 3; }));
   });
+  // Channel-major: x must be C rows of whole images (here 2 x (N*35)).
+  expect_shape_error("conv2d_channel_major", {"(2, 71)", "channel-major"}, [&] {
+    conv2d_channel_major(t.variable(Tensor(Shape::matrix(2, 71), 1.0)), w, ok);
+  });
+  expect_shape_error("conv2d_channel_major", {"(3, 70)", "channel-major"}, [&] {
+    conv2d_channel_major(t.variable(Tensor(Shape::matrix(3, 70), 1.0)), w, ok);
+  });
+  expect_shape_error("conv2d_channel_major", {"(4)", "(3)"}, [&] {
+    conv2d_channel_major(x, w, t.variable(Tensor(Shape::vector(4), 1.0)), ok);
+  });
   expect_shape_error("unfold", {"2^31"}, [&] {
     unfold(x, with([](Conv2dGeometry& g) { g.kernel_w = std::int64_t{1} << 40; }));
   });

@@ -681,6 +681,23 @@ void conv_cases(std::vector<OpCase>& c) {
                  [g](Operands v) { return conv2d(v[0], v[1], g); },
                  [g](Plain v) { return ref::conv2d(v[0], v[1], nullptr, g); }});
   }
+  // The channel-major convolution against the same reference, its operand and result reordered:
+  // x channel-major is C x (N*H*W), the result out x (N*H'*W').
+  for (const Conv2dGeometry& g : {geometries[0], geometries[3], geometries[5], geometries[8]}) {
+    const std::int64_t p = g.out_height() * g.out_width();
+    auto reference = [g, p](Plain v, bool with_bias) {
+      const Tensor x = ref::transpose_blocks(v[0].reshaped(M(1, n * 70)), 2, n, 35).reshaped(M(n, 70));
+      const Tensor y = ref::conv2d(x, v[1], with_bias ? &v[2] : nullptr, g);
+      return ref::transpose_blocks(y.reshaped(M(1, y.size())), n, out, p).reshaped(M(out, n * p));
+    };
+    const Shape x = M(2, n * 35), w = M(out, 2 * g.kernel_h * g.kernel_w), b = V(out);
+    c.push_back({"conv2d_channel_major " + label(g), {x, w, b}, {kAny},
+                 [g](Operands v) { return conv2d_channel_major(v[0], v[1], v[2], g); },
+                 [reference](Plain v) { return reference(v, true); }});
+    c.push_back({"conv2d_channel_major without bias " + label(g), {x, w}, {kAny},
+                 [g](Operands v) { return conv2d_channel_major(v[0], v[1], g); },
+                 [reference](Plain v) { return reference(v, false); }});
+  }
   // One input channel and one output channel: the degenerate block sizes of transpose_blocks.
   {
     const Conv2dGeometry g{.channels = 1, .height = 4, .width = 3, .kernel_h = 2, .kernel_w = 2};
@@ -722,6 +739,19 @@ void conv_cases(std::vector<OpCase>& c) {
     c.push_back({"max_pool2d" + geo, {M(n, 70)}, {kAny},
                  [im, k, s](Operands v) { return max_pool2d(v[0], im, k, s); },
                  [im, k, s](Plain v) { return ref::max_pool2d(v[0], im, k, s); }});
+  }
+  // 2 x 2 windows tiling the planes exactly, in rows of 4 outputs (an odd count of them, so one
+  // is left after the pairs) and of 8.
+  for (const ImageShape& tiled : {ImageShape{1, 6, 8}, ImageShape{2, 2, 16}}) {
+    const std::string geo = " tiled " + std::to_string(tiled.channels) + "x" +
+                            std::to_string(tiled.height) + "x" + std::to_string(tiled.width);
+    const std::int64_t pixels = tiled.channels * tiled.height * tiled.width;
+    c.push_back({"avg_pool2d" + geo, {M(3, pixels)}, {kAny},
+                 [tiled](Operands v) { return avg_pool2d(v[0], tiled, 2); },
+                 [tiled](Plain v) { return ref::avg_pool2d(v[0], tiled, 2, 2); }});
+    c.push_back({"avg_pool2d_adjoint" + geo, {M(3, pixels / 4)}, {kAny},
+                 [tiled](Operands v) { return avg_pool2d_adjoint(v[0], tiled, 2); },
+                 [tiled](Plain v) { return ref::avg_pool2d_adjoint(v[0], tiled, 2, 2); }});
   }
   // The default stride is the kernel.
   c.push_back({"max_pool2d default stride", {M(n, 70)}, {kAny},
