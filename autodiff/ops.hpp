@@ -217,8 +217,7 @@ Var conv2d_channel_major(Var x, Var weight, Var bias, const Conv2dGeometry& g);
 Var avg_pool2d(Var x, const ImageShape& image, std::int64_t kernel, std::int64_t stride = 0);
 /// The adjoint of avg_pool2d: g (N x (C*H'*W')) spread back to N x (C*H*W), each window's pixels
 /// receiving g / k^2 (summed where windows overlap). Linear; its adjoint is avg_pool2d.
-Var avg_pool2d_adjoint(Var g, const ImageShape& image, std::int64_t kernel,
-                       std::int64_t stride = 0);
+Var avg_pool2d_adjoint(Var g, const ImageShape& image, std::int64_t kernel, std::int64_t stride = 0);
 /// Max pooling over kernel x kernel windows every `stride` pixels (0 means kernel), no padding:
 /// each output is the largest pixel of its window (the first in row-major order on ties, and NaN
 /// when the window holds one, as PyTorch). It is gather(x, argmax indices): the derivative routes

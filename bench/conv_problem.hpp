@@ -74,8 +74,13 @@ struct ConvProblem {
   }
 
   static Conv2dGeometry geometry(const Layer& l) {
-    return {.channels = l.in, .height = l.side, .width = l.side, .kernel_h = 3, .kernel_w = 3,
-            .padding_h = 1, .padding_w = 1};
+    return {.channels = l.in,
+            .height = l.side,
+            .width = l.side,
+            .kernel_h = 3,
+            .kernel_w = 3,
+            .padding_h = 1,
+            .padding_w = 1};
   }
 
   /// The loss 1/(2B) sum ||net(x) - target||^2 as a recorded function of the flat parameters.
@@ -94,8 +99,8 @@ struct ConvProblem {
       const Var weight = reshape(take(l.out * l.in * 9), Shape::matrix(l.out, l.in * 9));
       const Var bias = take(l.out);
       const Var a = tanh(conv2d_channel_major(h, weight, bias, geometry(l)));
-      const Var pooled = avg_pool2d(reshape(a, Shape::matrix(l.out * kBatch, l.side * l.side)),
-                                    {1, l.side, l.side}, 2);
+      const Var pooled =
+          avg_pool2d(reshape(a, Shape::matrix(l.out * kBatch, l.side * l.side)), {1, l.side, l.side}, 2);
       h = reshape(pooled, Shape::matrix(l.out, kBatch * l.side * l.side / 4));
     }
     h = transpose_blocks(reshape(h, Shape::matrix(1, h.size())), kConv2.out, kBatch, kFlat / kConv2.out);

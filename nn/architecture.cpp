@@ -96,15 +96,20 @@ LayerSpec parse_layer(std::string_view item, std::size_t index) {
     }
     l.kind = LayerKind::activation;
   }
-  if (open != std::string_view::npos && slots.empty()) throw SpecError(where + ": '" + name + "' takes no constants");
+  if (open != std::string_view::npos && slots.empty())
+    throw SpecError(where + ": '" + name + "' takes no constants");
   if (positional.size() > slots.size())
     throw SpecError(where + ": " + name + " takes at most " + std::to_string(slots.size()) + " constants");
   bool stride_given = false;
   auto set = [&](const std::string& slot, std::int64_t v) {
-    if (slot == "out") l.out = v;
-    else if (slot == "kernel") l.kernel = v;
-    else if (slot == "stride") (l.stride = v, stride_given = true);
-    else if (slot == "padding") l.padding = v;
+    if (slot == "out")
+      l.out = v;
+    else if (slot == "kernel")
+      l.kernel = v;
+    else if (slot == "stride")
+      (l.stride = v, stride_given = true);
+    else if (slot == "padding")
+      l.padding = v;
   };
   for (std::size_t i = 0; i < positional.size(); ++i) set(slots[i], positional[i]);
   for (const auto& [key, v] : named) {
@@ -118,11 +123,16 @@ LayerSpec parse_layer(std::string_view item, std::size_t index) {
     set(key, v);
   }
   const bool needs_out = l.kind == LayerKind::linear || l.kind == LayerKind::conv2d;
-  const bool needs_kernel = l.kind == LayerKind::conv2d || l.kind == LayerKind::avg_pool2d || l.kind == LayerKind::max_pool2d;
-  if (needs_out && positional.empty() && l.out == 0) throw SpecError(where + ": give the number of outputs, as in " + name + "(8" + (l.kind == LayerKind::conv2d ? ",3)" : ")"));
-  if (needs_kernel && l.kernel == 0 && !(l.kind == LayerKind::conv2d ? positional.size() >= 2 : !positional.empty()))
+  const bool needs_kernel =
+      l.kind == LayerKind::conv2d || l.kind == LayerKind::avg_pool2d || l.kind == LayerKind::max_pool2d;
+  if (needs_out && positional.empty() && l.out == 0)
+    throw SpecError(where + ": give the number of outputs, as in " + name + "(8" +
+                    (l.kind == LayerKind::conv2d ? ",3)" : ")"));
+  if (needs_kernel && l.kernel == 0 &&
+      !(l.kind == LayerKind::conv2d ? positional.size() >= 2 : !positional.empty()))
     throw SpecError(where + ": give the kernel size");
-  if ((l.kind == LayerKind::avg_pool2d || l.kind == LayerKind::max_pool2d) && !stride_given) l.stride = l.kernel;
+  if ((l.kind == LayerKind::avg_pool2d || l.kind == LayerKind::max_pool2d) && !stride_given)
+    l.stride = l.kernel;
   return l;
 }
 
@@ -130,9 +140,11 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
   ArchitectureShapes r;
   const std::vector<std::int64_t>& in = arch.input_shape;
   if (in.size() != 1 && in.size() != 3)
-    throw SpecError("input shape '" + shape_text(in) + "': give C x H x W for images or a width F for vectors");
+    throw SpecError("input shape '" + shape_text(in) +
+                    "': give C x H x W for images or a width F for vectors");
   for (const std::int64_t v : in)
-    if (v <= 0 || v > kMaxElements) throw SpecError("input shape '" + shape_text(in) + "': extents must be positive");
+    if (v <= 0 || v > kMaxElements)
+      throw SpecError("input shape '" + shape_text(in) + "': extents must be positive");
   if (product(in) > kMaxElements) throw SpecError("input shape '" + shape_text(in) + "' is too large");
   if (arch.layers.empty()) throw SpecError("a model needs at least one layer");
   r.input_size = product(in);
@@ -145,15 +157,18 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
         throw SpecError(where + ": " + what + " must be a positive integer, got " + std::to_string(v));
     };
     auto check_in = [&](std::int64_t actual, const char* what) {
-      if (l.in == 0 && fill) l.in = actual;
+      if (l.in == 0 && fill)
+        l.in = actual;
       else if (l.in != actual)
-        throw SpecError(where + ": takes " + std::to_string(l.in) + " " + what + " but its input has " + std::to_string(actual));
+        throw SpecError(where + ": takes " + std::to_string(l.in) + " " + what + " but its input has " +
+                        std::to_string(actual));
     };
     switch (l.kind) {
       case LayerKind::linear: {
         positive(l.out, "the output width");
         if (s.size() != 1)
-          throw SpecError(where + ": takes a vector but its input is an image " + shape_text(s) + " (add flatten before it)");
+          throw SpecError(where + ": takes a vector but its input is an image " + shape_text(s) +
+                          " (add flatten before it)");
         check_in(s[0], "features");
         if (l.in * l.out > kMaxElements) throw SpecError(where + ": too many weights");
         r.parameter_count += (l.in + 1) * l.out;
@@ -164,18 +179,22 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
         positive(l.out, "the output channels");
         positive(l.kernel, "the kernel");
         positive(l.stride, "the stride");
-        if (l.padding < 0 || l.padding > kMaxElements) throw SpecError(where + ": the padding must not be negative");
-        if (s.size() != 3) throw SpecError(where + ": takes images (C x H x W) but its input is a vector of " + shape_text(s));
+        if (l.padding < 0 || l.padding > kMaxElements)
+          throw SpecError(where + ": the padding must not be negative");
+        if (s.size() != 3)
+          throw SpecError(where + ": takes images (C x H x W) but its input is a vector of " + shape_text(s));
         check_in(s[0], "channels");
         if (l.kernel > s[1] + 2 * l.padding || l.kernel > s[2] + 2 * l.padding)
-          throw SpecError(where + ": kernel " + std::to_string(l.kernel) + " is larger than its (padded) input " +
-                          shape_text(s));
+          throw SpecError(where + ": kernel " + std::to_string(l.kernel) +
+                          " is larger than its (padded) input " + shape_text(s));
         // In double: four factors of up to 2^31 would overflow an int64 before the comparison.
         if (static_cast<double>(l.out) * static_cast<double>(l.in) * static_cast<double>(l.kernel) *
-                static_cast<double>(l.kernel) > static_cast<double>(kMaxElements))
+                static_cast<double>(l.kernel) >
+            static_cast<double>(kMaxElements))
           throw SpecError(where + ": too many weights");
         r.parameter_count += l.out * l.in * l.kernel * l.kernel + l.out;
-        s = {l.out, (s[1] + 2 * l.padding - l.kernel) / l.stride + 1, (s[2] + 2 * l.padding - l.kernel) / l.stride + 1};
+        s = {l.out, (s[1] + 2 * l.padding - l.kernel) / l.stride + 1,
+             (s[2] + 2 * l.padding - l.kernel) / l.stride + 1};
         if (product(s) > kMaxElements) throw SpecError(where + ": output too large");
         break;
       }
@@ -183,10 +202,12 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
       case LayerKind::max_pool2d: {
         positive(l.kernel, "the kernel");
         positive(l.stride, "the stride");
-        if (s.size() != 3) throw SpecError(where + ": takes images (C x H x W) but its input is a vector of " + shape_text(s));
+        if (s.size() != 3)
+          throw SpecError(where + ": takes images (C x H x W) but its input is a vector of " + shape_text(s));
         if (l.in != 0 && !fill) throw SpecError(where + ": has no input count");
         if (l.kernel > s[1] || l.kernel > s[2])
-          throw SpecError(where + ": kernel " + std::to_string(l.kernel) + " is larger than its input " + shape_text(s));
+          throw SpecError(where + ": kernel " + std::to_string(l.kernel) + " is larger than its input " +
+                          shape_text(s));
         s = {s[0], (s[1] - l.kernel) / l.stride + 1, (s[2] - l.kernel) / l.stride + 1};
         break;
       }
@@ -201,7 +222,8 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
   if (s.size() != 1)
     throw SpecError(layer_name(arch.layers.size() - 1, arch.layers.back()) + ": the model ends with images " +
                     shape_text(s) + "; end with flatten (and a linear layer) to give a vector of outputs");
-  if (r.parameter_count == 0) throw SpecError("model '" + arch.str() + "': has no parameters (no linear or conv2d layer)");
+  if (r.parameter_count == 0)
+    throw SpecError("model '" + arch.str() + "': has no parameters (no linear or conv2d layer)");
   r.output_size = s[0];
   return r;
 }
@@ -210,28 +232,37 @@ ArchitectureShapes infer(Architecture& arch, bool fill) {
 
 std::string LayerSpec::type_name() const {
   switch (kind) {
-    case LayerKind::linear: return "linear";
-    case LayerKind::conv2d: return "conv2d";
-    case LayerKind::avg_pool2d: return "avg_pool2d";
-    case LayerKind::max_pool2d: return "max_pool2d";
-    case LayerKind::flatten: return "flatten";
-    case LayerKind::activation: break;
+    case LayerKind::linear:
+      return "linear";
+    case LayerKind::conv2d:
+      return "conv2d";
+    case LayerKind::avg_pool2d:
+      return "avg_pool2d";
+    case LayerKind::max_pool2d:
+      return "max_pool2d";
+    case LayerKind::flatten:
+      return "flatten";
+    case LayerKind::activation:
+      break;
   }
   return std::string(activation_name(activation));
 }
 
 std::string LayerSpec::str() const {
   switch (kind) {
-    case LayerKind::linear: return "linear(" + std::to_string(out) + ")";
+    case LayerKind::linear:
+      return "linear(" + std::to_string(out) + ")";
     case LayerKind::conv2d:
       return "conv2d(" + std::to_string(out) + "," + std::to_string(kernel) +
              (stride != 1 ? ",stride=" + std::to_string(stride) : "") +
              (padding != 0 ? ",padding=" + std::to_string(padding) : "") + ")";
     case LayerKind::avg_pool2d:
     case LayerKind::max_pool2d:
-      return type_name() + "(" + std::to_string(kernel) + (stride != kernel ? ",stride=" + std::to_string(stride) : "") + ")";
+      return type_name() + "(" + std::to_string(kernel) +
+             (stride != kernel ? ",stride=" + std::to_string(stride) : "") + ")";
     case LayerKind::flatten:
-    case LayerKind::activation: break;
+    case LayerKind::activation:
+      break;
   }
   return type_name();
 }
@@ -278,7 +309,8 @@ std::vector<std::int64_t> parse_input_shape(std::string_view text) {
     std::int64_t v = 0;
     const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
     if (part.empty() || ec != std::errc() || end != part.data() + part.size() || v <= 0)
-      throw SpecError("input shape '" + std::string(text) + "': '" + std::string(part) + "' is not a positive integer");
+      throw SpecError("input shape '" + std::string(text) + "': '" + std::string(part) +
+                      "' is not a positive integer");
     shape.push_back(v);
     if (x == std::string_view::npos) break;
     rest.remove_prefix(x + 1);
@@ -295,12 +327,15 @@ Architecture parse_architecture(std::string_view layers, std::vector<std::int64_
   int depth = 0;
   for (std::size_t i = 0; i <= layers.size(); ++i) {
     const char c = i < layers.size() ? layers[i] : ',';
-    if (c == '(') ++depth;
-    else if (c == ')') --depth;
+    if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
     if (c != ',' || depth > 0) continue;
     const std::string_view item = trim(layers.substr(start, i - start));
     if (item.empty())
-      throw SpecError("layer " + std::to_string(arch.layers.size()) + " of '" + std::string(layers) + "' is empty");
+      throw SpecError("layer " + std::to_string(arch.layers.size()) + " of '" + std::string(layers) +
+                      "' is empty");
     arch.layers.push_back(parse_layer(item, arch.layers.size()));
     start = i + 1;
   }
@@ -355,7 +390,8 @@ Model sequential(const Architecture& arch, std::string name) {
     } else if (l.kind == LayerKind::conv2d) {
       const std::int64_t taps = l.kernel * l.kernel;
       // PyTorch's fans of a conv weight: in*k*k and out*k*k.
-      layout.add(name + ".weight", ad::Shape::matrix(l.out, l.in * taps), BlockRole::weight, l.in * taps, l.out * taps);
+      layout.add(name + ".weight", ad::Shape::matrix(l.out, l.in * taps), BlockRole::weight, l.in * taps,
+                 l.out * taps);
       layout.add(name + ".bias", ad::Shape::vector(l.out), BlockRole::bias, l.in * taps, l.out * taps);
       ++unit;
       st.geometry.channels = s[0];
@@ -424,9 +460,11 @@ Model sequential(const Architecture& arch, std::string name) {
             h = ad::avg_pool2d(h, st.image, st.layer.kernel, st.layer.stride);
             break;
           }
-          planes([&](ad::Var v, const ad::ImageShape& one) {
-            return ad::avg_pool2d(v, one, st.layer.kernel, st.layer.stride);
-          }, st);
+          planes(
+              [&](ad::Var v, const ad::ImageShape& one) {
+                return ad::avg_pool2d(v, one, st.layer.kernel, st.layer.stride);
+              },
+              st);
           plane = st.plane;
           break;
         case LayerKind::max_pool2d:
@@ -434,13 +472,19 @@ Model sequential(const Architecture& arch, std::string name) {
             h = ad::max_pool2d(h, st.image, st.layer.kernel, st.layer.stride);
             break;
           }
-          planes([&](ad::Var v, const ad::ImageShape& one) {
-            return ad::max_pool2d(v, one, st.layer.kernel, st.layer.stride);
-          }, st);
+          planes(
+              [&](ad::Var v, const ad::ImageShape& one) {
+                return ad::max_pool2d(v, one, st.layer.kernel, st.layer.stride);
+              },
+              st);
           plane = st.plane;
           break;
-        case LayerKind::flatten: image_major(); break;  // image-major rows are PyTorch's flatten
-        case LayerKind::activation: h = activate(st.layer.activation, h); break;
+        case LayerKind::flatten:
+          image_major();
+          break;  // image-major rows are PyTorch's flatten
+        case LayerKind::activation:
+          h = activate(st.layer.activation, h);
+          break;
       }
     }
     image_major();

@@ -15,9 +15,7 @@
 
 namespace pk::ad {
 namespace {
-const Conv2dGeometry& geometry(const Node& n) {
-  return *static_cast<const Conv2dGeometry*>(n.params.record);
-}
+const Conv2dGeometry& geometry(const Node& n) { return *static_cast<const Conv2dGeometry*>(n.params.record); }
 
 // Each output adds its window in row-major order and divides by k^2, as PyTorch does. The
 // 2 x 2, stride 2 window, by far the commonest, gets a loop of its own with the window unrolled:
@@ -169,8 +167,7 @@ void spread_values(const Conv2dGeometry& g, std::int64_t planes, const double* g
 }
 
 std::int64_t planes_of(const Node& image_side) {
-  return image_side.shape.dim(0) *
-         static_cast<const Conv2dGeometry*>(image_side.params.record)->channels;
+  return image_side.shape.dim(0) * static_cast<const Conv2dGeometry*>(image_side.params.record)->channels;
 }
 
 Var pool(Var x, const Conv2dGeometry* g);
@@ -206,14 +203,13 @@ Var pool(Var x, const Conv2dGeometry* g) {
   OpParams p;
   p.record = g;
   return record(x.tape(), pool_rule, {x},
-                         Shape::matrix(x.shape().dim(0), g->channels * detail::positions(*g)), p);
+                Shape::matrix(x.shape().dim(0), g->channels * detail::positions(*g)), p);
 }
 
 Var spread(Var gy, const Conv2dGeometry* g) {
   OpParams p;
   p.record = g;
-  return record(gy.tape(), spread_rule, {gy},
-                          Shape::matrix(gy.shape().dim(0), detail::image_size(*g)), p);
+  return record(gy.tape(), spread_rule, {gy}, Shape::matrix(gy.shape().dim(0), detail::image_size(*g)), p);
 }
 }  // namespace
 

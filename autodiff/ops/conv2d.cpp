@@ -16,8 +16,7 @@
 
 namespace pk::ad {
 namespace {
-Var convolve(Tape& t, Var x, Var weight, const Var* bias, const Conv2dGeometry& g,
-             bool channel_major) {
+Var convolve(Tape& t, Var x, Var weight, const Var* bias, const Conv2dGeometry& g, bool channel_major) {
   const char* op = channel_major ? "conv2d_channel_major" : "conv2d";
   if (channel_major)
     detail::check_channel_major(g, x.shape(), op);

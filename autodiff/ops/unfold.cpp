@@ -20,13 +20,10 @@ namespace pk::ad {
 namespace detail {
 
 std::string describe(const Conv2dGeometry& g) {
-  auto pair = [](std::int64_t a, std::int64_t b) {
-    return std::to_string(a) + " x " + std::to_string(b);
-  };
-  return "channels " + std::to_string(g.channels) + ", image " + pair(g.height, g.width) +
-         ", kernel " + pair(g.kernel_h, g.kernel_w) + ", stride " + pair(g.stride_h, g.stride_w) +
-         ", padding " + pair(g.padding_h, g.padding_w) + ", dilation " +
-         pair(g.dilation_h, g.dilation_w);
+  auto pair = [](std::int64_t a, std::int64_t b) { return std::to_string(a) + " x " + std::to_string(b); };
+  return "channels " + std::to_string(g.channels) + ", image " + pair(g.height, g.width) + ", kernel " +
+         pair(g.kernel_h, g.kernel_w) + ", stride " + pair(g.stride_h, g.stride_w) + ", padding " +
+         pair(g.padding_h, g.padding_w) + ", dilation " + pair(g.dilation_h, g.dilation_w);
 }
 
 void check_geometry(const Conv2dGeometry& g, const Shape& operand, const char* op) {
@@ -35,8 +32,8 @@ void check_geometry(const Conv2dGeometry& g, const Shape& operand, const char* o
                      operand.str() + ")");
   };
   constexpr std::int64_t kLimit = std::int64_t{1} << 31;
-  for (const std::int64_t v : {g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h,
-                               g.stride_w, g.dilation_h, g.dilation_w})
+  for (const std::int64_t v : {g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w,
+                               g.dilation_h, g.dilation_w})
     if (v < 1 || v >= kLimit) fail("extents, kernel, stride and dilation must lie in [1, 2^31)");
   if (g.padding_h < 0 || g.padding_w < 0 || g.padding_h >= kLimit || g.padding_w >= kLimit)
     fail("padding must lie in [0, 2^31)");
@@ -56,8 +53,8 @@ void check_window(const Conv2dGeometry& g, const Shape& x, const char* op) {
   std::int64_t rows = 0;
   if (x.rank != 2 || x.dim(1) != image_size(g))
     throw ShapeError(std::string(op) + ": expected a matrix with one image of " +
-                     std::to_string(image_size(g)) + " pixels per row, got shape " + x.str() +
-                     " (" + describe(g) + ")");
+                     std::to_string(image_size(g)) + " pixels per row, got shape " + x.str() + " (" +
+                     describe(g) + ")");
   if (__builtin_mul_overflow(x.dim(0), positions(g), &rows) ||
       __builtin_mul_overflow(rows, patch_size(g), &rows) || rows > Shape::kMaxSize)
     throw ShapeError(std::string(op) + ": unfolding shape " + x.str() +
@@ -68,10 +65,9 @@ void check_channel_major(const Conv2dGeometry& g, const Shape& x, const char* op
   check_geometry(g, x, op);
   const std::int64_t plane = g.height * g.width;
   if (x.rank != 2 || x.dim(0) != g.channels || x.dim(1) % plane != 0)
-    throw ShapeError(std::string(op) + ": expected a channel-major batch, " +
-                     std::to_string(g.channels) + " rows of whole images of " +
-                     std::to_string(plane) + " pixels, got shape " + x.str() + " (" + describe(g) +
-                     ")");
+    throw ShapeError(std::string(op) + ": expected a channel-major batch, " + std::to_string(g.channels) +
+                     " rows of whole images of " + std::to_string(plane) + " pixels, got shape " + x.str() +
+                     " (" + describe(g) + ")");
   check_window(g, Shape::matrix(x.dim(1) / plane, image_size(g)), op);
 }
 
@@ -161,14 +157,14 @@ void unfold_shifted(const Shifted& t, std::int64_t p, const double* plane, doubl
 
 // Where plane (image n, channel c) starts: images of C planes one after another (image-major,
 // N x (C*H*W)), or channels of N planes one after another (channel-major, C x (N*H*W)).
-std::int64_t plane_at(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
-                      std::int64_t n, std::int64_t c) {
+std::int64_t plane_at(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major, std::int64_t n,
+                      std::int64_t c) {
   return (channel_major ? c * n_images + n : n * g.channels + c) * g.height * g.width;
 }
 
 // cols ((C*kh*kw) x (N*P)) from x (N x (C*H*W), or C x (N*H*W) when channel_major).
-void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
-                   const double* x, double* cols) {
+void unfold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major, const double* x,
+                   double* cols) {
   const std::int64_t H = g.height, W = g.width, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
@@ -217,8 +213,8 @@ void fold_shifted(const Shifted& t, const double* src, double* plane) {
 
 // x (N x (C*H*W), or C x (N*H*W) when channel_major) = the sum of cols' elements onto the pixels
 // unfold read them from.
-void fold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major,
-                 const double* cols, double* x) {
+void fold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_major, const double* cols,
+                 double* x) {
   const std::int64_t H = g.height, W = g.width, HW = H * W, sw = g.stride_w;
   const std::int64_t oh_n = g.out_height(), ow_n = g.out_width(), p = oh_n * ow_n;
   const bool shifted = g.stride_h == 1 && sw == 1 && ow_n == W;
@@ -250,9 +246,7 @@ void fold_values(const Conv2dGeometry& g, std::int64_t n_images, bool channel_ma
       }
 }
 
-const Conv2dGeometry& geometry(const Node& n) {
-  return *static_cast<const Conv2dGeometry*>(n.params.record);
-}
+const Conv2dGeometry& geometry(const Node& n) { return *static_cast<const Conv2dGeometry*>(n.params.record); }
 bool channel_major(const Node& n) { return n.params.ints[0] != 0; }
 // Images in the batch of an unfold or fold node: the columns' positions over those per image.
 std::int64_t images_of(const Node& op, const Node& cols) {
@@ -270,8 +264,7 @@ void unfold_tangent(Tape& t, Node& out) {
   unfold_values(geometry(out), images_of(out, out), channel_major(out), x.tangent, out.tangent);
 }
 void unfold_backward(BackwardContext& c) {
-  c.accumulate(0, detail::fold(c.grad_output(),
-                               static_cast<const Conv2dGeometry*>(c.params().record),
+  c.accumulate(0, detail::fold(c.grad_output(), static_cast<const Conv2dGeometry*>(c.params().record),
                                c.params().ints[0] != 0));
 }
 const OpRule unfold_rule{"unfold", unfold_forward, unfold_tangent, unfold_backward};
@@ -287,8 +280,7 @@ void fold_tangent(Tape& t, Node& out) {
   fold_values(geometry(out), images_of(out, cols), channel_major(out), cols.tangent, out.tangent);
 }
 void fold_backward(BackwardContext& c) {
-  c.accumulate(0, detail::unfold(c.grad_output(),
-                                 static_cast<const Conv2dGeometry*>(c.params().record),
+  c.accumulate(0, detail::unfold(c.grad_output(), static_cast<const Conv2dGeometry*>(c.params().record),
                                  c.params().ints[0] != 0));
 }
 const OpRule fold_rule{"fold", fold_forward, fold_tangent, fold_backward};
@@ -308,8 +300,8 @@ Var unfold(Var x, const Conv2dGeometry* g, bool channel_major) {
 Var fold(Var cols, const Conv2dGeometry* g, bool channel_major) {
   Tape& t = cols.tape();
   const std::int64_t n = cols.shape().dim(1) / positions(*g);
-  const Shape out = channel_major ? Shape::matrix(g->channels, n * g->height * g->width)
-                                  : Shape::matrix(n, image_size(*g));
+  const Shape out =
+      channel_major ? Shape::matrix(g->channels, n * g->height * g->width) : Shape::matrix(n, image_size(*g));
   OpParams p;
   p.ints[0] = channel_major;
   p.record = g;
@@ -330,8 +322,8 @@ Var fold(Var cols, const Conv2dGeometry& g) {
   const std::int64_t p = detail::positions(g);
   if (s.rank != 2 || s.dim(0) != detail::patch_size(g) || s.dim(1) % p != 0)
     throw ShapeError("fold: columns of shape " + s.str() + " are not " +
-                     std::to_string(detail::patch_size(g)) + " taps x whole images of " +
-                     std::to_string(p) + " positions (" + detail::describe(g) + ")");
+                     std::to_string(detail::patch_size(g)) + " taps x whole images of " + std::to_string(p) +
+                     " positions (" + detail::describe(g) + ")");
   return detail::fold(cols, store(t, g));
 }
 }  // namespace pk::ad

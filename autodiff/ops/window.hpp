@@ -25,9 +25,7 @@ std::string describe(const Conv2dGeometry& g);
 
 /// Pixels per image (C*H*W) and window taps per output position (C*kh*kw).
 inline std::int64_t image_size(const Conv2dGeometry& g) { return g.channels * g.height * g.width; }
-inline std::int64_t patch_size(const Conv2dGeometry& g) {
-  return g.channels * g.kernel_h * g.kernel_w;
-}
+inline std::int64_t patch_size(const Conv2dGeometry& g) { return g.channels * g.kernel_h * g.kernel_w; }
 inline std::int64_t positions(const Conv2dGeometry& g) { return g.out_height() * g.out_width(); }
 
 /// unfold and fold with a geometry stored on x's tape (checked by the caller). With
@@ -47,11 +45,15 @@ namespace pk::ad::detail {
 Var gather_unchecked(Var x, Var index);
 
 /// The geometry of a pooling window: kernel x kernel every stride pixels (0: kernel), no padding.
-inline Conv2dGeometry pool_geometry(const ImageShape& image, std::int64_t kernel,
-                                    std::int64_t stride) {
+inline Conv2dGeometry pool_geometry(const ImageShape& image, std::int64_t kernel, std::int64_t stride) {
   const std::int64_t s = stride == 0 ? kernel : stride;
-  return {.channels = image.channels, .height = image.height, .width = image.width,
-          .kernel_h = kernel, .kernel_w = kernel, .stride_h = s, .stride_w = s};
+  return {.channels = image.channels,
+          .height = image.height,
+          .width = image.width,
+          .kernel_h = kernel,
+          .kernel_w = kernel,
+          .stride_h = s,
+          .stride_w = s};
 }
 
 }  // namespace pk::ad::detail

@@ -58,8 +58,15 @@ TEST(Conv, PaddingAndStrideByHand) {
   Tape t;
   const Var x = t.variable(Tensor::matrix(1, 9, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
   const Var w = t.variable(Tensor::matrix(1, 4, {1, 2, 3, 4}));
-  const Conv2dGeometry g{.channels = 1, .height = 3, .width = 3, .kernel_h = 2, .kernel_w = 2,
-                         .stride_h = 2, .stride_w = 2, .padding_h = 1, .padding_w = 1};
+  const Conv2dGeometry g{.channels = 1,
+                         .height = 3,
+                         .width = 3,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .padding_h = 1,
+                         .padding_w = 1};
   const Var y = conv2d(x, w, g);
   // (0,0): 1*4; (0,1): 2*3 + 3*4; (1,0): 4*2 + 7*4; (1,1): 5*1 + 6*2 + 8*3 + 9*4.
   expect_values(y.value(), {4, 18, 36, 77}, 0.0, "y");
@@ -86,11 +93,12 @@ TEST(Conv, MaxPoolTieRoutesToTheFirstMaximum) {
   Tensor h(Shape::matrix(8, 8));
   h(1, 1) = 2.0;
   h(6, 6) = 2.0;
-  pk::ad::test::expect_ad(
-      "sum(max_pool^2) at a tie",
-      [](Var v) { return sum(square(max_pool2d(v, {1, 2, 4}, 2))); },
-      Tensor::matrix(1, 8, {1, 3, 3, 0, 3, 2, 5, 5}),
-      {.finite_differences = false, .hessian = h});
+  pk::ad::test::expect_ad("sum(max_pool^2) at a tie",
+                          [](Var v) {
+                            return sum(square(max_pool2d(v, {1, 2, 4}, 2)));
+                          },
+                          Tensor::matrix(1, 8, {1, 3, 3, 0, 3, 2, 5, 5}),
+                          {.finite_differences = false, .hessian = h});
 }
 
 // [1 2 3; 4 5 6] averaged over 2 x 2 windows with stride 1: (1+2+4+5)/4 = 3 and (2+3+5+6)/4 = 4.
@@ -170,9 +178,16 @@ TEST(Conv, AgreesWithPyTorch) {
     std::vector<Var> wrt = {x};
     if (f.op == "conv2d") {
       ++conv;
-      const Conv2dGeometry geo{.channels = g[1], .height = g[2], .width = g[3], .kernel_h = g[5],
-                               .kernel_w = g[6], .stride_h = g[7], .stride_w = g[8],
-                               .padding_h = g[9], .padding_w = g[10], .dilation_h = g[11],
+      const Conv2dGeometry geo{.channels = g[1],
+                               .height = g[2],
+                               .width = g[3],
+                               .kernel_h = g[5],
+                               .kernel_w = g[6],
+                               .stride_h = g[7],
+                               .stride_w = g[8],
+                               .padding_h = g[9],
+                               .padding_w = g[10],
+                               .dilation_h = g[11],
                                .dilation_w = g[12]};
       const Var w = t.variable(matrix_of(f.tensors.at("weight"), g[4]));
       wrt.push_back(w);
@@ -207,8 +222,8 @@ TEST(Conv, AgreesWithPyTorch) {
 // differences of the Hessian-vector product H v along u. Differences of a quantity the second-order
 // rules compute check the third-order one independently of it.
 TEST(Conv, ThirdDerivativeThroughASmallNetMatchesDifferencesOfHvps) {
-  const Conv2dGeometry geo{.channels = 1, .height = 4, .width = 4, .kernel_h = 3, .kernel_w = 3,
-                           .padding_h = 1, .padding_w = 1};
+  const Conv2dGeometry geo{
+      .channels = 1, .height = 4, .width = 4, .kernel_h = 3, .kernel_w = 3, .padding_h = 1, .padding_w = 1};
   auto net = [geo](Var w) {
     const Var image = reshape(slice(w, 0, 16), Shape::matrix(1, 16));
     const Var weight = reshape(slice(w, 16, 34), Shape::matrix(2, 9));
@@ -277,49 +292,35 @@ TEST(Conv, BadGeometriesAndShapesThrowShapeErrorNamingTheOp) {
     edit(g);
     return g;
   };
-  expect_shape_error("conv2d", {"(3, 17)"}, [&] {
-    conv2d(x, t.variable(Tensor(Shape::matrix(3, 17), 1.0)), ok);
-  });
-  expect_shape_error("conv2d", {"(4)", "(3)"}, [&] {
-    conv2d(x, w, t.variable(Tensor(Shape::vector(4), 1.0)), ok);
-  });
-  expect_shape_error("conv2d", {"(2, 71)"}, [&] {
-    conv2d(t.variable(Tensor(Shape::matrix(2, 71), 1.0)), w, ok);
-  });
-  expect_shape_error("conv2d", {"(70)"}, [&] {
-    conv2d(t.variable(Tensor(Shape::vector(70), 1.0)), w, ok);
-  });
-  expect_shape_error("conv2d", {"stride 0"}, [&] {
-    conv2d(x, w, with([](Conv2dGeometry& g) { g.stride_h = 0; }));
-  });
-  expect_shape_error("conv2d", {"padding 0 x -1"}, [&] {
-    conv2d(x, w, with([](Conv2dGeometry& g) { g.padding_w = -1; }));
-  });
-  expect_shape_error("conv2d", {"dilation 1 x 0"}, [&] {
-    conv2d(x, w, with([](Conv2dGeometry& g) { g.dilation_w = 0; }));
-  });
-  expect_shape_error("conv2d", {"larger than the padded image"}, [&] {
-    conv2d(x, w, with([](Conv2dGeometry& g) { g.dilation_h = 3; }));
-  });
+  expect_shape_error("conv2d", {"(3, 17)"},
+                     [&] { conv2d(x, t.variable(Tensor(Shape::matrix(3, 17), 1.0)), ok); });
+  expect_shape_error("conv2d", {"(4)", "(3)"},
+                     [&] { conv2d(x, w, t.variable(Tensor(Shape::vector(4), 1.0)), ok); });
+  expect_shape_error("conv2d", {"(2, 71)"},
+                     [&] { conv2d(t.variable(Tensor(Shape::matrix(2, 71), 1.0)), w, ok); });
+  expect_shape_error("conv2d", {"(70)"}, [&] { conv2d(t.variable(Tensor(Shape::vector(70), 1.0)), w, ok); });
+  expect_shape_error("conv2d", {"stride 0"},
+                     [&] { conv2d(x, w, with([](Conv2dGeometry& g) { g.stride_h = 0; })); });
+  expect_shape_error("conv2d", {"padding 0 x -1"},
+                     [&] { conv2d(x, w, with([](Conv2dGeometry& g) { g.padding_w = -1; })); });
+  expect_shape_error("conv2d", {"dilation 1 x 0"},
+                     [&] { conv2d(x, w, with([](Conv2dGeometry& g) { g.dilation_w = 0; })); });
+  expect_shape_error("conv2d", {"larger than the padded image"},
+                     [&] { conv2d(x, w, with([](Conv2dGeometry& g) { g.dilation_h = 3; })); });
   // Channel-major: x must be C rows of whole images (here 2 x (N*35)).
-  expect_shape_error("conv2d_channel_major", {"(2, 71)", "channel-major"}, [&] {
-    conv2d_channel_major(t.variable(Tensor(Shape::matrix(2, 71), 1.0)), w, ok);
-  });
-  expect_shape_error("conv2d_channel_major", {"(3, 70)", "channel-major"}, [&] {
-    conv2d_channel_major(t.variable(Tensor(Shape::matrix(3, 70), 1.0)), w, ok);
-  });
-  expect_shape_error("conv2d_channel_major", {"(4)", "(3)"}, [&] {
-    conv2d_channel_major(x, w, t.variable(Tensor(Shape::vector(4), 1.0)), ok);
-  });
-  expect_shape_error("unfold", {"2^31"}, [&] {
-    unfold(x, with([](Conv2dGeometry& g) { g.kernel_w = std::int64_t{1} << 40; }));
-  });
+  expect_shape_error("conv2d_channel_major", {"(2, 71)", "channel-major"},
+                     [&] { conv2d_channel_major(t.variable(Tensor(Shape::matrix(2, 71), 1.0)), w, ok); });
+  expect_shape_error("conv2d_channel_major", {"(3, 70)", "channel-major"},
+                     [&] { conv2d_channel_major(t.variable(Tensor(Shape::matrix(3, 70), 1.0)), w, ok); });
+  expect_shape_error("conv2d_channel_major", {"(4)", "(3)"},
+                     [&] { conv2d_channel_major(x, w, t.variable(Tensor(Shape::vector(4), 1.0)), ok); });
+  expect_shape_error("unfold", {"2^31"},
+                     [&] { unfold(x, with([](Conv2dGeometry& g) { g.kernel_w = std::int64_t{1} << 40; })); });
   expect_shape_error("unfold", {"Shape::kMaxSize"}, [&] {
     // Every field below 2^31, but the window count times the batch overflows.
     const std::int64_t big = (std::int64_t{1} << 31) - 1;
     unfold(t.variable(Tensor(Shape::matrix(1, 1), 1.0)),
-           {.height = 1, .width = 1, .kernel_h = 1, .kernel_w = 1, .padding_h = big,
-            .padding_w = big});
+           {.height = 1, .width = 1, .kernel_h = 1, .kernel_w = 1, .padding_h = big, .padding_w = big});
   });
   expect_shape_error("fold", {"(18, 7)"}, [&] { fold(t.variable(Tensor(Shape::matrix(18, 7), 1.0)), ok); });
   expect_shape_error("fold", {"(17, 30)"}, [&] { fold(t.variable(Tensor(Shape::matrix(17, 30), 1.0)), ok); });
@@ -332,19 +333,13 @@ TEST(Conv, BadGeometriesAndShapesThrowShapeErrorNamingTheOp) {
   expect_shape_error("avg_pool2d", {"stride -1"}, [&] { avg_pool2d(x, {2, 5, 7}, 2, -1); });
   expect_shape_error("avg_pool2d_adjoint", {"(2, 70)"}, [&] { avg_pool2d_adjoint(x, {2, 5, 7}, 2); });
   expect_shape_error("max_pool2d", {"(2, 70)"}, [&] { max_pool2d(x, {7, 5, 2}, 3); });
-  expect_shape_error("gather", {"(2, 70)"}, [&] {
-    gather(x, t.constant(Tensor::vector({0, 140})));
-  });
-  expect_shape_error("gather", {"(2, 70)"}, [&] {
-    gather(x, t.constant(Tensor::vector({0.5})));
-  });
+  expect_shape_error("gather", {"(2, 70)"}, [&] { gather(x, t.constant(Tensor::vector({0, 140}))); });
+  expect_shape_error("gather", {"(2, 70)"}, [&] { gather(x, t.constant(Tensor::vector({0.5}))); });
   expect_shape_error("scatter_add", {"(3)", "(2)"}, [&] {
-    scatter_add(t.variable(Tensor::vector({1, 2, 3})), t.constant(Tensor::vector({0, 1})),
-                Shape::vector(4));
+    scatter_add(t.variable(Tensor::vector({1, 2, 3})), t.constant(Tensor::vector({0, 1})), Shape::vector(4));
   });
   expect_shape_error("scatter_add", {"(4)"}, [&] {
-    scatter_add(t.variable(Tensor::vector({1, 2})), t.constant(Tensor::vector({0, -1})),
-                Shape::vector(4));
+    scatter_add(t.variable(Tensor::vector({1, 2})), t.constant(Tensor::vector({0, -1})), Shape::vector(4));
   });
 }
 
@@ -355,8 +350,16 @@ TEST(Conv, GeometryRecordsFollowTheTapeThroughRewind) {
   const Var x = t.variable(Tensor::matrix(1, 9, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
   const Var w = t.variable(Tensor::matrix(1, 4, {1, 2, 3, 4}));
   const Tape::Mark m = t.mark();
-  conv2d(x, w, {.channels = 1, .height = 3, .width = 3, .kernel_h = 2, .kernel_w = 2,
-                .stride_h = 2, .stride_w = 2, .padding_h = 1, .padding_w = 1});
+  conv2d(x, w,
+         {.channels = 1,
+          .height = 3,
+          .width = 3,
+          .kernel_h = 2,
+          .kernel_w = 2,
+          .stride_h = 2,
+          .stride_w = 2,
+          .padding_h = 1,
+          .padding_w = 1});
   t.rewind(m);
   const Var y = conv2d(x, w, {.channels = 1, .height = 3, .width = 3, .kernel_h = 2, .kernel_w = 2});
   expect_values(grad(sum(y), x).value(), {1, 3, 2, 4, 10, 6, 3, 7, 4}, 0.0, "dx");

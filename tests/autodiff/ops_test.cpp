@@ -190,8 +190,7 @@ Tensor pad(const Tensor& x, int axis, std::int64_t before, std::int64_t after) {
   const std::int64_t rows = x.shape().dim(0), cols = x.shape().dim(1);
   Tensor y(axis == 0 ? M(rows + before + after, cols) : M(rows, cols + before + after));
   for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c)
-      (axis == 0 ? y(r + before, c) : y(r, c + before)) = x(r, c);
+    for (std::int64_t c = 0; c < cols; ++c) (axis == 0 ? y(r + before, c) : y(r, c + before)) = x(r, c);
   return y;
 }
 
@@ -219,8 +218,8 @@ Tensor concatenate(std::span<const Tensor> xs, int axis) {
 
 // Convolution and pooling straight from their definitions, one output element at a time.
 // The input pixel a window tap reads, or -1 in the padding.
-std::int64_t tap(const Conv2dGeometry& g, std::int64_t c, std::int64_t oh, std::int64_t ow,
-                 std::int64_t i, std::int64_t j) {
+std::int64_t tap(const Conv2dGeometry& g, std::int64_t c, std::int64_t oh, std::int64_t ow, std::int64_t i,
+                 std::int64_t j) {
   const std::int64_t h = oh * g.stride_h - g.padding_h + i * g.dilation_h;
   const std::int64_t w = ow * g.stride_w - g.padding_w + j * g.dilation_w;
   if (h < 0 || h >= g.height || w < 0 || w >= g.width) return -1;
@@ -241,8 +240,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dGeo
               for (std::int64_t j = 0; j < g.kernel_w; ++j) {
                 const std::int64_t at = tap(g, c, oh, ow, i, j);
                 if (at >= 0)
-                  s += static_cast<long double>(w(o, (c * g.kernel_h + i) * g.kernel_w + j)) *
-                       x(im, at);
+                  s += static_cast<long double>(w(o, (c * g.kernel_h + i) * g.kernel_w + j)) * x(im, at);
               }
           y(im, (o * oh_n + oh) * ow_n + ow) = static_cast<double>(s);
         }
@@ -278,8 +276,7 @@ Tensor fold(const Tensor& cols, const Conv2dGeometry& g) {
             for (std::int64_t j = 0; j < g.kernel_w; ++j) {
               const std::int64_t at = tap(g, c, oh, ow, i, j);
               if (at >= 0)
-                x(im, at) += cols((c * g.kernel_h + i) * g.kernel_w + j,
-                                  (im * oh_n + oh) * ow_n + ow);
+                x(im, at) += cols((c * g.kernel_h + i) * g.kernel_w + j, (im * oh_n + oh) * ow_n + ow);
             }
   return x;
 }
@@ -322,9 +319,8 @@ Tensor avg_pool2d(const Tensor& x, const ImageShape& im, std::int64_t k, std::in
 }
 
 Tensor max_pool2d(const Tensor& x, const ImageShape& im, std::int64_t k, std::int64_t s) {
-  return pool(x, im, k, s, [](const std::vector<double>& w) {
-    return *std::max_element(w.begin(), w.end());
-  });
+  return pool(x, im, k, s,
+              [](const std::vector<double>& w) { return *std::max_element(w.begin(), w.end()); });
 }
 
 // The adjoint of avg_pool2d by its definition: <avg_pool(e_i), g> for each pixel i.
@@ -353,8 +349,8 @@ using Plain = std::span<const Tensor>;
 
 struct OpCase {
   std::string name;
-  std::vector<Shape> shapes;     // the operands, packed in this order into the point
-  std::vector<Domain> domains;   // one per operand, or one for all
+  std::vector<Shape> shapes;    // the operands, packed in this order into the point
+  std::vector<Domain> domains;  // one per operand, or one for all
   std::function<Var(Operands)> op;
   std::function<Tensor(Plain)> reference;
   AdOptions options = {};
@@ -383,137 +379,188 @@ const Domain kPositive{0.2, 3.0};
 void unary(std::vector<OpCase>& cases, const std::string& name, std::function<Var(Var)> op,
            std::function<double(double)> plain, Domain d) {
   for (const Shape& s : {S(), V(5), M(2, 3)})
-    cases.push_back({name + " " + s.str(), {s}, {d}, [op](Operands x) { return op(x[0]); },
+    cases.push_back({name + " " + s.str(),
+                     {s},
+                     {d},
+                     [op](Operands x) { return op(x[0]); },
                      [plain](Plain x) { return ref::map(x[0], plain); }});
 }
 
 // The shape pairs a binary op must broadcast, both ways round where NumPy allows it.
 const std::vector<std::pair<Shape, Shape>> kBroadcastPairs = {
-    {S(), S()},           {V(4), V(4)},         {M(3, 4), M(3, 4)}, {M(3, 4), V(4)},
-    {V(4), M(3, 4)},      {M(3, 4), M(3, 1)},   {M(3, 1), M(3, 4)}, {M(1, 4), M(3, 1)},
-    {S(), M(2, 3)},       {M(2, 3), S()},       {V(3), M(3, 1)},    {M(2, 3), M(1, 1)},
-    {V(1), M(2, 3)},      {S(), V(4)},
+    {S(), S()},         {V(4), V(4)},       {M(3, 4), M(3, 4)}, {M(3, 4), V(4)}, {V(4), M(3, 4)},
+    {M(3, 4), M(3, 1)}, {M(3, 1), M(3, 4)}, {M(1, 4), M(3, 1)}, {S(), M(2, 3)},  {M(2, 3), S()},
+    {V(3), M(3, 1)},    {M(2, 3), M(1, 1)}, {V(1), M(2, 3)},    {S(), V(4)},
 };
 
 void binary(std::vector<OpCase>& cases, const std::string& name, std::function<Var(Var, Var)> op,
             std::function<double(double, double)> plain, Domain da, Domain db) {
   for (const auto& [a, b] : kBroadcastPairs)
-    cases.push_back({name + " " + a.str() + " " + b.str(), {a, b}, {da, db},
+    cases.push_back({name + " " + a.str() + " " + b.str(),
+                     {a, b},
+                     {da, db},
                      [op](Operands x) { return op(x[0], x[1]); },
                      [plain](Plain x) { return ref::zip(x[0], x[1], plain); }});
 }
 
 // The case table, in sections (one function each keeps the compiler's per-function work small).
 void elementwise_cases(std::vector<OpCase>& c) {
-
   // Elementwise functions.
-  unary(c, "neg", [](Var x) { return neg(x); }, [](double x) { return -x; }, kAny);
-  unary(c, "unary minus", [](Var x) { return -x; }, [](double x) { return -x; }, kAny);
-  unary(c, "exp", [](Var x) { return exp(x); }, [](double x) { return std::exp(x); }, kAny);
-  unary(c, "log", [](Var x) { return log(x); }, [](double x) { return std::log(x); }, kPositive);
-  unary(c, "tanh", [](Var x) { return tanh(x); }, [](double x) { return std::tanh(x); }, kAny);
+  unary(
+      c, "neg", [](Var x) { return neg(x); }, [](double x) { return -x; }, kAny);
+  unary(
+      c, "unary minus", [](Var x) { return -x; }, [](double x) { return -x; }, kAny);
+  unary(
+      c, "exp", [](Var x) { return exp(x); }, [](double x) { return std::exp(x); }, kAny);
+  unary(
+      c, "log", [](Var x) { return log(x); }, [](double x) { return std::log(x); }, kPositive);
+  unary(
+      c, "tanh", [](Var x) { return tanh(x); }, [](double x) { return std::tanh(x); }, kAny);
   unary(c, "sigmoid", [](Var x) { return sigmoid(x); }, ref::sigmoid, {-4.0, 4.0});
-  unary(c, "relu", [](Var x) { return relu(x); }, [](double x) { return x > 0 ? x : 0.0; },
-        kNonzero);
-  unary(c, "softplus", [](Var x) { return softplus(x); },
-        [](double x) { return std::log1p(std::exp(x)); }, {-4.0, 4.0});
+  unary(
+      c, "relu", [](Var x) { return relu(x); }, [](double x) { return x > 0 ? x : 0.0; }, kNonzero);
+  unary(
+      c, "softplus", [](Var x) { return softplus(x); }, [](double x) { return std::log1p(std::exp(x)); },
+      {-4.0, 4.0});
   unary(c, "gelu", [](Var x) { return gelu(x); }, ref::gelu, {-3.0, 3.0});
-  unary(c, "erf", [](Var x) { return erf(x); }, [](double x) { return std::erf(x); }, kAny);
-  unary(c, "square", [](Var x) { return square(x); }, [](double x) { return x * x; }, kAny);
-  unary(c, "sqrt", [](Var x) { return sqrt(x); }, [](double x) { return std::sqrt(x); },
-        kPositive);
-  unary(c, "abs", [](Var x) { return abs(x); }, [](double x) { return std::fabs(x); }, kNonzero);
-  unary(c, "sign", [](Var x) { return sign(x); },
-        [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }, kNonzero);
-  unary(c, "step", [](Var x) { return step(x); }, [](double x) { return x > 0 ? 1.0 : 0.0; },
-        kNonzero);
+  unary(
+      c, "erf", [](Var x) { return erf(x); }, [](double x) { return std::erf(x); }, kAny);
+  unary(
+      c, "square", [](Var x) { return square(x); }, [](double x) { return x * x; }, kAny);
+  unary(
+      c, "sqrt", [](Var x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, kPositive);
+  unary(
+      c, "abs", [](Var x) { return abs(x); }, [](double x) { return std::fabs(x); }, kNonzero);
+  unary(
+      c, "sign", [](Var x) { return sign(x); }, [](double x) { return x > 0   ? 1.0
+                                                                      : x < 0 ? -1.0
+                                                                              : 0.0; },
+      kNonzero);
+  unary(
+      c, "step", [](Var x) { return step(x); }, [](double x) { return x > 0 ? 1.0 : 0.0; }, kNonzero);
   // Integer exponents are defined for negative x too; others need x > 0, and -1 a gap at 0.
   for (const double p : {0.0, 1.0, 2.0, 3.0})
-    unary(c, std::string("pow ") + number(p), [p](Var x) { return pow(x, p); },
-          [p](double x) { return std::pow(x, p); }, kAny);
-  unary(c, "pow -1", [](Var x) { return pow(x, -1.0); }, [](double x) { return 1.0 / x; },
-        {-2.0, 2.0, 0.3});
+    unary(
+        c, std::string("pow ") + number(p), [p](Var x) { return pow(x, p); },
+        [p](double x) { return std::pow(x, p); }, kAny);
+  unary(
+      c, "pow -1", [](Var x) { return pow(x, -1.0); }, [](double x) { return 1.0 / x; }, {-2.0, 2.0, 0.3});
   for (const double p : {0.5, -1.0, 3.5, -0.5})
-    unary(c, std::string("pow ") + number(p) + " (x > 0)", [p](Var x) { return pow(x, p); },
-          [p](double x) { return std::pow(x, p); }, {0.3, 2.0});
+    unary(
+        c, std::string("pow ") + number(p) + " (x > 0)", [p](Var x) { return pow(x, p); },
+        [p](double x) { return std::pow(x, p); }, {0.3, 2.0});
 }
 
 void scalar_cases(std::vector<OpCase>& c) {
   // Ops with one constant operand, directly and through the operators that call them.
-  unary(c, "add_scalar", [](Var x) { return add_scalar(x, 1.7); },
-        [](double x) { return x + 1.7; }, kAny);
-  unary(c, "mul_scalar", [](Var x) { return mul_scalar(x, -2.5); },
-        [](double x) { return -2.5 * x; }, kAny);
-  unary(c, "rdiv_scalar", [](Var x) { return rdiv_scalar(3.0, x); },
-        [](double x) { return 3.0 / x; }, {-2.0, 2.0, 0.3});
-  unary(c, "rdiv_scalar 0", [](Var x) { return rdiv_scalar(0.0, x); },
-        [](double x) { return 0.0 / x; }, {-2.0, 2.0, 0.3});
-  unary(c, "x + c", [](Var x) { return x + 1.5; }, [](double x) { return x + 1.5; }, kAny);
-  unary(c, "c + x", [](Var x) { return 1.5 + x; }, [](double x) { return 1.5 + x; }, kAny);
-  unary(c, "x - c", [](Var x) { return x - 0.5; }, [](double x) { return x - 0.5; }, kAny);
-  unary(c, "c - x", [](Var x) { return 2.0 - x; }, [](double x) { return 2.0 - x; }, kAny);
-  unary(c, "x * c", [](Var x) { return x * 3.0; }, [](double x) { return x * 3.0; }, kAny);
-  unary(c, "c * x", [](Var x) { return 3.0 * x; }, [](double x) { return 3.0 * x; }, kAny);
-  unary(c, "x / c", [](Var x) { return x / 4.0; }, [](double x) { return x / 4.0; }, kAny);
-  unary(c, "c / x", [](Var x) { return 4.0 / x; }, [](double x) { return 4.0 / x; },
-        {-2.0, 2.0, 0.3});
+  unary(
+      c, "add_scalar", [](Var x) { return add_scalar(x, 1.7); }, [](double x) { return x + 1.7; }, kAny);
+  unary(
+      c, "mul_scalar", [](Var x) { return mul_scalar(x, -2.5); }, [](double x) { return -2.5 * x; }, kAny);
+  unary(
+      c, "rdiv_scalar", [](Var x) { return rdiv_scalar(3.0, x); }, [](double x) { return 3.0 / x; },
+      {-2.0, 2.0, 0.3});
+  unary(
+      c, "rdiv_scalar 0", [](Var x) { return rdiv_scalar(0.0, x); }, [](double x) { return 0.0 / x; },
+      {-2.0, 2.0, 0.3});
+  unary(
+      c, "x + c", [](Var x) { return x + 1.5; }, [](double x) { return x + 1.5; }, kAny);
+  unary(
+      c, "c + x", [](Var x) { return 1.5 + x; }, [](double x) { return 1.5 + x; }, kAny);
+  unary(
+      c, "x - c", [](Var x) { return x - 0.5; }, [](double x) { return x - 0.5; }, kAny);
+  unary(
+      c, "c - x", [](Var x) { return 2.0 - x; }, [](double x) { return 2.0 - x; }, kAny);
+  unary(
+      c, "x * c", [](Var x) { return x * 3.0; }, [](double x) { return x * 3.0; }, kAny);
+  unary(
+      c, "c * x", [](Var x) { return 3.0 * x; }, [](double x) { return 3.0 * x; }, kAny);
+  unary(
+      c, "x / c", [](Var x) { return x / 4.0; }, [](double x) { return x / 4.0; }, kAny);
+  unary(
+      c, "c / x", [](Var x) { return 4.0 / x; }, [](double x) { return 4.0 / x; }, {-2.0, 2.0, 0.3});
 }
 
 void broadcast_cases(std::vector<OpCase>& c) {
   // Broadcasting arithmetic.
-  binary(c, "add", [](Var a, Var b) { return add(a, b); }, std::plus<double>(), kAny, kAny);
-  binary(c, "a + b", [](Var a, Var b) { return a + b; }, std::plus<double>(), kAny, kAny);
-  binary(c, "sub", [](Var a, Var b) { return sub(a, b); }, std::minus<double>(), kAny, kAny);
-  binary(c, "a - b", [](Var a, Var b) { return a - b; }, std::minus<double>(), kAny, kAny);
-  binary(c, "mul", [](Var a, Var b) { return mul(a, b); }, std::multiplies<double>(), kAny, kAny);
-  binary(c, "adjoint_scale", [](Var a, Var b) { return adjoint_scale(a, b); }, std::multiplies<double>(),
-         kNonzero, kAny);
-  binary(c, "a * b", [](Var a, Var b) { return a * b; }, std::multiplies<double>(), kAny, kAny);
-  binary(c, "div", [](Var a, Var b) { return div(a, b); }, std::divides<double>(), kAny,
-         {-2.0, 2.0, 0.5});
-  binary(c, "a / b", [](Var a, Var b) { return a / b; }, std::divides<double>(), kAny,
-         {-2.0, 2.0, 0.5});
+  binary(
+      c, "add", [](Var a, Var b) { return add(a, b); }, std::plus<double>(), kAny, kAny);
+  binary(
+      c, "a + b", [](Var a, Var b) { return a + b; }, std::plus<double>(), kAny, kAny);
+  binary(
+      c, "sub", [](Var a, Var b) { return sub(a, b); }, std::minus<double>(), kAny, kAny);
+  binary(
+      c, "a - b", [](Var a, Var b) { return a - b; }, std::minus<double>(), kAny, kAny);
+  binary(
+      c, "mul", [](Var a, Var b) { return mul(a, b); }, std::multiplies<double>(), kAny, kAny);
+  binary(
+      c, "adjoint_scale", [](Var a, Var b) { return adjoint_scale(a, b); }, std::multiplies<double>(),
+      kNonzero, kAny);
+  binary(
+      c, "a * b", [](Var a, Var b) { return a * b; }, std::multiplies<double>(), kAny, kAny);
+  binary(c, "div", [](Var a, Var b) { return div(a, b); }, std::divides<double>(), kAny, {-2.0, 2.0, 0.5});
+  binary(c, "a / b", [](Var a, Var b) { return a / b; }, std::divides<double>(), kAny, {-2.0, 2.0, 0.5});
   // The same operand on both sides: its adjoint gets two contributions.
-  c.push_back({"mul x x (3, 4)", {M(3, 4)}, {kAny}, [](Operands x) { return mul(x[0], x[0]); },
+  c.push_back({"mul x x (3, 4)",
+               {M(3, 4)},
+               {kAny},
+               [](Operands x) { return mul(x[0], x[0]); },
                [](Plain x) { return ref::zip(x[0], x[0], std::multiplies<double>()); }});
-  c.push_back({"div x x+3 (5)", {V(5)}, {kAny},
+  c.push_back({"div x x+3 (5)",
+               {V(5)},
+               {kAny},
                [](Operands x) { return div(x[0], x[0] + 3.0); },
-               [](Plain x) {
-                 return ref::map(x[0], [](double v) { return v / (v + 3.0); });
-               }});
+               [](Plain x) { return ref::map(x[0], [](double v) { return v / (v + 3.0); }); }});
   for (const Shape& s : {S(), V(5), M(2, 3)})
-    c.push_back({std::string("tanh_backward ") + s.str(), {s, s}, {{-1.0, 1.0}, kAny},
-                 [](Operands x) { return tanh_backward(x[0], x[1]); },
-                 [](Plain x) {
-                   return ref::zip(x[0], x[1], [](double y, double g) { return (1 - y * y) * g; });
-                 }});
+    c.push_back(
+        {std::string("tanh_backward ") + s.str(),
+         {s, s},
+         {{-1.0, 1.0}, kAny},
+         [](Operands x) { return tanh_backward(x[0], x[1]); },
+         [](Plain x) { return ref::zip(x[0], x[1], [](double y, double g) { return (1 - y * y) * g; }); }});
 }
 
 void reduction_cases(std::vector<OpCase>& c) {
   // Reductions.
   for (const Shape& s : {S(), V(5), M(3, 4)}) {
-    c.push_back({std::string("sum ") + s.str(), {s}, {kAny}, [](Operands x) { return sum(x[0]); },
+    c.push_back({std::string("sum ") + s.str(),
+                 {s},
+                 {kAny},
+                 [](Operands x) { return sum(x[0]); },
                  [](Plain x) { return ref::sum(x[0].reshaped(V(x[0].size())), 0); }});
-    c.push_back({std::string("mean ") + s.str(), {s}, {kAny}, [](Operands x) { return mean(x[0]); },
+    c.push_back({std::string("mean ") + s.str(),
+                 {s},
+                 {kAny},
+                 [](Operands x) { return mean(x[0]); },
                  [](Plain x) { return ref::mean(x[0].reshaped(V(x[0].size())), 0); }});
     for (int axis = 0; axis < std::max(1, s.rank); ++axis) {
       const std::string along = std::string(" ") + s.str() + " axis " + std::to_string(axis);
-      c.push_back({std::string("sum") + along, {s}, {kAny},
+      c.push_back({std::string("sum") + along,
+                   {s},
+                   {kAny},
                    [axis](Operands x) { return sum(x[0], axis); },
                    [axis](Plain x) { return ref::sum(x[0], axis); }});
-      c.push_back({std::string("mean") + along, {s}, {kAny},
+      c.push_back({std::string("mean") + along,
+                   {s},
+                   {kAny},
                    [axis](Operands x) { return mean(x[0], axis); },
                    [axis](Plain x) { return ref::mean(x[0], axis); }});
-      c.push_back({std::string("logsumexp") + along, {s}, {{-3.0, 3.0}},
+      c.push_back({std::string("logsumexp") + along,
+                   {s},
+                   {{-3.0, 3.0}},
                    [axis](Operands x) { return logsumexp(x[0], axis); },
                    [axis](Plain x) { return ref::logsumexp(x[0], axis); }});
-      c.push_back({std::string("softmax") + along, {s}, {{-3.0, 3.0}},
+      c.push_back({std::string("softmax") + along,
+                   {s},
+                   {{-3.0, 3.0}},
                    [axis](Operands x) { return softmax(x[0], axis); },
                    [axis](Plain x) { return ref::softmax(x[0], axis); }});
     }
   }
   for (const std::int64_t n : {1, 5})
-    c.push_back({std::string("dot ") + V(n).str(), {V(n), V(n)}, {kAny},
+    c.push_back({std::string("dot ") + V(n).str(),
+                 {V(n), V(n)},
+                 {kAny},
                  [](Operands x) { return dot(x[0], x[1]); },
                  [](Plain x) { return ref::matmul(x[0], x[1]); }});
 }
@@ -527,22 +574,29 @@ void matmul_cases(std::vector<OpCase>& c) {
       for (const bool tb : {false, true}) {
         const Shape a = square ? M(3, 3) : ta ? M(3, 2) : M(2, 3);
         const Shape b = square ? M(3, 3) : tb ? M(4, 3) : M(3, 4);
-        c.push_back({std::string("matmul ") + a.str() + (ta ? "^T " : " ") + b.str() +
-                         (tb ? "^T" : ""),
-                     {a, b}, {kAny},
+        c.push_back({std::string("matmul ") + a.str() + (ta ? "^T " : " ") + b.str() + (tb ? "^T" : ""),
+                     {a, b},
+                     {kAny},
                      [ta, tb](Operands x) { return matmul(x[0], x[1], ta, tb); },
                      [ta, tb](Plain x) { return ref::matmul(x[0], x[1], ta, tb); }});
       }
-  for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{
-           {M(2, 3), M(3, 4)}, {M(3, 4), V(4)}, {V(3), M(3, 4)}, {V(4), V(4)},
-           {M(1, 3), M(3, 1)}, {V(1), M(1, 2)}})
-    c.push_back({std::string("matmul ") + a.str() + " " + b.str(), {a, b}, {kAny},
+  for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{{M(2, 3), M(3, 4)},
+                                                                 {M(3, 4), V(4)},
+                                                                 {V(3), M(3, 4)},
+                                                                 {V(4), V(4)},
+                                                                 {M(1, 3), M(3, 1)},
+                                                                 {V(1), M(1, 2)}})
+    c.push_back({std::string("matmul ") + a.str() + " " + b.str(),
+                 {a, b},
+                 {kAny},
                  [](Operands x) { return matmul(x[0], x[1]); },
                  [](Plain x) { return ref::matmul(x[0], x[1]); }});
   // A dense layer, x W^T + b: the narrow (out < 8), direct and tail paths of the product.
-  for (const auto& [batch, in, out] : std::vector<std::array<std::int64_t, 3>>{{3, 2, 4}, {5, 3, 9}, {1, 4, 1}})
+  for (const auto& [batch, in, out] :
+       std::vector<std::array<std::int64_t, 3>>{{3, 2, 4}, {5, 3, 9}, {1, 4, 1}})
     c.push_back({"linear " + M(batch, in).str() + " " + M(out, in).str() + " " + V(out).str(),
-                 {M(batch, in), M(out, in), V(out)}, {kAny, kAny, kAny},
+                 {M(batch, in), M(out, in), V(out)},
+                 {kAny, kAny, kAny},
                  [](Operands x) { return linear(x[0], x[1], x[2]); },
                  [](Plain x) {
                    Tensor y = ref::matmul(x[0], x[1], false, true);
@@ -551,10 +605,14 @@ void matmul_cases(std::vector<OpCase>& c) {
                    return y;
                  }});
   // Both operands the same recorded value: A A^T and A^T A.
-  c.push_back({"matmul A A^T (2, 3)", {M(2, 3)}, {kAny},
+  c.push_back({"matmul A A^T (2, 3)",
+               {M(2, 3)},
+               {kAny},
                [](Operands x) { return matmul(x[0], x[0], false, true); },
                [](Plain x) { return ref::matmul(x[0], x[0], false, true); }});
-  c.push_back({"matmul A^T A (2, 3)", {M(2, 3)}, {kAny},
+  c.push_back({"matmul A^T A (2, 3)",
+               {M(2, 3)},
+               {kAny},
                [](Operands x) { return matmul(x[0], x[0], true, false); },
                [](Plain x) { return ref::matmul(x[0], x[0], true, false); }});
 }
@@ -562,13 +620,20 @@ void matmul_cases(std::vector<OpCase>& c) {
 void shape_cases(std::vector<OpCase>& c) {
   // Shape ops.
   for (const Shape& s : {S(), V(5), M(3, 4)})
-    c.push_back({std::string("transpose ") + s.str(), {s}, {kAny},
+    c.push_back({std::string("transpose ") + s.str(),
+                 {s},
+                 {kAny},
                  [](Operands x) { return transpose(x[0]); },
                  [](Plain x) { return ref::transpose(x[0]); }});
-  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{
-           {M(3, 4), M(2, 6)}, {M(3, 4), V(12)}, {V(12), M(4, 3)}, {V(6), M(1, 6)},
-           {S(), V(1)}, {M(1, 1), S()}})
-    c.push_back({std::string("reshape ") + from.str() + " to " + to.str(), {from}, {kAny},
+  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{{M(3, 4), M(2, 6)},
+                                                                     {M(3, 4), V(12)},
+                                                                     {V(12), M(4, 3)},
+                                                                     {V(6), M(1, 6)},
+                                                                     {S(), V(1)},
+                                                                     {M(1, 1), S()}})
+    c.push_back({std::string("reshape ") + from.str() + " to " + to.str(),
+                 {from},
+                 {kAny},
                  [to](Operands x) { return reshape(x[0], to); },
                  [to](Plain x) { return x[0].reshaped(to); }});
   struct Range {
@@ -585,22 +650,27 @@ void shape_cases(std::vector<OpCase>& c) {
                                            {M(3, 4), 1, 3, 4}})
     c.push_back({std::string("slice ") + r.s.str() + " axis " + std::to_string(r.axis) + " [" +
                      std::to_string(r.begin) + ", " + std::to_string(r.end) + ")",
-                 {r.s}, {kAny},
+                 {r.s},
+                 {kAny},
                  [r](Operands x) { return slice(x[0], r.axis, r.begin, r.end); },
                  [r](Plain x) { return ref::slice(x[0], r.axis, r.begin, r.end); }});
-  c.push_back({"slice of a vector without an axis", {V(6)}, {kAny},
+  c.push_back({"slice of a vector without an axis",
+               {V(6)},
+               {kAny},
                [](Operands x) { return slice(x[0], 2, 5); },
                [](Plain x) { return ref::slice(x[0], 0, 2, 5); }});
   // A slice of a slice: contiguous slices alias their input, so offsets compound.
-  c.push_back({"slice of a slice (3, 4)", {M(3, 4)}, {kAny},
+  c.push_back({"slice of a slice (3, 4)",
+               {M(3, 4)},
+               {kAny},
                [](Operands x) { return slice(slice(x[0], 0, 1, 3), 1, 1, 3); },
                [](Plain x) { return ref::slice(ref::slice(x[0], 0, 1, 3), 1, 1, 3); }});
   for (const Range& r : std::vector<Range>{
-           {V(3), 0, 2, 1}, {V(3), 0, 0, 2}, {M(2, 3), 0, 1, 2}, {M(2, 3), 1, 2, 1},
-           {M(2, 3), 1, 0, 2}})
+           {V(3), 0, 2, 1}, {V(3), 0, 0, 2}, {M(2, 3), 0, 1, 2}, {M(2, 3), 1, 2, 1}, {M(2, 3), 1, 0, 2}})
     c.push_back({std::string("pad ") + r.s.str() + " axis " + std::to_string(r.axis) + " by " +
                      std::to_string(r.begin) + ", " + std::to_string(r.end),
-                 {r.s}, {kAny},
+                 {r.s},
+                 {kAny},
                  [r](Operands x) { return pad(x[0], r.axis, r.begin, r.end); },
                  [r](Plain x) { return ref::pad(x[0], r.axis, r.begin, r.end); }});
   struct Place {
@@ -608,11 +678,15 @@ void shape_cases(std::vector<OpCase>& c) {
     int axis;
     std::int64_t before;
   };
-  for (const Place& p : std::vector<Place>{{V(6), V(3), 0, 2}, {V(4), V(4), 0, 0}, {M(4, 3), M(2, 3), 0, 1},
-                                           {M(3, 4), M(3, 2), 1, 2}, {M(2, 3), M(2, 1), 1, 0}})
+  for (const Place& p : std::vector<Place>{{V(6), V(3), 0, 2},
+                                           {V(4), V(4), 0, 0},
+                                           {M(4, 3), M(2, 3), 0, 1},
+                                           {M(3, 4), M(3, 2), 1, 2},
+                                           {M(2, 3), M(2, 1), 1, 0}})
     c.push_back({std::string("add_padded ") + p.acc.str() + " " + p.x.str() + " axis " +
                      std::to_string(p.axis) + " at " + std::to_string(p.before),
-                 {p.acc, p.x}, {kAny, kAny},
+                 {p.acc, p.x},
+                 {kAny, kAny},
                  [p](Operands x) { return add_padded(x[0], x[1], p.axis, p.before); },
                  [p](Plain x) {
                    const std::int64_t extent = p.acc.rank < 2 ? p.acc.size() : p.acc.dim(p.axis);
@@ -630,21 +704,36 @@ void shape_cases(std::vector<OpCase>& c) {
                                          {{M(2, 3), M(2, 2)}, 1},
                                          {{M(2, 1), M(2, 2), M(2, 3)}, 1},
                                          {{M(1, 2), M(2, 2), M(1, 2)}, 0}})
-    c.push_back({std::string("concatenate ") + shapes_str(j.parts) + " axis " +
-                     std::to_string(j.axis),
-                 j.parts, {kAny},
+    c.push_back({std::string("concatenate ") + shapes_str(j.parts) + " axis " + std::to_string(j.axis),
+                 j.parts,
+                 {kAny},
                  [j](Operands x) { return concatenate(x, j.axis); },
                  [j](Plain x) { return ref::concatenate(x, j.axis); }});
-  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{
-           {V(4), M(3, 4)}, {M(3, 1), M(3, 4)}, {S(), M(2, 3)}, {M(1, 4), M(3, 4)},
-           {V(1), V(5)}, {S(), V(4)}, {M(1, 1), M(2, 2)}, {V(3), V(3)}})
-    c.push_back({std::string("broadcast_to ") + from.str() + " to " + to.str(), {from}, {kAny},
+  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{{V(4), M(3, 4)},
+                                                                     {M(3, 1), M(3, 4)},
+                                                                     {S(), M(2, 3)},
+                                                                     {M(1, 4), M(3, 4)},
+                                                                     {V(1), V(5)},
+                                                                     {S(), V(4)},
+                                                                     {M(1, 1), M(2, 2)},
+                                                                     {V(3), V(3)}})
+    c.push_back({std::string("broadcast_to ") + from.str() + " to " + to.str(),
+                 {from},
+                 {kAny},
                  [to](Operands x) { return broadcast_to(x[0], to); },
                  [to](Plain x) { return ref::broadcast_to(x[0], to); }});
-  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{
-           {M(3, 4), V(4)}, {M(3, 4), M(3, 1)}, {M(3, 4), M(1, 4)}, {M(3, 4), S()},
-           {M(3, 4), M(1, 1)}, {V(5), S()}, {V(5), V(1)}, {M(3, 4), V(1)}, {V(3), V(3)}})
-    c.push_back({std::string("sum_to ") + from.str() + " to " + to.str(), {from}, {kAny},
+  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{{M(3, 4), V(4)},
+                                                                     {M(3, 4), M(3, 1)},
+                                                                     {M(3, 4), M(1, 4)},
+                                                                     {M(3, 4), S()},
+                                                                     {M(3, 4), M(1, 1)},
+                                                                     {V(5), S()},
+                                                                     {V(5), V(1)},
+                                                                     {M(3, 4), V(1)},
+                                                                     {V(3), V(3)}})
+    c.push_back({std::string("sum_to ") + from.str() + " to " + to.str(),
+                 {from},
+                 {kAny},
                  [to](Operands x) { return sum_to(x[0], to); },
                  [to](Plain x) { return ref::sum_to(x[0], to); }});
 }
@@ -654,11 +743,18 @@ void shape_cases(std::vector<OpCase>& c) {
 // channel strides are not confused.
 void conv_cases(std::vector<OpCase>& c) {
   const std::int64_t n = 2;
-  auto geometry = [](std::int64_t kh, std::int64_t kw, std::int64_t s, std::int64_t p,
-                     std::int64_t d) {
-    return Conv2dGeometry{.channels = 2, .height = 5, .width = 7, .kernel_h = kh, .kernel_w = kw,
-                          .stride_h = s, .stride_w = s, .padding_h = p, .padding_w = p,
-                          .dilation_h = d, .dilation_w = d};
+  auto geometry = [](std::int64_t kh, std::int64_t kw, std::int64_t s, std::int64_t p, std::int64_t d) {
+    return Conv2dGeometry{.channels = 2,
+                          .height = 5,
+                          .width = 7,
+                          .kernel_h = kh,
+                          .kernel_w = kw,
+                          .stride_h = s,
+                          .stride_w = s,
+                          .padding_h = p,
+                          .padding_w = p,
+                          .dilation_h = d,
+                          .dilation_w = d};
   };
   auto label = [](const Conv2dGeometry& g) {
     return std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + " stride " +
@@ -674,10 +770,14 @@ void conv_cases(std::vector<OpCase>& c) {
   const std::int64_t out = 3;
   for (const Conv2dGeometry& g : geometries) {
     const Shape x = M(n, 2 * 5 * 7), w = M(out, 2 * g.kernel_h * g.kernel_w), b = V(out);
-    c.push_back({"conv2d " + label(g), {x, w, b}, {kAny},
+    c.push_back({"conv2d " + label(g),
+                 {x, w, b},
+                 {kAny},
                  [g](Operands v) { return conv2d(v[0], v[1], v[2], g); },
                  [g](Plain v) { return ref::conv2d(v[0], v[1], &v[2], g); }});
-    c.push_back({"conv2d without bias " + label(g), {x, w}, {kAny},
+    c.push_back({"conv2d without bias " + label(g),
+                 {x, w},
+                 {kAny},
                  [g](Operands v) { return conv2d(v[0], v[1], g); },
                  [g](Plain v) { return ref::conv2d(v[0], v[1], nullptr, g); }});
   }
@@ -691,27 +791,37 @@ void conv_cases(std::vector<OpCase>& c) {
       return ref::transpose_blocks(y.reshaped(M(1, y.size())), n, out, p).reshaped(M(out, n * p));
     };
     const Shape x = M(2, n * 35), w = M(out, 2 * g.kernel_h * g.kernel_w), b = V(out);
-    c.push_back({"conv2d_channel_major " + label(g), {x, w, b}, {kAny},
+    c.push_back({"conv2d_channel_major " + label(g),
+                 {x, w, b},
+                 {kAny},
                  [g](Operands v) { return conv2d_channel_major(v[0], v[1], v[2], g); },
                  [reference](Plain v) { return reference(v, true); }});
-    c.push_back({"conv2d_channel_major without bias " + label(g), {x, w}, {kAny},
+    c.push_back({"conv2d_channel_major without bias " + label(g),
+                 {x, w},
+                 {kAny},
                  [g](Operands v) { return conv2d_channel_major(v[0], v[1], g); },
                  [reference](Plain v) { return reference(v, false); }});
   }
   // One input channel and one output channel: the degenerate block sizes of transpose_blocks.
   {
     const Conv2dGeometry g{.channels = 1, .height = 4, .width = 3, .kernel_h = 2, .kernel_w = 2};
-    c.push_back({"conv2d one channel", {M(3, 12), M(1, 4), V(1)}, {kAny},
+    c.push_back({"conv2d one channel",
+                 {M(3, 12), M(1, 4), V(1)},
+                 {kAny},
                  [g](Operands v) { return conv2d(v[0], v[1], v[2], g); },
                  [g](Plain v) { return ref::conv2d(v[0], v[1], &v[2], g); }});
   }
   for (const Conv2dGeometry& g : {geometries[0], geometries[3], geometries[5], geometries[9]}) {
     const std::int64_t rows = n * g.out_height() * g.out_width();
     const std::int64_t taps = 2 * g.kernel_h * g.kernel_w;
-    c.push_back({"unfold " + label(g), {M(n, 70)}, {kAny},
+    c.push_back({"unfold " + label(g),
+                 {M(n, 70)},
+                 {kAny},
                  [g](Operands v) { return unfold(v[0], g); },
                  [g](Plain v) { return ref::unfold(v[0], g); }});
-    c.push_back({"fold " + label(g), {M(taps, rows)}, {kAny},
+    c.push_back({"fold " + label(g),
+                 {M(taps, rows)},
+                 {kAny},
                  [g](Operands v) { return fold(v[0], g); },
                  [g](Plain v) { return ref::fold(v[0], g); }});
   }
@@ -719,66 +829,85 @@ void conv_cases(std::vector<OpCase>& c) {
     std::int64_t rows, cols, inner;
   };
   for (const Blocks& b : std::vector<Blocks>{{3, 4, 1}, {5, 2, 1}, {2, 3, 4}, {3, 2, 2}})
-    c.push_back({"transpose_blocks " + std::to_string(b.rows) + " x " + std::to_string(b.cols) +
-                     " of " + std::to_string(b.inner),
-                 {M(2, b.rows * b.cols * b.inner)}, {kAny},
+    c.push_back({"transpose_blocks " + std::to_string(b.rows) + " x " + std::to_string(b.cols) + " of " +
+                     std::to_string(b.inner),
+                 {M(2, b.rows * b.cols * b.inner)},
+                 {kAny},
                  [b](Operands v) { return transpose_blocks(v[0], b.rows, b.cols, b.inner); },
                  [b](Plain v) { return ref::transpose_blocks(v[0], b.rows, b.cols, b.inner); }});
   const ImageShape im{2, 5, 7};
-  for (const auto& [k, s] : std::vector<std::pair<std::int64_t, std::int64_t>>{
-           {2, 2}, {3, 1}, {2, 1}, {3, 2}}) {
+  for (const auto& [k, s] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{2, 2}, {3, 1}, {2, 1}, {3, 2}}) {
     const std::string geo = " k " + std::to_string(k) + " stride " + std::to_string(s);
     const std::int64_t pooled = 2 * ((5 - k) / s + 1) * ((7 - k) / s + 1);
-    c.push_back({"avg_pool2d" + geo, {M(n, 70)}, {kAny},
+    c.push_back({"avg_pool2d" + geo,
+                 {M(n, 70)},
+                 {kAny},
                  [im, k, s](Operands v) { return avg_pool2d(v[0], im, k, s); },
                  [im, k, s](Plain v) { return ref::avg_pool2d(v[0], im, k, s); }});
-    c.push_back({"avg_pool2d_adjoint" + geo, {M(n, pooled)}, {kAny},
+    c.push_back({"avg_pool2d_adjoint" + geo,
+                 {M(n, pooled)},
+                 {kAny},
                  [im, k, s](Operands v) { return avg_pool2d_adjoint(v[0], im, k, s); },
                  [im, k, s](Plain v) { return ref::avg_pool2d_adjoint(v[0], im, k, s); }});
     // Random points have distinct pixels, far apart relative to the finite-difference steps.
-    c.push_back({"max_pool2d" + geo, {M(n, 70)}, {kAny},
+    c.push_back({"max_pool2d" + geo,
+                 {M(n, 70)},
+                 {kAny},
                  [im, k, s](Operands v) { return max_pool2d(v[0], im, k, s); },
                  [im, k, s](Plain v) { return ref::max_pool2d(v[0], im, k, s); }});
   }
   // 2 x 2 windows tiling the planes exactly, in rows of 4 outputs (an odd count of them, so one
   // is left after the pairs) and of 8.
   for (const ImageShape& tiled : {ImageShape{1, 6, 8}, ImageShape{2, 2, 16}}) {
-    const std::string geo = " tiled " + std::to_string(tiled.channels) + "x" +
-                            std::to_string(tiled.height) + "x" + std::to_string(tiled.width);
+    const std::string geo = " tiled " + std::to_string(tiled.channels) + "x" + std::to_string(tiled.height) +
+                            "x" + std::to_string(tiled.width);
     const std::int64_t pixels = tiled.channels * tiled.height * tiled.width;
-    c.push_back({"avg_pool2d" + geo, {M(3, pixels)}, {kAny},
+    c.push_back({"avg_pool2d" + geo,
+                 {M(3, pixels)},
+                 {kAny},
                  [tiled](Operands v) { return avg_pool2d(v[0], tiled, 2); },
                  [tiled](Plain v) { return ref::avg_pool2d(v[0], tiled, 2, 2); }});
-    c.push_back({"avg_pool2d_adjoint" + geo, {M(3, pixels / 4)}, {kAny},
+    c.push_back({"avg_pool2d_adjoint" + geo,
+                 {M(3, pixels / 4)},
+                 {kAny},
                  [tiled](Operands v) { return avg_pool2d_adjoint(v[0], tiled, 2); },
                  [tiled](Plain v) { return ref::avg_pool2d_adjoint(v[0], tiled, 2, 2); }});
   }
   // The default stride is the kernel.
-  c.push_back({"max_pool2d default stride", {M(n, 70)}, {kAny},
+  c.push_back({"max_pool2d default stride",
+               {M(n, 70)},
+               {kAny},
                [im](Operands v) { return max_pool2d(v[0], im, 2); },
                [im](Plain v) { return ref::max_pool2d(v[0], im, 2, 2); }});
-  c.push_back({"avg_pool2d default stride", {M(n, 70)}, {kAny},
+  c.push_back({"avg_pool2d default stride",
+               {M(n, 70)},
+               {kAny},
                [im](Operands v) { return avg_pool2d(v[0], im, 2); },
                [im](Plain v) { return ref::avg_pool2d(v[0], im, 2, 2); }});
   // gather with a repeated index (its adjoint adds both reads) and one element never read, and
   // scatter_add of several values onto one element; a matrix source, a vector result.
   const std::vector<double> picks = {4, 0, 4, 2, 5, 1};
-  c.push_back({"gather (2, 3) at 6 indices", {M(2, 3)}, {kAny},
-               [picks](Operands v) {
-                 return gather(v[0], v[0].tape().constant(Tensor::vector(picks)));
-               },
+  c.push_back({"gather (2, 3) at 6 indices",
+               {M(2, 3)},
+               {kAny},
+               [picks](Operands v) { return gather(v[0], v[0].tape().constant(Tensor::vector(picks))); },
                [picks](Plain v) {
                  Tensor y(V(6));
-                 for (std::int64_t i = 0; i < 6; ++i) y[i] = v[0][static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])];
+                 for (std::int64_t i = 0; i < 6; ++i)
+                   y[i] = v[0][static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])];
                  return y;
                }});
-  c.push_back({"scatter_add (6) into (2, 3)", {V(6)}, {kAny},
+  c.push_back({"scatter_add (6) into (2, 3)",
+               {V(6)},
+               {kAny},
                [picks](Operands v) {
                  return scatter_add(v[0], v[0].tape().constant(Tensor::vector(picks)), M(2, 3));
                },
                [picks](Plain v) {
                  Tensor y(M(2, 3));
-                 for (std::int64_t i = 0; i < 6; ++i) y[static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])] += v[0][i];
+                 for (std::int64_t i = 0; i < 6; ++i)
+                   y[static_cast<std::int64_t>(picks[static_cast<std::size_t>(i)])] += v[0][i];
                  return y;
                }});
 }
@@ -808,8 +937,8 @@ TEST_P(Op, AgreesWithFiniteDifferencesAndItselfInEveryMode) {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
     std::vector<Tensor> parts;
     for (std::size_t i = 0; i < c.shapes.size(); ++i)
-      parts.push_back(pk::ad::test::random_tensor(
-          c.shapes[i], c.domains[std::min(i, c.domains.size() - 1)], seed * 1000 + i));
+      parts.push_back(pk::ad::test::random_tensor(c.shapes[i], c.domains[std::min(i, c.domains.size() - 1)],
+                                                  seed * 1000 + i));
     const Tensor w = parts.size() == 1 ? parts[0] : pk::ad::test::pack(parts);
     const std::vector<Shape>& shapes = c.shapes;
     AdOptions o = c.options;
@@ -818,8 +947,9 @@ TEST_P(Op, AgreesWithFiniteDifferencesAndItselfInEveryMode) {
       const std::vector<Tensor> p = pk::ad::test::unpack(x, shapes);
       return c.reference(p);
     };
-    expect_ad(c.name + " (seed " + std::to_string(seed) + ")",
-              [&](Var x) { return c.op(pk::ad::test::unpack(x, shapes)); }, w, o);
+    expect_ad(
+        c.name + " (seed " + std::to_string(seed) + ")",
+        [&](Var x) { return c.op(pk::ad::test::unpack(x, shapes)); }, w, o);
   }
 }
 
@@ -835,8 +965,7 @@ std::string case_name(const ::testing::TestParamInfo<std::size_t>& info) {
   return name + "_" + std::to_string(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, Op, ::testing::Range<std::size_t>(0, all_cases().size()),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(Table, Op, ::testing::Range<std::size_t>(0, all_cases().size()), case_name);
 
 // --- edge cases ---------------------------------------------------------------------------------
 
@@ -882,8 +1011,19 @@ TEST(OpEdge, SignAndStepHaveDerivativeZeroEverywhere) {
 // 4 ulp of it everywhere: across the range reduction's steps, near 0, at saturation, on
 // subnormals, infinities and NaN, and on the lanes of a last, partial block.
 TEST(OpEdge, TanhIsWithinFourUlpOfStdTanh) {
-  std::vector<double> xs = {0.0, -0.0, 1e-310, -1e-310, 1e-300, 1e-17, 1e-8, 19.99, 20.0, 20.01, 700.0,
-                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  std::vector<double> xs = {0.0,
+                            -0.0,
+                            1e-310,
+                            -1e-310,
+                            1e-300,
+                            1e-17,
+                            1e-8,
+                            19.99,
+                            20.0,
+                            20.01,
+                            700.0,
+                            std::numeric_limits<double>::infinity(),
+                            -std::numeric_limits<double>::infinity()};
   for (double x = -25.0; x <= 25.0; x += 0.0137) xs.push_back(x);
   for (double x = 1e-6; x < 1.0; x *= 1.21) xs.push_back(-x);
   xs.push_back(std::numeric_limits<double>::quiet_NaN());  // 1 + 8k elements: a partial block
@@ -895,7 +1035,8 @@ TEST(OpEdge, TanhIsWithinFourUlpOfStdTanh) {
       EXPECT_TRUE(std::isnan(got)) << "tanh(" << xs[i] << ")";
       continue;
     }
-    const double ulp = std::nextafter(std::abs(want), std::numeric_limits<double>::infinity()) - std::abs(want);
+    const double ulp =
+        std::nextafter(std::abs(want), std::numeric_limits<double>::infinity()) - std::abs(want);
     EXPECT_LE(std::abs(got - want), 4.0 * ulp) << "tanh(" << xs[i] << ") = " << got << ", want " << want;
     EXPECT_EQ(std::signbit(got), std::signbit(want)) << "tanh(" << xs[i] << ")";
   }
@@ -906,33 +1047,26 @@ TEST(OpEdge, TanhIsWithinFourUlpOfStdTanh) {
 // mix far and near elements in one line and take a smaller step (see ad_harness.hpp).
 TEST(OpEdge, SaturatingFunctionsStayFiniteAtLargeArguments) {
   const Tensor w = Tensor::vector({-800.0, -30.0, -0.5, 0.5, 30.0, 800.0});
-  expect_ad("softplus far out", [](Var x) { return softplus(x); }, w,
-            {.reference = [](const Tensor& x) {
-              return ref::map(x, [](double v) { return v > 0 ? v + std::log1p(std::exp(-v))
-                                                             : std::log1p(std::exp(v)); });
+  expect_ad("softplus far out", [](Var x) { return softplus(x); }, w, {.reference = [](const Tensor& x) {
+              return ref::map(
+                  x, [](double v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
             }});
   expect_ad("sigmoid far out", [](Var x) { return sigmoid(x); }, w,
             {.reference = [](const Tensor& x) { return ref::map(x, ref::sigmoid); }});
-  expect_ad("tanh far out", [](Var x) { return tanh(x); }, w,
-            {.reference = [](const Tensor& x) {
+  expect_ad("tanh far out", [](Var x) { return tanh(x); }, w, {.reference = [](const Tensor& x) {
               return ref::map(x, [](double v) { return std::tanh(v); });
             }});
   expect_ad("gelu far out", [](Var x) { return gelu(x); }, w,
             {.reference = [](const Tensor& x) { return ref::map(x, ref::gelu); }});
   expect_ad("erf far out", [](Var x) { return erf(x); }, w,
-            {.reference = [](const Tensor& x) {
-              return ref::map(x, [](double v) { return std::erf(v); });
-            }});
+            {.reference = [](const Tensor& x) { return ref::map(x, [](double v) { return std::erf(v); }); }});
   const Tensor lines = Tensor::matrix(2, 3, {800.0, 799.5, -800.0, -800.0, -799.0, 0.5});
   for (int axis = 0; axis < 2; ++axis) {
-    expect_ad("logsumexp far out, axis " + std::to_string(axis),
-              [axis](Var x) { return logsumexp(x, axis); }, lines,
-              {.reference = [axis](const Tensor& x) { return ref::logsumexp(x, axis); },
-               .step = 1e-6});
-    expect_ad("softmax far out, axis " + std::to_string(axis),
-              [axis](Var x) { return softmax(x, axis); }, lines,
-              {.reference = [axis](const Tensor& x) { return ref::softmax(x, axis); },
-               .step = 1e-6});
+    expect_ad("logsumexp far out, axis " + std::to_string(axis), [axis](Var x) { return logsumexp(x, axis); },
+              lines,
+              {.reference = [axis](const Tensor& x) { return ref::logsumexp(x, axis); }, .step = 1e-6});
+    expect_ad("softmax far out, axis " + std::to_string(axis), [axis](Var x) { return softmax(x, axis); },
+              lines, {.reference = [axis](const Tensor& x) { return ref::softmax(x, axis); }, .step = 1e-6});
   }
 }
 
@@ -954,14 +1088,10 @@ TEST(OpEdge, SaturatedDerivativesAreExactlyZeroOrOneNotNan) {
 TEST(OpEdge, LogAndSqrtNearZero) {
   const Tensor w = Tensor::vector({1e-8, 3e-6, 1e-3});
   expect_ad("log near 0", [](Var x) { return log(x); }, w,
-            {.reference = [](const Tensor& x) {
-              return ref::map(x, [](double v) { return std::log(v); });
-            },
+            {.reference = [](const Tensor& x) { return ref::map(x, [](double v) { return std::log(v); }); },
              .step_floor = 0.0});
   expect_ad("sqrt near 0", [](Var x) { return sqrt(x); }, w,
-            {.reference = [](const Tensor& x) {
-              return ref::map(x, [](double v) { return std::sqrt(v); });
-            },
+            {.reference = [](const Tensor& x) { return ref::map(x, [](double v) { return std::sqrt(v); }); },
              .step_floor = 0.0});
 }
 
@@ -1016,8 +1146,8 @@ TEST(OpEdge, DivisionByZeroGivesIeeeInfinities) {
 // --- operands whose shapes an op cannot combine ----------------------------------------------
 
 struct BadShapes {
-  std::string op;                            // must appear in the message
-  std::vector<std::string> mentions;         // the shapes, as Shape::str writes them
+  std::string op;                     // must appear in the message
+  std::vector<std::string> mentions;  // the shapes, as Shape::str writes them
   std::function<void(Tape&)> call;
 };
 
@@ -1027,38 +1157,36 @@ std::vector<BadShapes> bad_shapes() {
   std::vector<BadShapes> b;
   for (const auto& [name, op] : std::vector<std::pair<std::string, Var (*)(Var, Var)>>{
            {"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}})
-    b.push_back({name, {"(3, 4)", "(3)"},
-                 [op](Tape& t) { op(filled(t, M(3, 4)), filled(t, V(3))); }});
-  b.push_back({"add", {"(2, 3)", "(3, 2)"},
-               [](Tape& t) { (void)(filled(t, M(2, 3)) + filled(t, M(3, 2))); }});
+    b.push_back({name, {"(3, 4)", "(3)"}, [op](Tape& t) { op(filled(t, M(3, 4)), filled(t, V(3))); }});
+  b.push_back(
+      {"add", {"(2, 3)", "(3, 2)"}, [](Tape& t) { (void)(filled(t, M(2, 3)) + filled(t, M(3, 2))); }});
   b.push_back({"mul", {"(4)", "(5)"}, [](Tape& t) { (void)(filled(t, V(4)) * filled(t, V(5))); }});
-  b.push_back({"tanh_backward", {"(3)", "(4)"},
-               [](Tape& t) { tanh_backward(filled(t, V(3)), filled(t, V(4))); }});
+  b.push_back(
+      {"tanh_backward", {"(3)", "(4)"}, [](Tape& t) { tanh_backward(filled(t, V(3)), filled(t, V(4))); }});
   b.push_back({"dot", {"(3)", "(4)"}, [](Tape& t) { dot(filled(t, V(3)), filled(t, V(4))); }});
-  b.push_back({"dot", {"(3, 1)", "(3, 1)"},
-               [](Tape& t) { dot(filled(t, M(3, 1)), filled(t, M(3, 1))); }});
-  b.push_back({"matmul", {"(2, 3)", "(4, 5)"},
-               [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(4, 5))); }});
-  b.push_back({"matmul", {"(2, 3)", "(2, 5)"},
-               [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), false, false); }});
-  b.push_back({"matmul", {"(2, 3)", "(2, 5)"},
-               [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), false, true); }});
-  b.push_back({"matmul", {"(2, 3)", "(2, 5)"},
-               [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), true, true); }});
-  b.push_back({"matmul", {"(2, 3)", "(3, 5)"},
-               [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(3, 5)), true, false); }});
-  b.push_back({"matmul", {"(3)", "(4, 5)"},
-               [](Tape& t) { matmul(filled(t, V(3)), filled(t, M(4, 5))); }});
-  b.push_back({"matmul", {"(4, 5)", "(3)"},
-               [](Tape& t) { matmul(filled(t, M(4, 5)), filled(t, V(3))); }});
-  b.push_back({"matmul", {"(3)", "(4)"},
-               [](Tape& t) { matmul(filled(t, V(3)), filled(t, V(4))); }});
-  b.push_back({"matmul", {"()", "(3)"},
-               [](Tape& t) { matmul(filled(t, S()), filled(t, V(3))); }});
-  b.push_back({"matmul", {"(3)", "(3, 3)"},
-               [](Tape& t) { matmul(filled(t, V(3)), filled(t, M(3, 3)), true, false); }});
-  b.push_back({"reshape", {"(3, 4)", "(5)"},
-               [](Tape& t) { reshape(filled(t, M(3, 4)), V(5)); }});
+  b.push_back({"dot", {"(3, 1)", "(3, 1)"}, [](Tape& t) { dot(filled(t, M(3, 1)), filled(t, M(3, 1))); }});
+  b.push_back(
+      {"matmul", {"(2, 3)", "(4, 5)"}, [](Tape& t) { matmul(filled(t, M(2, 3)), filled(t, M(4, 5))); }});
+  b.push_back({"matmul", {"(2, 3)", "(2, 5)"}, [](Tape& t) {
+                 matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), false, false);
+               }});
+  b.push_back({"matmul", {"(2, 3)", "(2, 5)"}, [](Tape& t) {
+                 matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), false, true);
+               }});
+  b.push_back({"matmul", {"(2, 3)", "(2, 5)"}, [](Tape& t) {
+                 matmul(filled(t, M(2, 3)), filled(t, M(2, 5)), true, true);
+               }});
+  b.push_back({"matmul", {"(2, 3)", "(3, 5)"}, [](Tape& t) {
+                 matmul(filled(t, M(2, 3)), filled(t, M(3, 5)), true, false);
+               }});
+  b.push_back({"matmul", {"(3)", "(4, 5)"}, [](Tape& t) { matmul(filled(t, V(3)), filled(t, M(4, 5))); }});
+  b.push_back({"matmul", {"(4, 5)", "(3)"}, [](Tape& t) { matmul(filled(t, M(4, 5)), filled(t, V(3))); }});
+  b.push_back({"matmul", {"(3)", "(4)"}, [](Tape& t) { matmul(filled(t, V(3)), filled(t, V(4))); }});
+  b.push_back({"matmul", {"()", "(3)"}, [](Tape& t) { matmul(filled(t, S()), filled(t, V(3))); }});
+  b.push_back({"matmul", {"(3)", "(3, 3)"}, [](Tape& t) {
+                 matmul(filled(t, V(3)), filled(t, M(3, 3)), true, false);
+               }});
+  b.push_back({"reshape", {"(3, 4)", "(5)"}, [](Tape& t) { reshape(filled(t, M(3, 4)), V(5)); }});
   b.push_back({"slice", {"(4)"}, [](Tape& t) { slice(filled(t, V(4)), 0, 2, 5); }});
   b.push_back({"slice", {"(4)"}, [](Tape& t) { slice(filled(t, V(4)), 0, 3, 2); }});
   b.push_back({"slice", {"(4)"}, [](Tape& t) { slice(filled(t, V(4)), 0, -1, 2); }});
@@ -1068,16 +1196,19 @@ std::vector<BadShapes> bad_shapes() {
   b.push_back({"slice", {"()"}, [](Tape& t) { slice(filled(t, S()), 0, 0, 1); }});
   b.push_back({"pad", {"(3, 4)"}, [](Tape& t) { pad(filled(t, M(3, 4)), 2, 1, 1); }});
   b.push_back({"pad", {"(3)"}, [](Tape& t) { pad(filled(t, V(3)), 0, -1, 1); }});
-  b.push_back({"add_padded", {"(3)", "(4)"},
-               [](Tape& t) { add_padded(filled(t, V(3)), filled(t, V(4)), 0, 0); }});
-  b.push_back({"add_padded", {"(5)", "(3)"},
-               [](Tape& t) { add_padded(filled(t, V(5)), filled(t, V(3)), 0, 3); }});
-  b.push_back({"add_padded", {"(3, 4)", "(2, 3)"},
-               [](Tape& t) { add_padded(filled(t, M(3, 4)), filled(t, M(2, 3)), 0, 0); }});
-  b.push_back({"linear", {"(3, 2)", "(4, 3)", "(4)"},
-               [](Tape& t) { linear(filled(t, M(3, 2)), filled(t, M(4, 3)), filled(t, V(4))); }});
-  b.push_back({"linear", {"(3, 2)", "(4, 2)", "(3)"},
-               [](Tape& t) { linear(filled(t, M(3, 2)), filled(t, M(4, 2)), filled(t, V(3))); }});
+  b.push_back(
+      {"add_padded", {"(3)", "(4)"}, [](Tape& t) { add_padded(filled(t, V(3)), filled(t, V(4)), 0, 0); }});
+  b.push_back(
+      {"add_padded", {"(5)", "(3)"}, [](Tape& t) { add_padded(filled(t, V(5)), filled(t, V(3)), 0, 3); }});
+  b.push_back({"add_padded", {"(3, 4)", "(2, 3)"}, [](Tape& t) {
+                 add_padded(filled(t, M(3, 4)), filled(t, M(2, 3)), 0, 0);
+               }});
+  b.push_back({"linear", {"(3, 2)", "(4, 3)", "(4)"}, [](Tape& t) {
+                 linear(filled(t, M(3, 2)), filled(t, M(4, 3)), filled(t, V(4)));
+               }});
+  b.push_back({"linear", {"(3, 2)", "(4, 2)", "(3)"}, [](Tape& t) {
+                 linear(filled(t, M(3, 2)), filled(t, M(4, 2)), filled(t, V(3)));
+               }});
   b.push_back({"concatenate", {"(2, 3)", "(2, 4)"}, [](Tape& t) {
                  const Var xs[] = {filled(t, M(2, 3)), filled(t, M(2, 4))};
                  concatenate(xs, 0);
@@ -1091,10 +1222,8 @@ std::vector<BadShapes> bad_shapes() {
                  concatenate(xs, 1);
                }});
   b.push_back({"concatenate", {}, [](Tape&) { concatenate({}, 0); }});
-  b.push_back({"broadcast_to", {"(3)", "(3, 4)"},
-               [](Tape& t) { broadcast_to(filled(t, V(3)), M(3, 4)); }});
-  b.push_back({"broadcast_to", {"(3, 4)", "(4)"},
-               [](Tape& t) { broadcast_to(filled(t, M(3, 4)), V(4)); }});
+  b.push_back({"broadcast_to", {"(3)", "(3, 4)"}, [](Tape& t) { broadcast_to(filled(t, V(3)), M(3, 4)); }});
+  b.push_back({"broadcast_to", {"(3, 4)", "(4)"}, [](Tape& t) { broadcast_to(filled(t, M(3, 4)), V(4)); }});
   b.push_back({"sum_to", {"(3, 4)", "(3)"}, [](Tape& t) { sum_to(filled(t, M(3, 4)), V(3)); }});
   b.push_back({"sum_to", {"(4)", "(2, 4)"}, [](Tape& t) { sum_to(filled(t, V(4)), M(2, 4)); }});
   b.push_back({"sum", {"(3, 4)"}, [](Tape& t) { sum(filled(t, M(3, 4)), 2); }});
@@ -1111,8 +1240,7 @@ TEST(OpShapes, IncompatibleOperandsThrowShapeErrorNamingTheOpAndShapes) {
     std::string message;
     try {
       b.call(t);
-      ADD_FAILURE() << b.op << " with shapes " << ::testing::PrintToString(b.mentions)
-                    << " did not throw";
+      ADD_FAILURE() << b.op << " with shapes " << ::testing::PrintToString(b.mentions) << " did not throw";
       continue;
     } catch (const ShapeError& e) {
       message = e.what();
@@ -1121,21 +1249,25 @@ TEST(OpShapes, IncompatibleOperandsThrowShapeErrorNamingTheOpAndShapes) {
       continue;
     }
     EXPECT_NE(message.find(b.op), std::string::npos) << message;
-    for (const std::string& s : b.mentions) EXPECT_NE(message.find(s), std::string::npos)
-        << "message does not mention " << s << ": " << message;
+    for (const std::string& s : b.mentions)
+      EXPECT_NE(message.find(s), std::string::npos) << "message does not mention " << s << ": " << message;
   }
 }
 
 // A shape error must surface identically from plain evaluation and from every derivative mode.
 TEST(OpShapes, ShapeErrorsThrowInEveryDerivativeMode) {
   const Tensor w = pk::ad::test::random_tensor(V(12), kAny, 7);
-  expect_ad("add (3) + (4)", [](Var x) { return slice(x, 0, 3) + slice(x, 3, 7); }, w);
-  expect_ad("matmul (2, 3) @ (2, 3)", [](Var x) {
-    return matmul(reshape(slice(x, 0, 6), M(2, 3)), reshape(slice(x, 6, 12), M(2, 3)));
-  }, w);
-  expect_ad("reshape (12) to (5)", [](Var x) { return reshape(x, V(5)); }, w);
-  expect_ad("slice past the end", [](Var x) { return slice(x, 10, 13); }, w);
-  expect_ad("sum along axis 1 of a vector", [](Var x) { return sum(x, 1); }, w);
+  expect_ad(
+      "add (3) + (4)", [](Var x) { return slice(x, 0, 3) + slice(x, 3, 7); }, w);
+  expect_ad(
+      "matmul (2, 3) @ (2, 3)",
+      [](Var x) { return matmul(reshape(slice(x, 0, 6), M(2, 3)), reshape(slice(x, 6, 12), M(2, 3))); }, w);
+  expect_ad(
+      "reshape (12) to (5)", [](Var x) { return reshape(x, V(5)); }, w);
+  expect_ad(
+      "slice past the end", [](Var x) { return slice(x, 10, 13); }, w);
+  expect_ad(
+      "sum along axis 1 of a vector", [](Var x) { return sum(x, 1); }, w);
 }
 
 // --- memory safety under the sanitizers ---------------------------------------------------------
@@ -1212,9 +1344,7 @@ void expect_binary_gradient(Var (*op)(Var, Var), double da, double db_sum) {
 TEST(OpMemoryDeathTest, MulBackwardSurvivesTheTapeGrowing) {
   expect_binary_gradient(mul, 2.0, 4.0);  // d/da = b; d/db_j = sum over rows of a
 }
-TEST(OpMemoryDeathTest, SubBackwardSurvivesTheTapeGrowing) {
-  expect_binary_gradient(sub, 1.0, -2.0);
-}
+TEST(OpMemoryDeathTest, SubBackwardSurvivesTheTapeGrowing) { expect_binary_gradient(sub, 1.0, -2.0); }
 TEST(OpMemoryDeathTest, DivBackwardSurvivesTheTapeGrowing) {
   expect_binary_gradient(div, 0.5, -1.0);  // 1/b; sum over rows of -a/b^2
 }
