@@ -5,21 +5,11 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include "kernel/report_arithmetic.hpp"
 
 namespace pk::kernel {
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double norm(const std::vector<double>& v) {
-  double s = 0.0;
-  for (double x : v) s += x * x;
-  return std::sqrt(s);
-}
-
-// a / b, or NaN when b is zero: a range that changed nothing has no relative error.
-double ratio(double a, double b) { return b > 0 ? a / b : kNaN; }
-}  // namespace
+using namespace report_arithmetic;
 
 StepRangeSums sum_steps(const DecompositionReport& r, std::int64_t start, std::int64_t end) {
   if (start < 0 || end < start || end > r.steps)

@@ -17,6 +17,7 @@
 #include "kernel/layered_second_order.hpp"
 #include "kernel/model_tangent_kernel.hpp"
 #include "kernel/optimizer_shares.hpp"
+#include "kernel/report_arithmetic.hpp"
 #include "kernel/sharpness.hpp"
 #include "kernel/step_terms.hpp"
 #include "kernel/tangent_kernel.hpp"
@@ -24,14 +25,14 @@
 
 namespace pk::kernel {
 
+using namespace report_arithmetic;
+
 using pk::ad::Shape;
 using pk::ad::Tensor;
 using pk::ad::TensorView;
 using pk::ad::Var;
 
 namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 class Stopwatch {
  public:
   explicit Stopwatch(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
@@ -41,11 +42,6 @@ class Stopwatch {
   double& total_;
   std::chrono::steady_clock::time_point start_;
 };
-
-// The larger of the two, where NaN (a failed check) wins: std::max would drop it.
-void keep_worst(double& worst, double e) {
-  if (!(e <= worst)) worst = e;
-}
 }  // namespace
 
 bool carries_optimizer_state(const DecompositionOptions& o, const pk::nn::OptimizerConfig& optimizer) {

@@ -15,20 +15,16 @@
 #include "kernel/attribution_backward.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/parallel_for.hpp"
+#include "kernel/report_arithmetic.hpp"
 
 namespace pk::kernel {
+
+using namespace report_arithmetic;
 
 using pk::ad::Shape;
 using pk::ad::Tensor;
 using pk::ad::TensorView;
 using pk::ad::Var;
-
-namespace {
-// The larger of the two, where NaN (a failed check) wins: std::max would drop it.
-void keep_worst(double& worst, double e) {
-  if (!(e <= worst)) worst = e;
-}
-}  // namespace
 
 namespace {
 // The query points cut into pieces of options.query_chunk; each piece's options carry the pair

@@ -6,25 +6,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include "kernel/report_arithmetic.hpp"
 
 namespace pk::kernel {
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// |got - want| / scale, or NaN when the scale is within rounding of zero (a prediction that did
-// not move has no relative error worth printing).
-double relative_gap(double got, double want, double scale, double magnitude) {
-  const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(magnitude, 1.0);
-  if (!(scale > floor)) return kNaN;
-  return std::abs(got - want) / scale;
-}
-
-// The larger of the two, where NaN (a failed check) wins: std::max would drop it.
-void keep_worst(double& worst, double e) {
-  if (!(e <= worst)) worst = e;
-}
-}  // namespace
+using namespace report_arithmetic;
 
 SecondOrderMode parse_second_order_mode(std::string_view name) {
   if (name == "none") return SecondOrderMode::none;

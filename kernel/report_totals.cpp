@@ -11,32 +11,14 @@
 #include <string>
 
 #include "kernel/optimizer_shares.hpp"
+#include "kernel/report_arithmetic.hpp"
 #include "kernel/sweep.hpp"
 
 namespace pk::kernel {
 
+using namespace report_arithmetic;
+
 namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double norm(const std::vector<double>& v) {
-  double s = 0.0;
-  for (double x : v) s += x * x;
-  return std::sqrt(s);
-}
-
-double ratio(double a, double b) { return b > 0 ? a / b : kNaN; }
-
-// As DecompositionReport::summary: NaN when the prediction did not move beyond rounding.
-double relative_gap(double got, double want, double scale, double magnitude) {
-  const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(magnitude, 1.0);
-  if (!(scale > floor)) return kNaN;
-  return std::abs(got - want) / scale;
-}
-
-void keep_worst(double& worst, double e) {
-  if (!(e <= worst)) worst = e;
-}
-
 double remainder2_of(const DecompositionReport& b, std::size_t i) {
   const double f2 = std::isnan(b.second_order[i]) ? 0.0 : b.second_order[i];
   return b.df[i] - b.first_order[i] - f2;
