@@ -42,13 +42,7 @@ AttributionFormat parse_attribution_format(std::string_view text) {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-void cell(std::ostream& out, double x) {
-  if (std::isnan(x)) return;
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, x);
-  out.write(buf, res.ptr - buf);
-}
+void cell(std::ostream& out, double x) { write_csv_cell(out, x); }
 }  // namespace
 
 std::vector<std::string> write_attribution(const std::filesystem::path& dir, const ReportTotals& t,

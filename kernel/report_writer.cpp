@@ -22,14 +22,15 @@ using io::JsonWriter;
 
 const char* version() { return PATHKERNEL_VERSION; }
 
-namespace {
-// A CSV cell: shortest exact decimal, or nothing for a value that was not computed.
-void cell(std::ostream& out, double x) {
+void write_csv_cell(std::ostream& out, double x) {
   if (std::isnan(x)) return;
   char buf[32];
   const auto res = std::to_chars(buf, buf + sizeof buf, x);
   out.write(buf, res.ptr - buf);
 }
+
+namespace {
+void cell(std::ostream& out, double x) { write_csv_cell(out, x); }
 }  // namespace
 
 void write_steps_header(std::ostream& out, const DecompositionReport& r) {

@@ -14,6 +14,10 @@
 
 namespace pk::kernel {
 
+/// A CSV cell: the shortest decimal that reads back as the same double, or nothing for a value
+/// that was not computed (NaN); every table of a report writes its numbers this way.
+void write_csv_cell(std::ostream& out, double x);
+
 /// The configuration of the run a report describes, as the caller knows it.
 struct RunDescription {
   std::string data;          // where the training data came from
