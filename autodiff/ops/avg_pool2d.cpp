@@ -27,8 +27,6 @@ const Conv2dGeometry& geometry(const Node& n) { return *static_cast<const Conv2d
 // shuffles, and the sum keeps the row-major order of the general loop. Eight outputs are one
 // row's block when W' is a multiple of 8, or two whole rows when W' = 4 (8 x 8 images).
 typedef double v8d __attribute__((vector_size(64)));
-typedef std::int64_t v8i __attribute__((vector_size(64)));
-constexpr v8i kEven{0, 2, 4, 6, 8, 10, 12, 14}, kOdd{1, 3, 5, 7, 9, 11, 13, 15};
 
 v8d load(const double* p) {
   v8d v;
@@ -46,8 +44,12 @@ bool tiled_pairs(const Conv2dGeometry& g) {
 // bottom rows W further on).
 v8d pool8(const double* a, const double* b, std::int64_t W) {
   const v8d t0 = load(a), t1 = load(b), u0 = load(a + W), u1 = load(b + W);
-  const v8d top_even = __builtin_shuffle(t0, t1, kEven), top_odd = __builtin_shuffle(t0, t1, kOdd);
-  const v8d bot_even = __builtin_shuffle(u0, u1, kEven), bot_odd = __builtin_shuffle(u0, u1, kOdd);
+  // __builtin_shufflevector (GCC 12 and Clang alike), not GCC's __builtin_shuffle: the fuzzers
+  // build this file with Clang.
+  const v8d top_even = __builtin_shufflevector(t0, t1, 0, 2, 4, 6, 8, 10, 12, 14);
+  const v8d top_odd = __builtin_shufflevector(t0, t1, 1, 3, 5, 7, 9, 11, 13, 15);
+  const v8d bot_even = __builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14);
+  const v8d bot_odd = __builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15);
   return (((top_even + top_odd) + bot_even) + bot_odd) / 4.0;
 }
 
@@ -71,10 +73,10 @@ void pool_tiled(const Conv2dGeometry& g, std::int64_t planes, const double* x, d
 }
 
 // The adjoint: each of 8 outputs' g / 4 to its window's 4 pixels.
-constexpr v8i kLow{0, 0, 1, 1, 2, 2, 3, 3}, kHigh{4, 4, 5, 5, 6, 6, 7, 7};
 void spread8(const double* gy, double* a, double* b, std::int64_t W) {
   const v8d v = load(gy) / 4.0;
-  const v8d lo = __builtin_shuffle(v, kLow), hi = __builtin_shuffle(v, kHigh);
+  const v8d lo = __builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3);
+  const v8d hi = __builtin_shufflevector(v, v, 4, 4, 5, 5, 6, 6, 7, 7);
   store(lo, a);
   store(lo, a + W);
   store(hi, b);
