@@ -4,8 +4,8 @@
 // attribution after the blocks; and the observer that decomposes a run while it trains.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
-#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -13,6 +13,7 @@
 
 #include "autodiff/error.hpp"
 #include "kernel/attribution_backward.hpp"
+#include "kernel/block_pipeline.hpp"
 #include "kernel/optimizer_shares.hpp"
 #include "kernel/parallel_for.hpp"
 #include "kernel/report_arithmetic.hpp"
@@ -156,7 +157,8 @@ namespace {
 
 // Steps [first, end) in blocks of kStepBlock: within a block each piece runs through the block's
 // steps on one thread, so the pieces need no coordination and nothing depends on the thread
-// count; the block's rows, merged over the pieces, go to `sink` before the next block starts.
+// count; the block's rows, merged over the pieces, go to `sink` in block order while later
+// blocks are decomposed (block_pipeline.hpp).
 // The attribution runs forward with the steps, or (attribution_method.hpp) backward after them.
 // The choice is the whole run's (of `run_steps` steps), so that every range states the same
 // plan; a range of steps, whose sums must merge with the other ranges' block by block, can only
@@ -192,54 +194,68 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
   const std::int64_t total = (end - first) * static_cast<std::int64_t>(count);
   std::atomic<std::int64_t> done{0};
   std::mutex progress_mutex;
-  // With more than one thread the merge of a block and the sink (formatting and writing its rows,
-  // the online totals) run beside the next block's work instead of between blocks: that serial
-  // part would otherwise cap the speed-up. One block at most waits for the sink, so memory stays
-  // two blocks; the sink still sees the blocks one at a time and in order.
-  std::future<void> pending;
   // What the backward sums need of the rows the blocks hand on: each step's quadrature nodes and,
   // for the exact attribution's per-step check, df (Q x C per step and piece).
   std::vector<DecompositionReport> kept(backward ? count : 0);
-  auto hand_over = [&](std::vector<DecompositionReport> blocks, std::int64_t b0) {
-    if (pending.valid()) pending.get();
-    auto deliver = [&sink, &pieces, &options, b0](std::vector<DecompositionReport> parts) {
-      sink(merge_query_pieces(std::move(parts), pieces.offsets, options), b0);
-    };
-    if (options.threads > 1)
-      pending = std::async(std::launch::async, deliver, std::move(blocks));
-    else
-      deliver(std::move(blocks));
+  // Block j covers steps [block_start(j), block_start(j + 1)): the blocks of kStepBlock steps of
+  // the whole run, cut at `first` and `end`.
+  const std::int64_t first_block = first / kStepBlock;
+  auto block_start = [&](std::size_t j) {
+    return j == 0 ? first : std::min(end, (first_block + static_cast<std::int64_t>(j)) * kStepBlock);
   };
-  try {
-    for (std::int64_t b0 = first; b0 < end;) {
-      const std::int64_t b1 = std::min(end, (b0 / kStepBlock + 1) * kStepBlock);
-      std::vector<DecompositionReport> blocks(count);
-      parallel_for(count, options.threads, [&](std::size_t i) {
-        pk::nn::StepRecord scratch;
+  BlockPipeline work;
+  work.blocks = end > first ? static_cast<std::size_t>((end - 1) / kStepBlock - first_block + 1) : 0;
+  work.pieces = count;
+  work.ahead = 2;  // a block handed on (merged, written) while the next is decomposed
+  // The steps of a block are read once, when the previous block starts, and shared by the pieces
+  // (reading and checking a step costs about as much as a piece's F1); one piece on one thread
+  // reads step by step instead, holding no block of steps.
+  const bool shared_steps = count > 1 || options.threads > 1;
+  std::vector<std::vector<pk::nn::StepRecord>> records(shared_steps ? work.ahead + 1 : 0);
+  std::vector<std::vector<pk::nn::StepView>> views(records.size());
+  std::vector<std::vector<DecompositionReport>> rows(work.ahead, std::vector<DecompositionReport>(count));
+  std::vector<pk::nn::StepRecord> scratch(count);
+  run_block_pipeline(
+      work, options.threads,
+      [&](std::size_t j) {
+        if (!shared_steps) return;
+        const std::size_t slot = j % records.size();
+        const std::int64_t b0 = block_start(j), b1 = block_start(j + 1);
+        records[slot].resize(static_cast<std::size_t>(b1 - b0));
+        views[slot].resize(records[slot].size());
         for (std::int64_t k = b0; k < b1; ++k) {
-          pieces.parts[i].add_step(read(k, scratch));
+          const auto at = static_cast<std::size_t>(k - b0);
+          views[slot][at] = read(k, records[slot][at]);
+        }
+      },
+      [&](std::size_t j, std::size_t i) {
+        const std::int64_t b0 = block_start(j), b1 = block_start(j + 1);
+        Decomposer& part = pieces.parts[i];
+        for (std::int64_t k = b0; k < b1; ++k) {
+          part.add_step(shared_steps ? views[j % views.size()][static_cast<std::size_t>(k - b0)]
+                                     : read(k, scratch[i]));
           const std::int64_t now = ++done;
           if (progress) {
             std::lock_guard lock(progress_mutex);
             progress(now, total);
           }
         }
-        if (b1 == end) pieces.parts[i].close_block();
-        blocks[i] = pieces.parts[i].take_steps();
+        if (b1 == end) part.close_block();
+        DecompositionReport& block = rows[j % work.ahead][i];
+        block = part.take_steps();
         if (backward) {
-          const DecompositionReport& b = blocks[i];
-          kept[i].exact_nodes.insert(kept[i].exact_nodes.end(), b.exact_nodes.begin(), b.exact_nodes.end());
-          if (options.exact_attribution) kept[i].df.insert(kept[i].df.end(), b.df.begin(), b.df.end());
+          kept[i].exact_nodes.insert(kept[i].exact_nodes.end(), block.exact_nodes.begin(),
+                                     block.exact_nodes.end());
+          if (options.exact_attribution)
+            kept[i].df.insert(kept[i].df.end(), block.df.begin(), block.df.end());
         }
+      },
+      [&](std::size_t j) {
+        std::vector<DecompositionReport> parts(count);
+        parts.swap(rows[j % work.ahead]);
+        rows[j % work.ahead].resize(count);
+        sink(merge_query_pieces(std::move(parts), pieces.offsets, options), block_start(j));
       });
-      hand_over(std::move(blocks), b0);
-      b0 = b1;
-    }
-    if (pending.valid()) pending.get();
-  } catch (...) {
-    if (pending.valid()) pending.wait();  // it refers to this frame: let it end before unwinding
-    throw;
-  }
   std::vector<DecompositionReport> reports(count);
   parallel_for(count, options.threads, [&](std::size_t i) {
     DecompositionReport& r = reports[i];

@@ -197,8 +197,14 @@ double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::i
   const double m = static_cast<double>(training_points), c = static_cast<double>(outputs);
   const double chunk = static_cast<double>(std::min(o.query_chunk, std::max<std::int64_t>(queries, 1)));
   const double threads = std::max(1, o.threads);
-  // A block of rows: about 8 numbers per entry, held by the pieces and once more merged.
-  double bytes = 2.0 * static_cast<double>(kStepBlock) * pc * 8.0 * 8.0;
+  // A block of rows: about 8 numbers per entry, held by the pieces and once more merged; with
+  // threads a second block is decomposed while one is merged and written (block_pipeline.hpp).
+  double bytes = (threads > 1 ? 3.0 : 2.0) * static_cast<double>(kStepBlock) * pc * 8.0 * 8.0;
+  // The steps of three blocks, read ahead and shared by the pieces (weights before and after,
+  // batch and L'), unless one piece on one thread reads step by step.
+  const double pieces = std::ceil(static_cast<double>(std::max<std::int64_t>(queries, 1)) / chunk);
+  if (threads > 1 || pieces > 1)
+    bytes += 3.0 * static_cast<double>(kStepBlock) * (2.0 * static_cast<double>(parameters) + m * (c + 1.0)) * 8.0;
   // The online totals: a dozen per entry, a window's and (with sharpness) two more ranges' sums of
   // seven, and every finished window's seven.
   bytes += pc * 8.0 * (12.0 + 7.0 * (o.sharpness_every > 0 ? 3.0 : 1.0) + 7.0 * static_cast<double>(windows));
@@ -210,7 +216,6 @@ double streaming_memory_bytes(std::int64_t queries, std::int64_t outputs, std::i
   }
   if (o.pair_query >= 0) bytes += m * m * c * 8.0;
   if (per_point_state) {  // each piece's state and shares, M x D each
-    const double pieces = std::ceil(static_cast<double>(std::max<std::int64_t>(queries, 1)) / chunk);
     bytes += pieces * 2.0 * m * static_cast<double>(parameters) * 8.0;
   }
   // Each thread's tape: a few passes of a chunk of queries through the network, with Hessian
