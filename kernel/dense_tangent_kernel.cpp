@@ -1,6 +1,7 @@
 #include "kernel/dense_tangent_kernel.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,31 @@ using pk::ad::Tensor;
 using pk::ad::Var;
 
 namespace {
+typedef double v8d __attribute__((vector_size(64)));
+
+// An 8 x 8 tile transposed in registers: pairs of rows interleaved, then pairs of pairs, then
+// halves (24 shuffles for 64 elements, against 64 strided scalar moves).
+void transpose_tile(const double* src, std::int64_t lds, double* dst, std::int64_t ldd) {
+  v8d r[8];
+  for (int i = 0; i < 8; ++i) std::memcpy(&r[i], src + i * lds, sizeof(v8d));
+  v8d t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // t[i]: even columns of rows i, i+1 interleaved; t[i+1]: odd
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4)  // u[i + c]: columns c and c + 4 of rows i..i+3
+    for (int c = 0; c < 2; ++c) {
+      u[i + c] = __builtin_shufflevector(t[i + c], t[i + c + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[i + c + 2] = __builtin_shufflevector(t[i + c], t[i + c + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int c = 0; c < 4; ++c) {
+    const v8d lo = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    const v8d hi = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    std::memcpy(dst + c * ldd, &lo, sizeof(v8d));
+    std::memcpy(dst + (c + 4) * ldd, &hi, sizeof(v8d));
+  }
+}
+
 // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols, in 8 x 8 tiles: a whole-column
 // walk of a 128-wide matrix strides 1 KiB, and such strides alias in the L1 sets.
 void transpose(const double* src, std::int64_t rows, std::int64_t cols, std::int64_t lds, double* dst,
@@ -29,6 +55,10 @@ void transpose(const double* src, std::int64_t rows, std::int64_t cols, std::int
   for (std::int64_t i0 = 0; i0 < rows; i0 += kTile)
     for (std::int64_t j0 = 0; j0 < cols; j0 += kTile) {
       const std::int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+      if (i1 - i0 == kTile && j1 - j0 == kTile) {
+        transpose_tile(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
+        continue;
+      }
       for (std::int64_t j = j0; j < j1; ++j)
         for (std::int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
     }
