@@ -3,16 +3,22 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 #include <system_error>
 
 #include "apps/arguments.hpp"
+#include "io/error.hpp"
+#include "io/file_bytes.hpp"
 
 namespace pk::app {
 
 double available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
+  std::string text;
+  try {
+    text = pk::io::read_pseudo_file("/proc/meminfo");
+  } catch (const pk::io::IoError&) {  // not Linux, or no /proc: the physical memory below
+  }
+  std::istringstream meminfo(text);
   std::string line;
   while (std::getline(meminfo, line)) {
     if (line.rfind("MemAvailable:", 0) != 0) continue;

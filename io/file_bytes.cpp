@@ -8,15 +8,21 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "io/error.hpp"
 
 namespace pk::io {
 
 namespace {
-// Closes the descriptor on every path out of read_file_bytes.
+// Closes the descriptor on every path out of a reader.
 struct Descriptor {
   int fd;
+  explicit Descriptor(int f) : fd(f) {}
+  Descriptor(Descriptor&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  Descriptor& operator=(Descriptor&&) = delete;
   ~Descriptor() {
     if (fd >= 0) ::close(fd);
   }
@@ -32,18 +38,44 @@ std::string size_text(std::int64_t bytes) {
     std::snprintf(buf, sizeof buf, "%lld bytes", static_cast<long long>(bytes));
   return buf;
 }
-}  // namespace
 
-std::string read_file_bytes(const std::filesystem::path& path, std::int64_t max_bytes) {
-  const std::string file = path.string();
+// Opens a regular file for reading; its size in `size`.
+Descriptor open_regular(const std::string& file, std::int64_t& size) {
   // O_NONBLOCK so that opening a FIFO cannot hang; a regular file ignores it.
-  const Descriptor d{::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+  Descriptor d{::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (d.fd < 0) throw IoError(file + ": cannot open for reading: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(d.fd, &st) != 0) throw IoError(file + ": cannot stat: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw IoError(file + ": is a directory, not a file");
   if (!S_ISREG(st.st_mode)) throw IoError(file + ": is not a regular file (a device, pipe or socket)");
-  const auto size = static_cast<std::int64_t>(st.st_size);
+  size = static_cast<std::int64_t>(st.st_size);
+  return d;
+}
+}  // namespace
+
+std::string read_pseudo_file(const std::filesystem::path& path, std::int64_t max_bytes) {
+  const std::string file = path.string();
+  std::int64_t size = 0;
+  const Descriptor d = open_regular(file, size);
+  std::string bytes;
+  char buf[4096];
+  for (;;) {
+    const ssize_t got = ::read(d.fd, buf, sizeof buf);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(file + ": read failed: " + std::strerror(errno));
+    }
+    if (got == 0) return bytes;
+    if (static_cast<std::int64_t>(bytes.size()) + got > max_bytes)
+      throw IoError(file + ": longer than the " + size_text(max_bytes) + " this reader accepts");
+    bytes.append(buf, static_cast<std::size_t>(got));
+  }
+}
+
+std::string read_file_bytes(const std::filesystem::path& path, std::int64_t max_bytes) {
+  const std::string file = path.string();
+  std::int64_t size = 0;
+  const Descriptor d = open_regular(file, size);
   if (size > max_bytes)
     throw IoError(file + ": is " + size_text(size) + ", more than the " + size_text(max_bytes) +
                   " this reader accepts");

@@ -1,7 +1,6 @@
 #include "kernel/report_merge.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>

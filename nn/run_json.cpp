@@ -1,4 +1,6 @@
 #include "nn/run_json.hpp"
+// The run.json codec (a little over 500 lines, on purpose): the writer and the reader of every
+// field sit together, so that each field's check on reading faces the code that wrote it.
 
 #include <cmath>
 #include <limits>

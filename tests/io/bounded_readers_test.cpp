@@ -47,6 +47,21 @@ TEST(FileBytes, RefusesWhatIsNotARegularFileAndWhatIsTooLarge) {
   EXPECT_EQ(read_file_bytes(dir.path() / "big", 1000).size(), 1000u);
 }
 
+TEST(FileBytes, PseudoFilesAreReadToTheirEndWithinTheirBound) {
+  const ScratchDir dir;
+  write_bytes(dir.path() / "text", std::string(10'000, 'x'));  // longer than one read
+  EXPECT_EQ(read_pseudo_file(dir.path() / "text").size(), 10'000u);
+  EXPECT_NE(
+      message_of([&] { read_pseudo_file(dir.path() / "text", 9'999); }).find("longer than the 9999 bytes"),
+      std::string::npos);
+  EXPECT_NE(message_of([&] { read_pseudo_file(dir.path()); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(message_of([&] { read_pseudo_file("/dev/zero"); }).find("is not a regular file"),
+            std::string::npos);
+  if (!std::filesystem::exists("/proc/meminfo")) GTEST_SKIP() << "no /proc/meminfo on this system";
+  // /proc/meminfo reports a size of 0, which read_file_bytes would take at its word.
+  EXPECT_NE(read_pseudo_file("/proc/meminfo").find("MemTotal:"), std::string::npos);
+}
+
 TEST(FileBytes, QuotedPiecesOfAFileAreShortAndCannotEscapeToTheTerminal) {
   EXPECT_EQ(quote_for_message("abc"), "'abc'");
   EXPECT_EQ(quote_for_message("\x1b[2J\x07"), "'\\x1b[2J\\x07'");
