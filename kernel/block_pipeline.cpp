@@ -5,8 +5,9 @@
 #include <exception>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <vector>
+
+#include "kernel/parallel_for.hpp"
 
 namespace pk::kernel {
 
@@ -127,13 +128,10 @@ void run_block_pipeline(const BlockPipeline& work, int threads,
     throw std::invalid_argument("run_block_pipeline: at least one piece per block and one block ahead");
   if (work.blocks == 0) return;
   Schedule schedule(work, prepare, piece, hand_on);
-  // One thread more than pieces can still read ahead and hand on beside them.
+  // One thread more than pieces can still read ahead and hand on beside them. The threads are
+  // parallel_for's (the one place threads are made), each running the schedule's loop.
   const auto used = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, threads)), work.pieces + 1);
-  std::vector<std::thread> pool;
-  pool.reserve(used - 1);
-  for (std::size_t t = 1; t < used; ++t) pool.emplace_back([&] { schedule.work(); });
-  schedule.work();
-  for (std::thread& t : pool) t.join();
+  parallel_for(used, static_cast<int>(used), [&](std::size_t) { schedule.work(); });
   schedule.rethrow();
 }
 
