@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "io/error.hpp"
 #include "io/file_bytes.hpp"
 #include "io/npy.hpp"
 #include "io/text_file.hpp"
@@ -13,6 +15,51 @@
 namespace pk::kernel {
 
 using Json = nlohmann::ordered_json;
+
+// A member of part.json, read with its type checked first: nlohmann's own conversions turn a
+// number too large for an integer into undefined behaviour and a string into a logic error.
+// The conversion picks the checks from the type it is assigned to.
+class Field {
+ public:
+  Field(const Json& j, const char* key) : key_(key), v_(j.at(key)) {}
+  Field(const Json& list, std::size_t i, const char* name)
+      : key_(std::string(name) + "[" + std::to_string(i) + "]"), v_(list.at(i)) {}
+  template <class T>
+  requires std::is_arithmetic_v<T>
+  operator T() const {  // NOLINT: implicit, so a field reads as an assignment
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!v_.is_boolean()) fail("true or false");
+      return v_.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!v_.is_number_integer()) fail("an integer");
+      if (v_.is_number_unsigned()) {
+        const auto u = v_.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) fail("an integer in range");
+        return static_cast<T>(u);
+      }
+      const auto i = v_.get<std::int64_t>();
+      if (i < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+          (std::is_signed_v<T> && i > static_cast<std::int64_t>(std::numeric_limits<T>::max())))
+        fail("an integer in range");
+      return static_cast<T>(i);
+    } else {
+      if (!v_.is_number()) fail("a number");
+      return v_.get<T>();
+    }
+  }
+  std::string str() const {
+    if (!v_.is_string()) fail("a string");
+    return v_.get<std::string>();
+  }
+  const Json& json() const { return v_; }
+
+ private:
+  [[noreturn]] void fail(const char* what) const {
+    throw std::runtime_error("\"" + key_ + "\" is not " + what);
+  }
+  std::string key_;
+  const Json& v_;
+};
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -46,13 +93,13 @@ Json optimizer_json(const pk::nn::OptimizerConfig& c) {
 
 pk::nn::OptimizerConfig optimizer_of(const Json& j) {
   pk::nn::OptimizerConfig c;
-  c.kind = pk::nn::parse_optimizer(j.at("kind").get<std::string>());
-  c.momentum = j.at("momentum");
-  c.nesterov = j.at("nesterov");
-  c.weight_decay = j.at("weight_decay");
-  c.beta1 = j.at("beta1");
-  c.beta2 = j.at("beta2");
-  c.epsilon = j.at("epsilon");
+  c.kind = pk::nn::parse_optimizer(Field(j, "kind").str());
+  c.momentum = Field(j, "momentum");
+  c.nesterov = Field(j, "nesterov");
+  c.weight_decay = Field(j, "weight_decay");
+  c.beta1 = Field(j, "beta1");
+  c.beta2 = Field(j, "beta2");
+  c.epsilon = Field(j, "epsilon");
   return c;
 }
 
@@ -90,25 +137,25 @@ std::string deciding_options(const DecompositionOptions& o) {
 
 DecompositionOptions options_of(const Json& j) {
   DecompositionOptions o;
-  o.second_order = parse_second_order_mode(j.at("second_order").get<std::string>());
-  o.tau = j.at("tau");
-  o.eps = j.at("eps");
-  o.exact_kernel = j.at("exact_kernel");
-  o.exact_tolerance = j.at("exact_tolerance");
-  o.exact_max_nodes = j.at("exact_max_nodes");
-  o.attribution = j.at("attribution");
-  o.exact_attribution = j.at("exact_attribution");
-  o.sharpness_every = j.at("sharpness_every");
-  o.lanczos_iterations = j.at("lanczos_iterations");
-  o.lanczos_tolerance = j.at("lanczos_tolerance");
-  o.order = j.at("order");
-  o.window = j.at("window");
-  o.window_tau = j.at("window_tau");
-  o.eos_band = j.at("eos_band");
-  o.pair_query = j.at("pair_query");
-  o.pair_count = j.at("pair_count");
-  o.query_chunk = j.at("query_chunk");
-  o.threads = j.at("threads");
+  o.second_order = parse_second_order_mode(Field(j, "second_order").str());
+  o.tau = Field(j, "tau");
+  o.eps = Field(j, "eps");
+  o.exact_kernel = Field(j, "exact_kernel");
+  o.exact_tolerance = Field(j, "exact_tolerance");
+  o.exact_max_nodes = Field(j, "exact_max_nodes");
+  o.attribution = Field(j, "attribution");
+  o.exact_attribution = Field(j, "exact_attribution");
+  o.sharpness_every = Field(j, "sharpness_every");
+  o.lanczos_iterations = Field(j, "lanczos_iterations");
+  o.lanczos_tolerance = Field(j, "lanczos_tolerance");
+  o.order = Field(j, "order");
+  o.window = Field(j, "window");
+  o.window_tau = Field(j, "window_tau");
+  o.eos_band = Field(j, "eos_band");
+  o.pair_query = Field(j, "pair_query");
+  o.pair_count = Field(j, "pair_count");
+  o.query_chunk = Field(j, "query_chunk");
+  o.threads = Field(j, "threads");
   return o;
 }
 }  // namespace
@@ -264,52 +311,106 @@ Json read_part_json(const std::filesystem::path& directory) {
     throw std::runtime_error(path.string() + ": " + e.what());
   }
 }
+// A part.json that parsed but whose facts cannot be one decomposition's (an edited or hostile
+// file) is refused here, naming the fact, before merge sizes anything by them.
+void check_part(const PartFacts& f, const std::filesystem::path& path) {
+  auto refuse = [&](const std::string& what) { throw std::runtime_error(path.string() + ": " + what); };
+  // Far beyond any run a machine decomposes, and small enough that the products below cannot
+  // overflow: 2^40 steps, 2^31 query-output cells, 2^40 attribution entries.
+  constexpr std::int64_t kMaxSteps = std::int64_t{1} << 40, kMaxCells = std::int64_t{1} << 31;
+  constexpr std::int64_t kMaxEntries = std::int64_t{1} << 40;
+  const auto range = std::to_string(f.first) + ":" + std::to_string(f.end);
+  if (f.steps < 0 || f.steps > kMaxSteps) refuse("a run of " + std::to_string(f.steps) + " steps");
+  if (f.first < 0 || f.end < f.first || f.end > f.steps)
+    refuse("steps " + range + " are not a range of a run of " + std::to_string(f.steps) + " steps");
+  if (f.first % kStepBlock != 0)
+    refuse("steps " + range + " do not start at a multiple of " + std::to_string(kStepBlock));
+  const DecompositionReport& l = f.layout;
+  if (l.queries < 0 || l.outputs < 1 || l.training_points < 1)
+    refuse(std::to_string(l.queries) + " query points, " + std::to_string(l.outputs) + " outputs and " +
+           std::to_string(l.training_points) + " training points");
+  if (l.queries > kMaxCells / l.outputs)
+    refuse("more query points times outputs than any decomposition holds");
+  if (l.queries * l.outputs > kMaxEntries / l.training_points)
+    refuse("an attribution larger than any decomposition holds");
+  if (f.plot_query < 0 || f.plot_query >= std::max<std::int64_t>(l.queries, 1))
+    refuse("plot query " + std::to_string(f.plot_query) + " of " + std::to_string(l.queries));
+  const DecompositionOptions& o = l.options;
+  if (o.pair_query < -1 || o.pair_query >= l.queries)
+    refuse("pair query " + std::to_string(o.pair_query) + " of " + std::to_string(l.queries));
+  if (o.order != 2 && o.order != 3) refuse("order " + std::to_string(o.order) + " (expected 2 or 3)");
+  if (o.window < 0 || o.window > kMaxSteps || !(o.window_tau > 0) || !(o.eos_band > 0) || !(o.tau > 0) ||
+      !(o.eps > 0))
+    refuse("window, window_tau, eos_band, tau or eps out of range");
+  if (o.sharpness_every < 0 || o.query_chunk < 1 || o.threads < 1 || o.pair_count < 0 ||
+      o.lanczos_iterations < 0 || o.exact_max_nodes < 0)
+    refuse("a count out of range among the options (sharpness_every, query_chunk, threads, pair_count, ...)");
+  if (f.block_sums.size() > kBlockSums.size()) refuse("\"block_sums\" is not a list of sizes, one per attribution sum");
+  std::int64_t entries = 0;
+  for (const std::int64_t n : f.block_sums) {
+    if (n < 0 || n > kMaxEntries - entries) refuse("attribution sums of impossible sizes");
+    entries += n;
+  }
+  if (f.queries && (f.queries->shape().rank != 2 || f.queries->shape().dim(0) != l.queries))
+    refuse("query_points.npy of shape " + f.queries->shape().str() + " for " + std::to_string(l.queries) +
+           " query points");
+}
 }  // namespace
 
 PartFacts read_part(const std::filesystem::path& directory) {
   const Json j = read_part_json(directory);
   PartFacts f;
   try {
-    f.first = j.at("first");
-    f.end = j.at("end");
-    f.steps = j.at("steps");
-    f.plot_query = j.at("plot_query");
-    f.layout.queries = j.at("queries");
-    f.layout.outputs = j.at("outputs");
-    f.layout.training_points = j.at("training_points");
-    if (j.at("third_order").get<bool>()) f.layout.third_order.assign(1, 0.0);
-    f.layout.kernel_form = j.at("kernel_form");
-    f.layout.optimizer = j.at("optimizer");
+    f.first = Field(j, "first");
+    f.end = Field(j, "end");
+    f.steps = Field(j, "steps");
+    f.plot_query = Field(j, "plot_query");
+    f.layout.queries = Field(j, "queries");
+    f.layout.outputs = Field(j, "outputs");
+    f.layout.training_points = Field(j, "training_points");
+    if (static_cast<bool>(Field(j, "third_order"))) f.layout.third_order.assign(1, 0.0);
+    f.layout.kernel_form = Field(j, "kernel_form");
+    f.layout.optimizer = Field(j, "optimizer").str();
     f.layout.optimizer_config = optimizer_of(j.at("optimizer_config"));
-    f.layout.attribution_method = j.at("attribution_method");
-    f.layout.attribution_state_bytes = j.at("attribution_state_bytes");
+    f.layout.attribution_method = Field(j, "attribution_method").str();
+    f.layout.attribution_state_bytes = Field(j, "attribution_state_bytes");
     const Json& plan = j.at("attribution_plan");
-    f.layout.attribution_plan.method = parse_attribution_method(plan.at("method").get<std::string>());
-    f.layout.attribution_plan.requested = parse_attribution_method(plan.at("requested").get<std::string>());
-    f.layout.attribution_plan.reason = plan.at("reason");
-    f.layout.attribution_plan.forward_bytes = plan.at("forward_bytes");
-    f.layout.attribution_plan.backward_bytes = plan.at("backward_bytes");
-    f.layout.exact_attribution_method = j.at("exact_attribution_method");
-    f.layout.shares_closure_error = j.at("shares_closure_error");
-    f.block_sums = j.at("block_sums").get<std::vector<std::int64_t>>();
+    f.layout.attribution_plan.method = parse_attribution_method(Field(plan, "method").str());
+    f.layout.attribution_plan.requested = parse_attribution_method(Field(plan, "requested").str());
+    f.layout.attribution_plan.reason = Field(plan, "reason").str();
+    f.layout.attribution_plan.forward_bytes = Field(plan, "forward_bytes");
+    f.layout.attribution_plan.backward_bytes = Field(plan, "backward_bytes");
+    f.layout.exact_attribution_method = Field(j, "exact_attribution_method").str();
+    f.layout.shares_closure_error = Field(j, "shares_closure_error");
+    const Json& sums = j.at("block_sums");
+    if (!sums.is_array() || sums.size() > kBlockSums.size())
+      throw std::runtime_error("\"block_sums\" is not a list of sizes, one per attribution sum");
+    for (std::size_t n = 0; n < sums.size(); ++n) f.block_sums.push_back(Field(sums, n, "block_sums"));
     if (std::filesystem::exists(directory / "query_points.npy"))
       f.queries = io::read_npy_tensor(directory / "query_points.npy");
     f.layout.options = options_of(j.at("options"));
     const Json& r = j.at("run");
-    f.run.data = r.at("data");
-    f.run.architecture = r.at("architecture");
-    f.run.loss = r.at("loss");
-    f.run.optimizer = r.at("optimizer");
-    f.run.schedule = r.at("schedule");
-    f.run.steps = r.at("steps");
-    f.run.seed = r.at("seed");
-    f.run.status = r.at("status");
-    f.run.include_timings = r.at("include_timings");
-    f.run.seconds_training = r.at("seconds_training");
-    for (const Json& e : r.at("extra")) f.run.extra.emplace_back(e.at(0), e.at(1));
-  } catch (const nlohmann::json::exception& e) {
+    f.run.data = Field(r, "data").str();
+    f.run.architecture = Field(r, "architecture").str();
+    f.run.loss = Field(r, "loss").str();
+    f.run.optimizer = Field(r, "optimizer").str();
+    f.run.schedule = Field(r, "schedule").str();
+    f.run.steps = Field(r, "steps");
+    f.run.seed = Field(r, "seed");
+    f.run.status = Field(r, "status").str();
+    f.run.include_timings = Field(r, "include_timings");
+    f.run.seconds_training = Field(r, "seconds_training");
+    for (const Json& e : r.at("extra")) {
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_string())
+        throw std::runtime_error("\"run.extra\" holds something other than pairs of strings");
+      f.run.extra.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+    }
+  } catch (const io::Error&) {  // query_points.npy: its message names its own file
+    throw;
+  } catch (const std::exception& e) {  // a missing or mistyped field, or a name no parser knows
     throw std::runtime_error((directory / "part.json").string() + ": " + e.what());
   }
+  check_part(f, directory / "part.json");
   return f;
 }
 
@@ -395,7 +496,13 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
       }
     }
     const Json j = read_part_json(d);
-    const std::vector<double> s = j.at("seconds").get<std::vector<double>>();
+    std::vector<double> s;
+    try {  // the timings: numbers, or none (a hand-edited part); they change no other number
+      if (const auto t = j.find("seconds"); t != j.end() && t->is_array())
+        for (std::size_t n = 0; n < t->size(); ++n) s.push_back(Field(*t, n, "seconds"));
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error((d / "part.json").string() + ": " + e.what());
+    }
     if (s.size() == 5) {
       tail.seconds_first_order += s[0];
       tail.seconds_second_order += s[1];
