@@ -124,8 +124,10 @@ TEST(Csv, RefusesEachKindOfBadFileWithFileLineAndColumn) {
 }
 
 TEST(Csv, ReadsTheShippedIrisData) {
+  // From the source tree's absolute path, so the test runs from any directory (__FILE__ is
+  // relative under a compiler cache's base directory).
   const std::filesystem::path iris =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "data" / "iris.csv";
+      std::filesystem::path(PATHKERNEL_TESTS_DIR).parent_path() / "data" / "iris.csv";
   const Dataset d = read_csv(iris, {.targets = {"species"}});
   EXPECT_EQ(d.size(), 150);
   EXPECT_EQ(d.input_dim(), 4);
