@@ -251,9 +251,8 @@ DecompositionReport decompose_steps(const pk::nn::Model& model, const pk::nn::Tr
         }
       },
       [&](std::size_t j) {
-        std::vector<DecompositionReport> parts(count);
-        parts.swap(rows[j % work.ahead]);
-        rows[j % work.ahead].resize(count);
+        std::vector<DecompositionReport> parts =
+            std::exchange(rows[j % work.ahead], std::vector<DecompositionReport>(count));
         sink(merge_query_pieces(std::move(parts), pieces.offsets, options), block_start(j));
       });
   std::vector<DecompositionReport> reports(count);

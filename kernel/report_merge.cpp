@@ -16,6 +16,7 @@ namespace pk::kernel {
 
 using Json = nlohmann::ordered_json;
 
+namespace {
 // A member of part.json, read with its type checked first: nlohmann's own conversions turn a
 // number too large for an integer into undefined behaviour and a string into a logic error.
 // The conversion picks the checks from the type it is assigned to.
@@ -51,7 +52,6 @@ class Field {
     if (!v_.is_string()) fail("a string");
     return v_.get<std::string>();
   }
-  const Json& json() const { return v_; }
 
  private:
   [[noreturn]] void fail(const char* what) const {
@@ -61,7 +61,6 @@ class Field {
   const Json& v_;
 };
 
-namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // lr, loss, sharpness, its residual, quadrature nodes, F2 computed, stability threshold,
@@ -345,7 +344,8 @@ void check_part(const PartFacts& f, const std::filesystem::path& path) {
   if (o.sharpness_every < 0 || o.query_chunk < 1 || o.threads < 1 || o.pair_count < 0 ||
       o.lanczos_iterations < 0 || o.exact_max_nodes < 0)
     refuse("a count out of range among the options (sharpness_every, query_chunk, threads, pair_count, ...)");
-  if (f.block_sums.size() > kBlockSums.size()) refuse("\"block_sums\" is not a list of sizes, one per attribution sum");
+  if (f.block_sums.size() > kBlockSums.size())
+    refuse("\"block_sums\" is not a list of sizes, one per attribution sum");
   std::int64_t entries = 0;
   for (const std::int64_t n : f.block_sums) {
     if (n < 0 || n > kMaxEntries - entries) refuse("attribution sums of impossible sizes");
@@ -383,8 +383,7 @@ PartFacts read_part(const std::filesystem::path& directory) {
     f.layout.exact_attribution_method = Field(j, "exact_attribution_method").str();
     f.layout.shares_closure_error = Field(j, "shares_closure_error");
     const Json& sums = j.at("block_sums");
-    if (!sums.is_array() || sums.size() > kBlockSums.size())
-      throw std::runtime_error("\"block_sums\" is not a list of sizes, one per attribution sum");
+    if (!sums.is_array()) throw std::runtime_error("\"block_sums\" is not a list of sizes");
     for (std::size_t n = 0; n < sums.size(); ++n) f.block_sums.push_back(Field(sums, n, "block_sums"));
     if (std::filesystem::exists(directory / "query_points.npy"))
       f.queries = io::read_npy_tensor(directory / "query_points.npy");
