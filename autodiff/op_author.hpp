@@ -70,6 +70,7 @@ struct TapeAccess {
   static std::uint64_t& next_stamp(Tape& t) { return t.next_stamp_; }
   static bool tangents_seen(const Tape& t) { return t.tangents_seen_; }
   static std::vector<std::uint32_t>& adjoint(Tape& t) { return t.adjoint_; }
+  static std::vector<std::uint8_t>& adjoint_exclusive(Tape& t) { return t.adjoint_exclusive_; }
   static std::vector<std::uint8_t>& leads_to_target(Tape& t) { return t.leads_to_target_; }
   static const std::vector<std::uint8_t>& leads_to_target(const Tape& t) { return t.leads_to_target_; }
   static Var make(Tape& t, std::uint32_t index, std::uint64_t stamp) { return {&t, index, stamp}; }
@@ -158,12 +159,21 @@ class BackwardContext {
   }
   /// Adds `g` (which must have input i's shape) to input i's adjoint.
   void accumulate(int i, Var g);
-  /// Input i's adjoint as accumulated so far; undefined when nothing reached it yet. With
-  /// `assign`, lets a rule fold its contribution into the sum in one op (a slice's adjoint
-  /// added into a region, instead of padded with zeros and added whole).
-  Var partial(int i) const;
-  /// Makes `total` (input i's shape, already including `partial(i)`) input i's adjoint.
-  void assign(int i, Var total);
+  /// Input i's adjoint as accumulated so far (undefined when nothing reached it yet), and
+  /// whether the slot alone holds it. With `assign`, lets a rule fold its contribution into the
+  /// sum in one op (a slice's adjoint added into a region, instead of padded with zeros and
+  /// added whole); when `exclusive`, the fold may write into the sum's storage instead of
+  /// copying it, because no other value, rule or caller can see that storage.
+  struct Partial {
+    Var value;
+    bool exclusive = false;
+  };
+  Partial partial(int i) const;
+  /// Makes `total` (input i's shape, already including `partial(i)`) input i's adjoint. Pass
+  /// `exclusive` only for a value this rule recorded for the slot and kept from everything
+  /// else (neither an input, nor the output's adjoint, nor aliasing either), so a later fold
+  /// may take over its storage.
+  void assign(int i, Var total, bool exclusive = false);
 
  private:
   Tape& tape_;

@@ -114,7 +114,8 @@ void Tape::rewind(Mark m) {
 
 std::size_t Tape::reserved_bytes() const {
   return arena_.reserved_bytes() + nodes_.capacity() * sizeof(Node) +
-         adjoint_.capacity() * sizeof(std::uint32_t) + leads_to_target_.capacity();
+         adjoint_.capacity() * sizeof(std::uint32_t) + adjoint_exclusive_.capacity() +
+         leads_to_target_.capacity();
 }
 
 Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Shape shape, OpParams params) {
@@ -168,6 +169,9 @@ std::uint32_t& slot_for(Tape& tape, std::uint32_t node_index, int i, const Var& 
 
 void BackwardContext::accumulate(int i, Var g) {
   std::uint32_t& slot = slot_for(tape_, node_, i, g);
+  // `g` may be held elsewhere too (add's rule hands one adjoint to both inputs), and so may the
+  // sum once a later rule reads it: neither is the slot's alone.
+  detail::TapeAccess::adjoint_exclusive(tape_)[node_at(tape_, node_).inputs[static_cast<std::size_t>(i)]] = 0;
   if (slot == 0) {
     slot = g.index() + 1;
   } else {
@@ -175,13 +179,18 @@ void BackwardContext::accumulate(int i, Var g) {
   }
 }
 
-Var BackwardContext::partial(int i) const {
+BackwardContext::Partial BackwardContext::partial(int i) const {
   const std::uint32_t target = node_at(tape_, node_).inputs[static_cast<std::size_t>(i)];
   const std::uint32_t slot = detail::TapeAccess::adjoint(tape_)[target];
-  return slot == 0 ? Var() : handle(tape_, slot - 1);
+  if (slot == 0) return {};
+  return {handle(tape_, slot - 1), detail::TapeAccess::adjoint_exclusive(tape_)[target] != 0};
 }
 
-void BackwardContext::assign(int i, Var total) { slot_for(tape_, node_, i, total) = total.index() + 1; }
+void BackwardContext::assign(int i, Var total, bool exclusive) {
+  slot_for(tape_, node_, i, total) = total.index() + 1;
+  detail::TapeAccess::adjoint_exclusive(tape_)[node_at(tape_, node_).inputs[static_cast<std::size_t>(i)]] =
+      exclusive ? 1 : 0;
+}
 
 void sweep(Tape& tape, std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {
   using A = detail::TapeAccess;
@@ -191,6 +200,7 @@ void sweep(Tape& tape, std::uint32_t output, Var seed, std::span<const std::uint
   check(tape, seed, "backward seed");
   adjoints.assign(static_cast<std::size_t>(output) + 1, 0);
   adjoints[output] = seed.index() + 1;
+  A::adjoint_exclusive(tape).assign(static_cast<std::size_t>(output) + 1, 0);  // the seed is the caller's
   leads.clear();
   if (!targets.empty()) {
     // One forward scan marks the values downstream of a target: only through them can an

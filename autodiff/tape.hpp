@@ -105,6 +105,9 @@ class Tape {
   // Adjoint of value i as (node index + 1), 0 when none reached it; kept between sweeps so a
   // training loop reuses its capacity.
   std::vector<std::uint32_t> adjoint_;
+  // For the current sweep: whether value i's adjoint is a value made for that slot alone and
+  // handed nowhere else, so a rule may add into its storage in place (see BackwardContext).
+  std::vector<std::uint8_t> adjoint_exclusive_;
   // For the current sweep: whether value i lies on a path from a target (empty: every value).
   std::vector<std::uint8_t> leads_to_target_;
 };

@@ -42,18 +42,27 @@ void slice_tangent(Tape& t, Node& out) {
   const Node& x = node_at(t, out.inputs[0]);
   out.tangent = slice_of(t, x, x.tangent, out);
 }
+Var add_padded_in_place(Var acc, Var x, int axis, std::int64_t before);
+
 void slice_backward(BackwardContext& c) {
   const OpParams& p = c.params();
   const int axis = static_cast<int>(p.ints[0]);
+  const Var g = c.grad_output();
   // Several slices of one value (a model's layers cut from the flat parameter vector) each add
   // into their own region of its adjoint, rather than padding to full size and adding it all.
-  if (const Var so_far = c.partial(0); so_far.defined()) {
-    c.assign(0, add_padded(so_far, c.grad_output(), axis, p.ints[1]));
+  // The sum this rule made for the slot is the slot's alone, so the next slice adds into it in
+  // place: the gradient of D parameters in L slices writes D + D doubles, not L D.
+  if (const BackwardContext::Partial so_far = c.partial(0); so_far.value.defined()) {
+    c.assign(0,
+             so_far.exclusive ? add_padded_in_place(so_far.value, g, axis, p.ints[1])
+                              : add_padded(so_far.value, g, axis, p.ints[1]),
+             /*exclusive=*/true);
     return;
   }
   const std::int64_t extent =
       c.input_shape(0).rank < 2 ? c.input_shape(0).size() : c.input_shape(0).dim(axis);
-  c.accumulate(0, pad(c.grad_output(), axis, p.ints[1], extent - p.ints[2]));
+  const Var padded = pad(g, axis, p.ints[1], extent - p.ints[2]);
+  c.assign(0, padded, /*exclusive=*/padded.index() != g.index());  // pad returns g when nothing pads
 }
 const OpRule slice_rule{"slice", slice_forward, slice_tangent, slice_backward};
 
@@ -89,13 +98,14 @@ void pad_backward(BackwardContext& c) {
 }
 const OpRule pad_rule{"pad", pad_forward, pad_tangent, pad_backward};
 
-// out = acc, then x added to the elements it covers from `before` along the axis.
+// out = acc (zeros when acc is null, nothing to do when out is acc), then x (zeros when null)
+// added to the elements it covers from `before` along the axis.
 void add_into(const double* acc, const Shape& os, const double* x, const Shape& xs, int axis,
               std::int64_t before, double* out) {
-  if (acc)
-    std::copy_n(acc, os.size(), out);
-  else
+  if (!acc)
     std::fill_n(out, os.size(), 0.0);
+  else if (acc != out)
+    std::copy_n(acc, os.size(), out);
   if (!x) return;
   const bool whole_rows = contiguous(xs, axis);
   const std::int64_t rows = whole_rows ? 1 : xs.dim(0), cols = whole_rows ? xs.size() : xs.dim(1);
@@ -107,17 +117,22 @@ void add_into(const double* acc, const Shape& os, const double* x, const Shape& 
     for (std::int64_t c = 0; c < cols; ++c) dst[c] += src[c];
   }
 }
+// params.ints[2] != 0 marks the in-place form: the result takes over acc's storage (and its
+// tangent's, when it has one) instead of copying it. Only slice's rule records that form, on an
+// adjoint slot's exclusive partial sum, whose old value no rule reads again: add_padded's and
+// pad's rules never read their operands' values, and nothing else holds that sum.
+bool in_place(const Node& out) { return out.params.ints[2] != 0; }
 void add_padded_forward(Tape& t, Node& out) {
   const Node& acc = node_at(t, out.inputs[0]);
   const Node& x = node_at(t, out.inputs[1]);
-  out.value = allocate(t, out.shape.size());
+  out.value = in_place(out) ? acc.value : allocate(t, out.shape.size());
   add_into(acc.value, acc.shape, x.value, x.shape, static_cast<int>(out.params.ints[0]), out.params.ints[1],
            out.value);
 }
 void add_padded_tangent(Tape& t, Node& out) {
   const Node& acc = node_at(t, out.inputs[0]);
   const Node& x = node_at(t, out.inputs[1]);
-  out.tangent = allocate(t, out.shape.size());
+  out.tangent = in_place(out) && acc.tangent ? acc.tangent : allocate(t, out.shape.size());
   add_into(acc.tangent, acc.shape, x.tangent, x.shape, static_cast<int>(out.params.ints[0]),
            out.params.ints[1], out.tangent);
 }
@@ -181,7 +196,8 @@ Var pad(Var x, int axis, std::int64_t before, std::int64_t after) {
                 {0.0, {axis, before, after, 0}});
 }
 
-Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
+namespace {
+Var record_add_padded(Var acc, Var x, int axis, std::int64_t before, bool into_acc) {
   Tape& t = detail::tape_of("add_padded", {acc, x});
   const Shape as = acc.shape(), xs = x.shape();
   check_axis(as, axis, "add_padded");
@@ -191,6 +207,16 @@ Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
   if (!fits)
     throw ShapeError("add_padded: a value of shape " + xs.str() + " placed at " + std::to_string(before) +
                      " along axis " + std::to_string(axis) + " does not fit in shape " + as.str());
-  return record(t, add_padded_rule, {acc, x}, as, {0.0, {axis, before, 0, 0}});
+  return record(t, add_padded_rule, {acc, x}, as, {0.0, {axis, before, into_acc ? 1 : 0, 0}});
+}
+
+// add_padded that overwrites acc's storage with the result (see `in_place`).
+Var add_padded_in_place(Var acc, Var x, int axis, std::int64_t before) {
+  return record_add_padded(acc, x, axis, before, true);
+}
+}  // namespace
+
+Var add_padded(Var acc, Var x, int axis, std::int64_t before) {
+  return record_add_padded(acc, x, axis, before, false);
 }
 }  // namespace pk::ad
