@@ -23,10 +23,15 @@ void product(const Node& x, const double* xv, const Node& w, const double* wv, d
   detail::gemm(false, true, rows, out, in, 1.0, xv, in, wv, in, beta, y, out);
 }
 
-// Eight columns at a time down the rows: a row-by-row copy, whether written with copy_n or as a
-// plain loop (which GCC turns back into memcpy), costs a library call per row, more than the
-// copy itself for 16-wide rows.
+// Narrow rows are filled eight columns at a time down the rows: a row-by-row copy, whether
+// written with copy_n or as a plain loop (which GCC turns back into memcpy), costs a library call
+// per row, more than the copy itself for 16-wide rows. Wide rows are copied whole: down the rows,
+// every store of a 256-wide layer would land in the same two L1 sets.
 void fill_rows(const double* __restrict b, std::int64_t rows, std::int64_t cols, double* __restrict y) {
+  if (cols >= 64) {
+    for (std::int64_t r = 0; r < rows; ++r) std::copy_n(b, cols, y + r * cols);
+    return;
+  }
   std::int64_t c = 0;
   for (; c + 8 <= cols; c += 8) {
     double v[8];
