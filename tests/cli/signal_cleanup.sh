@@ -14,7 +14,11 @@ check() {  # signal expected-status command...
   if ls -d new/* new out* 2>/dev/null | grep -q .; then echo "SIG$sig: output left behind:"; ls -R; exit 1; fi
   echo "SIG$sig: exit $got, nothing left behind"
 }
-check INT 130 "$pk" decompose --run run --second-order every --out new/nested/report --quiet
-check TERM 143 "$pk" decompose --run run --second-order every --out new/nested/report --quiet
+# The decompositions are made slow on purpose (about 40 s here: the sharpness at every step, third
+# order, exact attribution): the signal must arrive while they run however fast the machine, and
+# they never run to the end.
+slow="--second-order every --order 3 --sharpness-every 1 --exact-attribution on"
+check INT 130 "$pk" decompose --run run $slow --out new/nested/report --quiet
+check TERM 143 "$pk" decompose --run run $slow --out new/nested/report --quiet
 check INT 130 "$pk" train --data sine --samples 2000 --arch 1-64-64-1 --steps 20000 --out new/nested/run --quiet
 check TERM 143 "$pk" train --data sine --samples 2000 --arch 1-64-64-1 --steps 20000 --out out --quiet
