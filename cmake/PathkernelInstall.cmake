@@ -10,7 +10,8 @@ foreach(target IN LISTS modules)
   string(REPLACE "pathkernel_" "" dir ${target})
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pathkernel/${dir}
-    FILES_MATCHING PATTERN "*.hpp")
+    FILES_MATCHING PATTERN "*.hpp"
+    PATTERN "internal" EXCLUDE)  # headers for the module's own sources (io/internal: nlohmann/json)
 endforeach()
 
 set(config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/pathkernel)

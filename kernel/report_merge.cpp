@@ -2,65 +2,22 @@
 
 #include <algorithm>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
+#include <utility>
 
 #include "io/error.hpp"
 #include "io/file_bytes.hpp"
+#include "io/internal/json_member.hpp"
 #include "io/npy.hpp"
 #include "io/text_file.hpp"
 
 namespace pk::kernel {
 
-using Json = nlohmann::ordered_json;
+using io::Json;
+using io::JsonMember;
 
 namespace {
-// A member of part.json, read with its type checked first: nlohmann's own conversions turn a
-// number too large for an integer into undefined behaviour and a string into a logic error.
-// The conversion picks the checks from the type it is assigned to.
-class Field {
- public:
-  Field(const Json& j, const char* key) : key_(key), v_(j.at(key)) {}
-  Field(const Json& list, std::size_t i, const char* name)
-      : key_(std::string(name) + "[" + std::to_string(i) + "]"), v_(list.at(i)) {}
-  template <class T>
-  requires std::is_arithmetic_v<T>
-  operator T() const {  // NOLINT: implicit, so a field reads as an assignment
-    if constexpr (std::is_same_v<T, bool>) {
-      if (!v_.is_boolean()) fail("true or false");
-      return v_.get<bool>();
-    } else if constexpr (std::is_integral_v<T>) {
-      if (!v_.is_number_integer()) fail("an integer");
-      if (v_.is_number_unsigned()) {
-        const auto u = v_.get<std::uint64_t>();
-        if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) fail("an integer in range");
-        return static_cast<T>(u);
-      }
-      const auto i = v_.get<std::int64_t>();
-      if (i < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-          (std::is_signed_v<T> && i > static_cast<std::int64_t>(std::numeric_limits<T>::max())))
-        fail("an integer in range");
-      return static_cast<T>(i);
-    } else {
-      if (!v_.is_number()) fail("a number");
-      return v_.get<T>();
-    }
-  }
-  std::string str() const {
-    if (!v_.is_string()) fail("a string");
-    return v_.get<std::string>();
-  }
-
- private:
-  [[noreturn]] void fail(const char* what) const {
-    throw std::runtime_error("\"" + key_ + "\" is not " + what);
-  }
-  std::string key_;
-  const Json& v_;
-};
-
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // lr, loss, sharpness, its residual, quadrature nodes, F2 computed, stability threshold,
@@ -90,15 +47,15 @@ Json optimizer_json(const pk::nn::OptimizerConfig& c) {
               {"epsilon", c.epsilon}};
 }
 
-pk::nn::OptimizerConfig optimizer_of(const Json& j) {
+pk::nn::OptimizerConfig optimizer_of(const JsonMember& j) {
   pk::nn::OptimizerConfig c;
-  c.kind = pk::nn::parse_optimizer(Field(j, "kind").str());
-  c.momentum = Field(j, "momentum");
-  c.nesterov = Field(j, "nesterov");
-  c.weight_decay = Field(j, "weight_decay");
-  c.beta1 = Field(j, "beta1");
-  c.beta2 = Field(j, "beta2");
-  c.epsilon = Field(j, "epsilon");
+  c.kind = pk::nn::parse_optimizer(j["kind"].str());
+  j.read("momentum", c.momentum);
+  j.read("nesterov", c.nesterov);
+  j.read("weight_decay", c.weight_decay);
+  j.read("beta1", c.beta1);
+  j.read("beta2", c.beta2);
+  j.read("epsilon", c.epsilon);
   return c;
 }
 
@@ -134,27 +91,27 @@ std::string deciding_options(const DecompositionOptions& o) {
   return j.dump();
 }
 
-DecompositionOptions options_of(const Json& j) {
+DecompositionOptions options_of(const JsonMember& j) {
   DecompositionOptions o;
-  o.second_order = parse_second_order_mode(Field(j, "second_order").str());
-  o.tau = Field(j, "tau");
-  o.eps = Field(j, "eps");
-  o.exact_kernel = Field(j, "exact_kernel");
-  o.exact_tolerance = Field(j, "exact_tolerance");
-  o.exact_max_nodes = Field(j, "exact_max_nodes");
-  o.attribution = Field(j, "attribution");
-  o.exact_attribution = Field(j, "exact_attribution");
-  o.sharpness_every = Field(j, "sharpness_every");
-  o.lanczos_iterations = Field(j, "lanczos_iterations");
-  o.lanczos_tolerance = Field(j, "lanczos_tolerance");
-  o.order = Field(j, "order");
-  o.window = Field(j, "window");
-  o.window_tau = Field(j, "window_tau");
-  o.eos_band = Field(j, "eos_band");
-  o.pair_query = Field(j, "pair_query");
-  o.pair_count = Field(j, "pair_count");
-  o.query_chunk = Field(j, "query_chunk");
-  o.threads = Field(j, "threads");
+  o.second_order = parse_second_order_mode(j["second_order"].str());
+  j.read("tau", o.tau);
+  j.read("eps", o.eps);
+  j.read("exact_kernel", o.exact_kernel);
+  j.read("exact_tolerance", o.exact_tolerance);
+  j.read("exact_max_nodes", o.exact_max_nodes);
+  j.read("attribution", o.attribution);
+  j.read("exact_attribution", o.exact_attribution);
+  j.read("sharpness_every", o.sharpness_every);
+  j.read("lanczos_iterations", o.lanczos_iterations);
+  j.read("lanczos_tolerance", o.lanczos_tolerance);
+  j.read("order", o.order);
+  j.read("window", o.window);
+  j.read("window_tau", o.window_tau);
+  j.read("eos_band", o.eos_band);
+  j.read("pair_query", o.pair_query);
+  j.read("pair_count", o.pair_count);
+  j.read("query_chunk", o.query_chunk);
+  j.read("threads", o.threads);
   return o;
 }
 }  // namespace
@@ -358,56 +315,59 @@ void check_part(const PartFacts& f, const std::filesystem::path& path) {
 }  // namespace
 
 PartFacts read_part(const std::filesystem::path& directory) {
-  const Json j = read_part_json(directory);
+  const Json doc = read_part_json(directory);
+  const std::string file = (directory / "part.json").string();
+  const JsonMember j(file, doc);
   PartFacts f;
   try {
-    f.first = Field(j, "first");
-    f.end = Field(j, "end");
-    f.steps = Field(j, "steps");
-    f.plot_query = Field(j, "plot_query");
-    f.layout.queries = Field(j, "queries");
-    f.layout.outputs = Field(j, "outputs");
-    f.layout.training_points = Field(j, "training_points");
-    if (static_cast<bool>(Field(j, "third_order"))) f.layout.third_order.assign(1, 0.0);
-    f.layout.kernel_form = Field(j, "kernel_form");
-    f.layout.optimizer = Field(j, "optimizer").str();
-    f.layout.optimizer_config = optimizer_of(j.at("optimizer_config"));
-    f.layout.attribution_method = Field(j, "attribution_method").str();
-    f.layout.attribution_state_bytes = Field(j, "attribution_state_bytes");
-    const Json& plan = j.at("attribution_plan");
-    f.layout.attribution_plan.method = parse_attribution_method(Field(plan, "method").str());
-    f.layout.attribution_plan.requested = parse_attribution_method(Field(plan, "requested").str());
-    f.layout.attribution_plan.reason = Field(plan, "reason").str();
-    f.layout.attribution_plan.forward_bytes = Field(plan, "forward_bytes");
-    f.layout.attribution_plan.backward_bytes = Field(plan, "backward_bytes");
-    f.layout.exact_attribution_method = Field(j, "exact_attribution_method").str();
-    f.layout.shares_closure_error = Field(j, "shares_closure_error");
-    const Json& sums = j.at("block_sums");
-    if (!sums.is_array()) throw std::runtime_error("\"block_sums\" is not a list of sizes");
-    for (std::size_t n = 0; n < sums.size(); ++n) f.block_sums.push_back(Field(sums, n, "block_sums"));
+    j.read("first", f.first);
+    j.read("end", f.end);
+    j.read("steps", f.steps);
+    j.read("plot_query", f.plot_query);
+    j.read("queries", f.layout.queries);
+    j.read("outputs", f.layout.outputs);
+    j.read("training_points", f.layout.training_points);
+    if (j["third_order"].boolean()) f.layout.third_order.assign(1, 0.0);
+    j.read("kernel_form", f.layout.kernel_form);
+    j.read("optimizer", f.layout.optimizer);
+    f.layout.optimizer_config = optimizer_of(j["optimizer_config"]);
+    j.read("attribution_method", f.layout.attribution_method);
+    j.read("attribution_state_bytes", f.layout.attribution_state_bytes);
+    const JsonMember plan = j["attribution_plan"];
+    f.layout.attribution_plan.method = parse_attribution_method(plan["method"].str());
+    f.layout.attribution_plan.requested = parse_attribution_method(plan["requested"].str());
+    plan.read("reason", f.layout.attribution_plan.reason);
+    plan.read("forward_bytes", f.layout.attribution_plan.forward_bytes);
+    plan.read("backward_bytes", f.layout.attribution_plan.backward_bytes);
+    j.read("exact_attribution_method", f.layout.exact_attribution_method);
+    j.read("shares_closure_error", f.layout.shares_closure_error);
+    const JsonMember sums = j["block_sums"];
+    for (std::size_t n = 0; n < sums.size(); ++n) f.block_sums.push_back(sums.at(n).as<std::int64_t>());
     if (std::filesystem::exists(directory / "query_points.npy"))
       f.queries = io::read_npy_tensor(directory / "query_points.npy");
-    f.layout.options = options_of(j.at("options"));
-    const Json& r = j.at("run");
-    f.run.data = Field(r, "data").str();
-    f.run.architecture = Field(r, "architecture").str();
-    f.run.loss = Field(r, "loss").str();
-    f.run.optimizer = Field(r, "optimizer").str();
-    f.run.schedule = Field(r, "schedule").str();
-    f.run.steps = Field(r, "steps");
-    f.run.seed = Field(r, "seed");
-    f.run.status = Field(r, "status").str();
-    f.run.include_timings = Field(r, "include_timings");
-    f.run.seconds_training = Field(r, "seconds_training");
-    for (const Json& e : r.at("extra")) {
-      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_string())
-        throw std::runtime_error("\"run.extra\" holds something other than pairs of strings");
-      f.run.extra.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+    f.layout.options = options_of(j["options"]);
+    const JsonMember r = j["run"];
+    r.read("data", f.run.data);
+    r.read("architecture", f.run.architecture);
+    r.read("loss", f.run.loss);
+    r.read("optimizer", f.run.optimizer);
+    r.read("schedule", f.run.schedule);
+    r.read("steps", f.run.steps);
+    r.read("seed", f.run.seed);
+    r.read("status", f.run.status);
+    r.read("include_timings", f.run.include_timings);
+    r.read("seconds_training", f.run.seconds_training);
+    const JsonMember extra = r["extra"];
+    for (std::size_t n = 0; n < extra.size(); ++n) {
+      const JsonMember pair = extra.at(n);
+      if (pair.size() != 2) pair.fail("is not a pair of strings");
+      std::string name = pair.at(0).str();  // in order, so an error names the first bad one
+      f.run.extra.emplace_back(std::move(name), pair.at(1).str());
     }
-  } catch (const io::Error&) {  // query_points.npy: its message names its own file
+  } catch (const io::Error&) {  // a missing or mistyped member, or query_points.npy: each names its file
     throw;
-  } catch (const std::exception& e) {  // a missing or mistyped field, or a name no parser knows
-    throw std::runtime_error((directory / "part.json").string() + ": " + e.what());
+  } catch (const std::exception& e) {  // a name no parser knows
+    throw std::runtime_error(file + ": " + e.what());
   }
   check_part(f, directory / "part.json");
   return f;
@@ -494,14 +454,12 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
         for (std::size_t n = 0; n < sums.size(); ++n) attribution[n] += sums[n];
       }
     }
-    const Json j = read_part_json(d);
-    std::vector<double> s;
-    try {  // the timings: numbers, or none (a hand-edited part); they change no other number
-      if (const auto t = j.find("seconds"); t != j.end() && t->is_array())
-        for (std::size_t n = 0; n < t->size(); ++n) s.push_back(Field(*t, n, "seconds"));
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error((d / "part.json").string() + ": " + e.what());
-    }
+    const Json doc = read_part_json(d);
+    const std::string file = (d / "part.json").string();
+    const JsonMember j(file, doc);
+    // The timings: numbers, or none (a hand-edited part); they change no other number.
+    const std::vector<double> s =
+        j.has("seconds") && j["seconds"].json().is_array() ? j["seconds"].numbers() : std::vector<double>{};
     if (s.size() == 5) {
       tail.seconds_first_order += s[0];
       tail.seconds_second_order += s[1];

@@ -4,18 +4,19 @@
 
 #include <cmath>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "io/error.hpp"
 #include "io/file_bytes.hpp"
+#include "io/internal/json_member.hpp"
 #include "nn/error.hpp"
 
 namespace pk::nn {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
+using io::Json;
+using Member = io::JsonMember;
 
 constexpr const char* kFormat = "pathkernel-run";
 // Nesting deeper than this is no run.json: refused before the parser builds it.
@@ -63,86 +64,6 @@ Json layers_json(const MlpSpec& spec) {
 }
 
 // --- reading ---------------------------------------------------------------------------------
-
-// A member of the document with its path ("model.layers[2].out"), so that every message names it.
-class Member {
- public:
-  Member(const std::string& file, const Json& j, std::string path)
-      : file_(file), j_(j), path_(std::move(path)) {}
-
-  [[noreturn]] void fail(const std::string& why) const {
-    throw io::JsonError(file_, "\"" + path_ + "\" " + why);
-  }
-  bool has(const char* key) const { return j_.is_object() && j_.contains(key); }
-  Member operator[](const char* key) const {
-    if (!j_.is_object()) fail("is not an object");
-    const auto it = j_.find(key);
-    if (it == j_.end()) throw io::JsonError(file_, "no \"" + child(key) + "\"");
-    return {file_, *it, child(key)};
-  }
-  Member at(std::size_t i) const { return {file_, j_[i], path_ + "[" + std::to_string(i) + "]"}; }
-  std::size_t size() const {
-    if (!j_.is_array()) fail("is not an array");
-    return j_.size();
-  }
-  bool is_null() const { return j_.is_null(); }
-  const Json& json() const { return j_; }
-
-  std::string str() const {
-    if (!j_.is_string()) fail("is not a string");
-    return j_.get<std::string>();
-  }
-  bool boolean() const {
-    if (!j_.is_boolean()) fail("is not true or false");
-    return j_.get<bool>();
-  }
-  double number() const {
-    if (!j_.is_number()) fail("is not a number");
-    const double v = j_.get<double>();
-    if (!std::isfinite(v)) fail("is not finite");
-    return v;
-  }
-  std::int64_t integer(std::int64_t lo, std::int64_t hi) const {
-    std::int64_t v = 0;
-    if (j_.is_number_unsigned()) {
-      const auto u = j_.get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) fail("is out of range");
-      v = static_cast<std::int64_t>(u);
-    } else if (j_.is_number_integer()) {
-      v = j_.get<std::int64_t>();
-    } else {
-      fail("is not an integer");
-    }
-    if (v < lo || v > hi)
-      fail("is " + std::to_string(v) + ", outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return v;
-  }
-  std::uint64_t unsigned_integer() const {
-    if (!j_.is_number_unsigned()) fail("is not a non-negative integer");
-    return j_.get<std::uint64_t>();
-  }
-  std::vector<double> numbers() const {
-    std::vector<double> v(size());
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = at(i).number();
-    return v;
-  }
-  std::vector<std::string> strings() const {
-    std::vector<std::string> v(size());
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = at(i).str();
-    return v;
-  }
-  std::vector<std::int64_t> extents() const {
-    std::vector<std::int64_t> v(size());
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = at(i).integer(0, kMaxExtent);
-    return v;
-  }
-
- private:
-  std::string child(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
-  const std::string& file_;
-  const Json& j_;
-  std::string path_;
-};
 
 // Line and column (1-based) of byte `offset` of `text`.
 std::string position(std::string_view text, std::size_t offset) {
@@ -528,7 +449,7 @@ RunManifest parse_run_json(std::string_view text, const std::string& file) {
 
   const Member arrays = root["arrays"];
   for (const auto& [name, shape] : m.array_shapes(m.steps)) {
-    const std::vector<std::int64_t> stated = arrays[name.c_str()].extents();
+    const std::vector<std::int64_t> stated = arrays[name.c_str()].integers(0, kMaxExtent);
     if (stated != shape)
       arrays[name.c_str()].fail("is " + shape_text(stated) + " but the sizes give " + shape_text(shape));
   }

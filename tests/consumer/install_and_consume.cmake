@@ -9,6 +9,15 @@ function(step)
   message(STATUS "${out}")
 endfunction()
 step(${CMAKE_COMMAND} --install ${PATHKERNEL_BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+# nlohmann/json is a build-time dependency only: no installed header may include it (the headers
+# that do live in io/internal/, which is not installed).
+file(GLOB_RECURSE installed_headers ${WORK_DIR}/prefix/include/*.hpp)
+foreach(header IN LISTS installed_headers)
+  file(STRINGS ${header} json_includes REGEX "#include <nlohmann/")
+  if(json_includes OR header MATCHES "/internal/")
+    message(FATAL_ERROR "installed header ${header} needs nlohmann/json or is internal")
+  endif()
+endforeach()
 step(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build
      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
      -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"

@@ -82,15 +82,15 @@ TEST(PartFacts, FactsNoDecompositionCanHaveAreRefusedByName) {
       {[](Json& j) { j["options"]["second_order"] = "sometimes"; }, "sometimes"},
       {[](Json& j) { j["end"] = 6.4e38; }, "\"end\" is not an integer"},
       {[](Json& j) { j["queries"] = "many"; }, "\"queries\" is not an integer"},
-      {[](Json& j) { j["options"]["tau"] = true; }, "\"tau\" is not a number"},
-      {[](Json& j) { j["options"]["threads"] = 1e20; }, "\"threads\" is not an integer"},
+      {[](Json& j) { j["options"]["tau"] = true; }, "\"options.tau\" is not a number"},
+      {[](Json& j) { j["options"]["threads"] = 1e20; }, "\"options.threads\" is not an integer"},
       {[](Json& j) { j["options"]["order"] = std::uint64_t{1} << 63; },
-       "\"order\" is not an integer in range"},
+       "\"options.order\" is out of range"},
       {[](Json& j) { j["block_sums"] = Json::array({1.5}); }, "\"block_sums[0]\" is not an integer"},
       {[](Json& j) {
          j["run"]["extra"] = Json::array({Json::array({1, 2})});
        },
-       "pairs of strings"},
+       "\"run.extra[0][0]\" is not a string"},
   };
   for (const auto& c : cases) {
     Json j = seed();
