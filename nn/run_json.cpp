@@ -1,6 +1,6 @@
 #include "nn/run_json.hpp"
-// The run.json codec (a little over 500 lines, on purpose): the writer and the reader of every
-// field sit together, so that each field's check on reading faces the code that wrote it.
+// The run.json codec: the writer and the reader of every field sit together, so that each
+// field's check on reading faces the code that wrote it. Members are read through io::JsonMember.
 
 #include <cmath>
 #include <limits>
