@@ -155,23 +155,25 @@ Var record(Tape& tape, const OpRule& rule, std::initializer_list<Var> inputs, Sh
 }
 
 namespace {
-// Input i's adjoint slot, after checking that `g` has input i's shape.
-std::uint32_t& slot_for(Tape& tape, std::uint32_t node_index, int i, const Var& g) {
+// The index of input i of the node, after checking that `g` has that input's shape.
+std::uint32_t adjoint_target(Tape& tape, std::uint32_t node_index, int i, const Var& g) {
   const Node& n = node_at(tape, node_index);
   const std::uint32_t target = n.inputs[static_cast<std::size_t>(i)];
   const Shape& want = node_at(tape, target).shape;
   if (node(tape, g).shape != want)
     throw GradError(std::string("backward of ") + n.op->name + ": adjoint of input " + std::to_string(i) +
                     " has shape " + g.shape().str() + ", expected " + want.str());
-  return detail::TapeAccess::adjoint(tape)[target];
+  return target;
 }
 }  // namespace
 
 void BackwardContext::accumulate(int i, Var g) {
-  std::uint32_t& slot = slot_for(tape_, node_, i, g);
+  using A = detail::TapeAccess;
+  const std::uint32_t target = adjoint_target(tape_, node_, i, g);
   // `g` may be held elsewhere too (add's rule hands one adjoint to both inputs), and so may the
   // sum once a later rule reads it: neither is the slot's alone.
-  detail::TapeAccess::adjoint_exclusive(tape_)[node_at(tape_, node_).inputs[static_cast<std::size_t>(i)]] = 0;
+  A::adjoint_exclusive(tape_)[target] = 0;
+  std::uint32_t& slot = A::adjoint(tape_)[target];
   if (slot == 0) {
     slot = g.index() + 1;
   } else {
@@ -187,9 +189,9 @@ BackwardContext::Partial BackwardContext::partial(int i) const {
 }
 
 void BackwardContext::assign(int i, Var total, bool exclusive) {
-  slot_for(tape_, node_, i, total) = total.index() + 1;
-  detail::TapeAccess::adjoint_exclusive(tape_)[node_at(tape_, node_).inputs[static_cast<std::size_t>(i)]] =
-      exclusive ? 1 : 0;
+  const std::uint32_t target = adjoint_target(tape_, node_, i, total);
+  detail::TapeAccess::adjoint(tape_)[target] = total.index() + 1;
+  detail::TapeAccess::adjoint_exclusive(tape_)[target] = exclusive ? 1 : 0;
 }
 
 void sweep(Tape& tape, std::uint32_t output, Var seed, std::span<const std::uint32_t> targets) {

@@ -51,6 +51,14 @@ Descriptor open_regular(const std::string& file, std::int64_t& size) {
   size = static_cast<std::int64_t>(st.st_size);
   return d;
 }
+// One read(2) of at most n bytes, retried when a signal interrupts it; 0 at the end of the file.
+std::size_t read_some(const Descriptor& d, const std::string& file, char* buf, std::size_t n) {
+  for (;;) {
+    const ssize_t got = ::read(d.fd, buf, n);
+    if (got >= 0) return static_cast<std::size_t>(got);
+    if (errno != EINTR) throw IoError(file + ": read failed: " + std::strerror(errno));
+  }
+}
 }  // namespace
 
 std::string read_pseudo_file(const std::filesystem::path& path, std::int64_t max_bytes) {
@@ -60,15 +68,11 @@ std::string read_pseudo_file(const std::filesystem::path& path, std::int64_t max
   std::string bytes;
   char buf[4096];
   for (;;) {
-    const ssize_t got = ::read(d.fd, buf, sizeof buf);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw IoError(file + ": read failed: " + std::strerror(errno));
-    }
+    const std::size_t got = read_some(d, file, buf, sizeof buf);
     if (got == 0) return bytes;
-    if (static_cast<std::int64_t>(bytes.size()) + got > max_bytes)
+    if (static_cast<std::int64_t>(bytes.size() + got) > max_bytes)
       throw IoError(file + ": longer than the " + size_text(max_bytes) + " this reader accepts");
-    bytes.append(buf, static_cast<std::size_t>(got));
+    bytes.append(buf, got);
   }
 }
 
@@ -82,13 +86,9 @@ std::string read_file_bytes(const std::filesystem::path& path, std::int64_t max_
   std::string bytes(static_cast<std::size_t>(size), '\0');
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t got = ::read(d.fd, bytes.data() + done, bytes.size() - done);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw IoError(file + ": read failed: " + std::strerror(errno));
-    }
+    const std::size_t got = read_some(d, file, bytes.data() + done, bytes.size() - done);
     if (got == 0) break;  // the file shrank while being read
-    done += static_cast<std::size_t>(got);
+    done += got;
   }
   bytes.resize(done);
   return bytes;

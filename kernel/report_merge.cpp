@@ -341,8 +341,8 @@ PartFacts read_part(const std::filesystem::path& directory) {
     plan.read("backward_bytes", f.layout.attribution_plan.backward_bytes);
     j.read("exact_attribution_method", f.layout.exact_attribution_method);
     j.read("shares_closure_error", f.layout.shares_closure_error);
-    const JsonMember sums = j["block_sums"];
-    for (std::size_t n = 0; n < sums.size(); ++n) f.block_sums.push_back(sums.at(n).as<std::int64_t>());
+    f.block_sums = j["block_sums"].integers(std::numeric_limits<std::int64_t>::min(),
+                                            std::numeric_limits<std::int64_t>::max());  // checked below
     if (std::filesystem::exists(directory / "query_points.npy"))
       f.queries = io::read_npy_tensor(directory / "query_points.npy");
     f.layout.options = options_of(j["options"]);
@@ -357,6 +357,8 @@ PartFacts read_part(const std::filesystem::path& directory) {
     r.read("status", f.run.status);
     r.read("include_timings", f.run.include_timings);
     r.read("seconds_training", f.run.seconds_training);
+    // The timings: numbers, or none (a hand-edited part); they change no other number.
+    if (j.has("seconds") && j["seconds"].json().is_array()) f.seconds = j["seconds"].numbers();
     const JsonMember extra = r["extra"];
     for (std::size_t n = 0; n < extra.size(); ++n) {
       const JsonMember pair = extra.at(n);
@@ -454,12 +456,7 @@ DecompositionReport replay_parts(const std::vector<std::filesystem::path>& dirs,
         for (std::size_t n = 0; n < sums.size(); ++n) attribution[n] += sums[n];
       }
     }
-    const Json doc = read_part_json(d);
-    const std::string file = (d / "part.json").string();
-    const JsonMember j(file, doc);
-    // The timings: numbers, or none (a hand-edited part); they change no other number.
-    const std::vector<double> s =
-        j.has("seconds") && j["seconds"].json().is_array() ? j["seconds"].numbers() : std::vector<double>{};
+    const std::vector<double>& s = f.seconds;
     if (s.size() == 5) {
       tail.seconds_first_order += s[0];
       tail.seconds_second_order += s[1];

@@ -29,6 +29,8 @@ struct PartFacts {
   std::vector<std::int64_t> block_sums;
   /// The query points (P x F) when the part recorded them.
   std::optional<pk::ad::Tensor> queries;
+  /// The part's five timings; empty when the file has none (a hand-edited part).
+  std::vector<double> seconds;
 };
 
 /// Writes a partial report into `directory` (which must exist) as the decomposition hands over
