@@ -46,6 +46,17 @@ TEST(PartFacts, TheSeedIsAcceptedAsWritten) {
   EXPECT_EQ(f.first, 64);
   EXPECT_EQ(f.end, 130);
   EXPECT_EQ(f.steps, 130);
+  ASSERT_EQ(f.seconds.size(), 5u);  // the timings merge sums
+  for (std::size_t n = 0; n < 5; ++n) EXPECT_EQ(f.seconds[n], j["seconds"][n].get<double>());
+}
+
+// A part without timings (edited by hand) is still a part: merge adds no time for it.
+TEST(PartFacts, APartWithoutTimingsHasNone) {
+  Json j = seed();
+  j.erase("seconds");
+  const pk::test::ScratchDir dir;
+  std::ofstream(dir.path() / "part.json") << j.dump();
+  EXPECT_TRUE(pk::kernel::read_part(dir.path()).seconds.empty());
 }
 
 TEST(PartFacts, FactsNoDecompositionCanHaveAreRefusedByName) {
@@ -84,13 +95,16 @@ TEST(PartFacts, FactsNoDecompositionCanHaveAreRefusedByName) {
       {[](Json& j) { j["queries"] = "many"; }, "\"queries\" is not an integer"},
       {[](Json& j) { j["options"]["tau"] = true; }, "\"options.tau\" is not a number"},
       {[](Json& j) { j["options"]["threads"] = 1e20; }, "\"options.threads\" is not an integer"},
-      {[](Json& j) { j["options"]["order"] = std::uint64_t{1} << 63; },
-       "\"options.order\" is out of range"},
+      {[](Json& j) { j["options"]["order"] = std::uint64_t{1} << 63; }, "\"options.order\" is out of range"},
       {[](Json& j) { j["block_sums"] = Json::array({1.5}); }, "\"block_sums[0]\" is not an integer"},
       {[](Json& j) {
          j["run"]["extra"] = Json::array({Json::array({1, 2})});
        },
        "\"run.extra[0][0]\" is not a string"},
+      {[](Json& j) {
+         j["run"]["extra"] = Json::array({Json::array({"a", "b", "c"})});
+       },
+       "\"run.extra[0]\" is not a pair of strings"},
   };
   for (const auto& c : cases) {
     Json j = seed();
